@@ -1,0 +1,48 @@
+# The two commands of the README:
+#   make run   installs everything and starts the dashboard on the demo data
+#   make test  installs everything and runs the whole test suite
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8501
+
+.PHONY: run test install install-dev browser lint bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+.deps-stamp: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+.deps-stamp-dev: requirements-dev.txt requirements.txt .deps-stamp
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@
+
+install: .deps-stamp
+install-dev: .deps-stamp-dev browser
+
+# Debian's Chromium for the browser tests (Playwright's own browser download cannot work offline).
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver >/dev/null; fi; \
+	fi
+
+run: install
+	$(BIN)/python -m streamlit run app.py --server.port $(PORT)
+
+test: install-dev
+	$(BIN)/python -m pytest -q
+
+lint: install-dev
+	$(BIN)/python -m ruff check recsys pages app.py tests benchmarks
+
+bench: .deps-stamp
+	$(BIN)/python -m pip install -q -r requirements-bench.txt
+	$(BIN)/python -m benchmarks.speed
+	$(BIN)/python -m benchmarks.quality
+
+clean:
+	rm -rf $(VENV) .deps-stamp .deps-stamp-dev

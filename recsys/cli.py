@@ -1,0 +1,153 @@
+"""``python -m recsys``: validate data, train, recommend, evaluate, and run the background worker.
+
+Every command prints plain language and exits 0 on success, 2 with a one-line reason when the input is
+unusable; a user never sees a traceback. Each ``cmd_*`` function does one command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from recsys.data import DataError
+
+
+def _add_column_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--user-col", help="column holding user ids (auto-detected when omitted)")
+    p.add_argument("--item-col", help="column holding item ids (auto-detected when omitted)")
+    p.add_argument("--rating-col", help="column holding ratings or weights (optional)")
+    p.add_argument("--time-col", help="column holding timestamps (optional)")
+
+
+def column_overrides(args: argparse.Namespace) -> dict[str, str] | None:
+    """The ``columns=`` mapping for :func:`recsys.data.load_interactions` from the column options."""
+    cols = {
+        role: getattr(args, f"{role}_col", None)
+        for role in ("user", "item", "rating", "time")
+    }
+    cols = {k: v for k, v in cols.items() if v}
+    return cols or None
+
+
+def parse_settings(pairs: Sequence[str] | None) -> dict[str, object]:
+    """``["factors=64", "learning_rate=0.01", "device=cpu"]`` -> typed dict (int, float, bool, None, text)."""
+    out: dict[str, object] = {}
+    for pair in pairs or []:
+        if "=" not in pair:
+            raise DataError(f"--set expects key=value, got {pair!r}")
+        key, raw = pair.split("=", 1)
+        value: object = raw
+        low = raw.lower()
+        if low in ("none", "null"):
+            value = None
+        elif low in ("true", "false"):
+            value = low == "true"
+        else:
+            for cast in (int, float):
+                try:
+                    value = cast(raw)
+                    break
+                except ValueError:
+                    pass
+        out[key.strip()] = value
+    return out
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def cmd_recommend(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    raise NotImplementedError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m recsys", description="Tastemaker recommender toolkit")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        return p
+
+    p = add("validate", cmd_validate, "check an interactions file and print its report")
+    p.add_argument("file")
+    _add_column_options(p)
+
+    p = add("train", cmd_train, "train one model on every row of a file and save it")
+    p.add_argument("file")
+    p.add_argument("--model", required=True)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a hyperparameter (repeatable)")
+    p.add_argument("--items", help="item catalogue file (titles, genres/tags)")
+    p.add_argument("--out", required=True, help="directory to save the model in")
+    _add_column_options(p)
+
+    p = add("recommend", cmd_recommend, "write top-k recommendations of a saved model as CSV")
+    p.add_argument("model_dir")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--users", default="all", help="'all' or comma-separated user ids")
+    p.add_argument("--out", required=True, help="CSV file to write (user,item,rank,score)")
+
+    p = add("evaluate", cmd_evaluate, "split, train and compare models on held-out data")
+    p.add_argument("file")
+    p.add_argument("--models", required=True, help="comma-separated model names")
+    p.add_argument("--split", default="random", choices=["random", "temporal", "loo", "users"])
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--items", help="item catalogue file")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    _add_column_options(p)
+
+    p = add("submit", cmd_submit, "register a dataset (if new) and queue a training run")
+    p.add_argument("file")
+    p.add_argument("--model", required=True)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE")
+    p.add_argument("--split", default=None, choices=["random", "temporal", "loo", "users"])
+    p.add_argument("--items", help="item catalogue file")
+    _add_column_options(p)
+
+    p = add("worker", cmd_worker, "train queued runs in this process")
+    p.add_argument("--once", action="store_true", help="exit when the queue is empty")
+
+    p = add("runs", cmd_runs, "list training runs")
+    p.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except DataError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the last line of defence: one line, never a traceback
+        from recsys.models.base import ModelError
+
+        kind = "error" if isinstance(exc, ModelError) else f"unexpected error ({type(exc).__name__})"
+        print(f"{kind}: {exc}", file=sys.stderr)
+        return 2

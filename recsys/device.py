@@ -1,0 +1,31 @@
+"""Where matrix work runs: one small function, used by every model."""
+
+from __future__ import annotations
+
+import torch
+
+
+def pick_device(preference: str | torch.device | None = None) -> torch.device:
+    """Return the torch device to use.
+
+    ``None`` or ``"auto"`` picks CUDA when a GPU is visible, else CPU. ``"cpu"``, ``"cuda"`` or
+    ``"cuda:1"`` force a choice; asking for CUDA on a machine without one falls back to CPU, so a
+    model saved on a GPU machine still trains and loads on a laptop.
+    """
+    if isinstance(preference, torch.device):
+        preference = str(preference)
+    if preference in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(preference).startswith("cuda") and not torch.cuda.is_available():
+        return torch.device("cpu")
+    return torch.device(preference)
+
+
+def describe_device(device: torch.device | None = None) -> dict:
+    """Plain facts about a device for the dashboard: name, kind, free and total memory in bytes."""
+    device = device or pick_device()
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        free, total = torch.cuda.mem_get_info(index)
+        return {"kind": "cuda", "name": torch.cuda.get_device_name(index), "free_bytes": free, "total_bytes": total}
+    return {"kind": "cpu", "name": "CPU", "free_bytes": None, "total_bytes": None}

@@ -1,0 +1,407 @@
+"""The model contract every recommender follows, and everything written once for all of them.
+
+A model (scikit-learn style): hyperparameters are constructor arguments with working defaults and no
+logic in ``__init__``; learned state is stored in attributes ending in ``_``; ``fit`` returns ``self``.
+
+A model implements only what is specific to it:
+
+* ``_fit(train, catalog)`` for one-shot models, or ``_start_training(train, catalog)`` plus
+  ``_run_epoch(epoch) -> loss`` for iterative ones (``iterative = True``; the shared loop in
+  :mod:`recsys.training` drives them);
+* ``_score_users(users)``: a (batch, n_items) tensor of scores, higher is better;
+* optionally ``_score_histories(history)`` for fold-in (a new user given some items),
+  ``item_embeddings()`` and ``_explain``.
+
+Top-k with seen-item filtering and allow/deny lists, ``similar_items``, ``explain``, fold-in
+recommendations, and save/load as plain arrays (no pickle) live here, once.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+from recsys.data import Catalog, Interactions, lookup_ids
+from recsys.device import pick_device
+from recsys.training import EpochCallback, run_epochs, validation_ndcg
+
+FORMAT_VERSION = 1
+
+
+class ModelError(ValueError):
+    """A model cannot do what was asked (too large for memory, needs a catalogue, no fold-in...).
+    The message says why and what to change."""
+
+
+class Recommender:
+    """Base class of every Tastemaker model."""
+
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    feedback: ClassVar[str] = "implicit"  # "implicit", "explicit" or "both"
+    iterative: ClassVar[bool] = False
+    needs_catalog: ClassVar[bool] = False
+    supports_fold_in: ClassVar[bool] = True
+
+    # -- hyperparameters ---------------------------------------------------------------------
+    @classmethod
+    def param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p for p in sig.parameters if p != "self"]
+
+    @classmethod
+    def default_params(cls) -> dict[str, Any]:
+        sig = inspect.signature(cls.__init__)
+        return {n: p.default for n, p in sig.parameters.items() if n != "self"}
+
+    def get_params(self) -> dict[str, Any]:
+        return {n: getattr(self, n) for n in self.param_names()}
+
+    def set_params(self, **params: Any) -> Recommender:
+        unknown = set(params) - set(self.param_names())
+        if unknown:
+            raise ModelError(
+                f"{self.name} has no setting {sorted(unknown)}; its settings are {self.param_names()}"
+            )
+        for key, value in params.items():
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- fitting -----------------------------------------------------------------------------
+    def fit(
+        self,
+        train: Interactions,
+        on_epoch: EpochCallback | None = None,
+        *,
+        validation: Interactions | None = None,
+        catalog: Catalog | None = None,
+    ) -> Recommender:
+        """Learn from ``train``. Iterative models report each epoch to ``on_epoch`` (see
+        :func:`recsys.training.run_epochs`) and, given ``validation``, its NDCG@10 every
+        ``validate_every`` epochs."""
+        if self.needs_catalog and catalog is None:
+            raise ModelError(f"{self.name} needs an item catalogue (titles, genres or tags): add one first.")
+        self.device_ = pick_device(getattr(self, "device", None))
+        self.n_users_ = train.n_users
+        self.n_items_ = train.n_items
+        self.user_ids_ = np.asarray(train.user_ids)
+        self.item_ids_ = np.asarray(train.item_ids)
+        self.user_items_ = train.to_csr(use_values=True)
+        if self.iterative:
+            self._start_training(train, catalog)
+            validate = validation_ndcg(self, validation) if validation is not None and len(validation) else None
+            self.history_ = run_epochs(
+                int(getattr(self, "epochs")),
+                self._run_epoch,
+                on_epoch=on_epoch,
+                validate=validate,
+                validate_every=int(getattr(self, "validate_every", 5)),
+                patience=getattr(self, "patience", None),
+            )
+            self._finish_training()
+        else:
+            self._fit(train, catalog)
+            self.history_ = []
+        return self
+
+    def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
+        raise NotImplementedError
+
+    def _start_training(self, train: Interactions, catalog: Catalog | None) -> None:
+        raise NotImplementedError
+
+    def _run_epoch(self, epoch: int) -> float | dict[str, float]:
+        raise NotImplementedError
+
+    def _finish_training(self) -> None:
+        """Called once after the last epoch (e.g. to drop optimiser state)."""
+
+    @property
+    def is_fitted(self) -> bool:
+        return hasattr(self, "user_items_")
+
+    def _check_fitted(self) -> None:
+        if not self.is_fitted:
+            raise ModelError(f"{self.name} has not been trained yet: call fit() first.")
+
+    # -- scoring (model specific) ------------------------------------------------------------
+    def _score_users(self, users: torch.Tensor) -> torch.Tensor:
+        """Scores (len(users), n_items) for known users; default: fold-in of their training history."""
+        rows = self.user_items_[users.cpu().numpy()]
+        return self._score_histories(rows)
+
+    def _score_histories(self, history: sp.csr_matrix) -> torch.Tensor:
+        """Scores (n_rows, n_items) for users described only by a history matrix (fold-in)."""
+        raise ModelError(f"{self.name} cannot recommend for a new user without retraining.")
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        """Raw scores (len(users), n_items) as a float32 array; higher is better."""
+        self._check_fitted()
+        users_t = torch.as_tensor(np.asarray(users, dtype=np.int64), device=self.device_)
+        with torch.no_grad():
+            return self._score_users(users_t).float().cpu().numpy()
+
+    # -- top-k (written once) ----------------------------------------------------------------
+    def recommend(
+        self,
+        users: np.ndarray | None = None,
+        k: int = 10,
+        exclude_seen: bool = True,
+        allowed_items: np.ndarray | None = None,
+        denied_items: np.ndarray | None = None,
+        batch_size: int | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` item numbers and scores for each user number (all users when ``None``).
+
+        Items the user has in training are excluded unless ``exclude_seen=False``; ``allowed_items``
+        restricts the candidates (e.g. one genre), ``denied_items`` removes some. Where fewer than ``k``
+        candidates remain, rows are padded with item -1 and score -inf.
+        """
+        self._check_fitted()
+        users = np.arange(self.n_users_) if users is None else np.asarray(users, dtype=np.int64)
+        k = int(min(k, self.n_items_))
+        candidates = self._candidate_mask(allowed_items, denied_items)
+        if batch_size is None:
+            batch_size = max(1, min(len(users), int(2**26 // max(1, self.n_items_))))  # ~256 MB of float32
+        out_items = np.full((len(users), k), -1, dtype=np.int64)
+        out_scores = np.full((len(users), k), -np.inf, dtype=np.float32)
+        with torch.no_grad():
+            for start in range(0, len(users), batch_size):
+                batch = users[start : start + batch_size]
+                scores = self._score_users(torch.as_tensor(batch, device=self.device_)).float()
+                if exclude_seen:
+                    self._mask_rows(scores, self.user_items_[batch])
+                if candidates is not None:
+                    scores[:, ~candidates] = -torch.inf
+                top_scores, top_items = torch.topk(scores, k, dim=1)
+                top_items[torch.isneginf(top_scores)] = -1
+                out_items[start : start + len(batch)] = top_items.cpu().numpy()
+                out_scores[start : start + len(batch)] = top_scores.cpu().numpy()
+        return out_items, out_scores
+
+    def _candidate_mask(self, allowed: np.ndarray | None, denied: np.ndarray | None) -> torch.Tensor | None:
+        if allowed is None and denied is None:
+            return None
+        mask = torch.zeros(self.n_items_, dtype=torch.bool, device=self.device_)
+        if allowed is None:
+            mask[:] = True
+        else:
+            mask[torch.as_tensor(np.asarray(allowed, dtype=np.int64), device=self.device_)] = True
+        if denied is not None:
+            mask[torch.as_tensor(np.asarray(denied, dtype=np.int64), device=self.device_)] = False
+        return mask
+
+    def _mask_rows(self, scores: torch.Tensor, rows: sp.csr_matrix) -> None:
+        coo = rows.tocoo()
+        if coo.nnz:
+            r = torch.as_tensor(coo.row.astype(np.int64), device=scores.device)
+            c = torch.as_tensor(coo.col.astype(np.int64), device=scores.device)
+            scores[r, c] = -torch.inf
+
+    def recommend_frame(self, user_ids=None, k: int = 10, **kwargs: Any) -> pd.DataFrame:
+        """Recommendations in the file's own ids: columns ``user, item, rank, score`` (rank 1 is best).
+        ``user_ids`` are original ids (all users when ``None``); unknown ids are skipped."""
+        self._check_fitted()
+        if user_ids is None:
+            users = np.arange(self.n_users_)
+        else:
+            users = lookup_ids(self.user_ids_, user_ids)
+            users = users[users >= 0]
+        items, scores = self.recommend(users, k=k, **kwargs)
+        valid = items >= 0
+        rows, ranks = np.nonzero(valid)
+        return pd.DataFrame(
+            {
+                "user": self.user_ids_[users[rows]],
+                "item": self.item_ids_[items[valid]],
+                "rank": ranks + 1,
+                "score": scores[valid],
+            }
+        )
+
+    # -- fold-in -----------------------------------------------------------------------------
+    def recommend_for_history(
+        self, items: np.ndarray, values: np.ndarray | None = None, k: int = 10, exclude_seen: bool = True,
+        allowed_items: np.ndarray | None = None, denied_items: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` for a new user who likes ``items`` (item numbers), without retraining.
+        Returns (items, scores) as 1-D arrays."""
+        self._check_fitted()
+        if not self.supports_fold_in:
+            raise ModelError(f"{self.name} cannot recommend for a new user without retraining.")
+        history = self._history_matrix(np.asarray(items, dtype=np.int64), values)
+        with torch.no_grad():
+            scores = self._score_histories(history).float().to(self.device_)
+            if exclude_seen:
+                self._mask_rows(scores, history)
+            candidates = self._candidate_mask(allowed_items, denied_items)
+            if candidates is not None:
+                scores[:, ~candidates] = -torch.inf
+            top_scores, top_items = torch.topk(scores[0], int(min(k, self.n_items_)))
+        keep = ~torch.isneginf(top_scores)
+        return top_items[keep].cpu().numpy(), top_scores[keep].cpu().numpy()
+
+    def _history_matrix(self, items: np.ndarray, values: np.ndarray | None = None) -> sp.csr_matrix:
+        data = np.ones(len(items), np.float32) if values is None else np.asarray(values, np.float32)
+        return sp.csr_matrix((data, (np.zeros(len(items), np.int64), items)), shape=(1, self.n_items_))
+
+    # -- similar items and explanations ------------------------------------------------------
+    def item_embeddings(self) -> torch.Tensor | None:
+        """A (n_items, d) tensor of item vectors, or ``None`` when the model has none."""
+        return None
+
+    def _item_similarities(self, items: torch.Tensor) -> torch.Tensor:
+        """Similarity (len(items), n_items) of the given items to every item. Default: cosine of
+        ``item_embeddings()``."""
+        emb = self.item_embeddings()
+        if emb is None:
+            raise ModelError(f"{self.name} has no notion of item similarity.")
+        emb = torch.nn.functional.normalize(emb.float(), dim=1)
+        return emb[items] @ emb.T
+
+    def similar_items(self, item: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+        """The ``k`` items most similar to item number ``item`` (itself excluded): (items, similarities)."""
+        self._check_fitted()
+        with torch.no_grad():
+            sims = self._item_similarities(torch.as_tensor([int(item)], device=self.device_))[0].float().clone()
+            sims[int(item)] = -torch.inf
+            top_sims, top_items = torch.topk(sims, int(min(k, self.n_items_ - 1)))
+        keep = ~torch.isneginf(top_sims)
+        return top_items[keep].cpu().numpy(), top_sims[keep].cpu().numpy()
+
+    def item_similarity_matrix(self, items: np.ndarray) -> np.ndarray:
+        """Pairwise similarities among the given items (for heatmaps)."""
+        self._check_fitted()
+        items_t = torch.as_tensor(np.asarray(items, dtype=np.int64), device=self.device_)
+        with torch.no_grad():
+            return self._item_similarities(items_t)[:, items_t].float().cpu().numpy()
+
+    def explain(self, user: int, item: int, n: int = 5) -> list[tuple[int, float]]:
+        """The ``n`` items of ``user``'s training history that contributed most to ``item``'s score, as
+        (item number, contribution), largest first. Contribution defaults to how much the score drops
+        when that one history item is left out (leave-one-out fold-in); models with an exact
+        decomposition (neighbour weights, factor attribution) override ``_explain``."""
+        self._check_fitted()
+        row = self.user_items_[int(user)]
+        history, values = row.indices.astype(np.int64), row.data
+        if len(history) == 0:
+            return []
+        with torch.no_grad():
+            contributions = self._explain(int(user), history, values, int(item))
+        order = np.argsort(-contributions, kind="stable")[:n]
+        return [(int(history[i]), float(contributions[i])) for i in order]
+
+    def _explain(self, user: int, history: np.ndarray, values: np.ndarray, item: int) -> np.ndarray:
+        if not self.supports_fold_in:
+            return np.zeros(len(history), np.float32)
+        full = self._history_matrix(history, values)
+        n = len(history)
+        keep = ~np.eye(n, dtype=bool)  # row i leaves out history item i
+        rows = np.nonzero(keep)[0]
+        cols = np.tile(history, n)[keep.ravel()]
+        data = np.tile(values, n)[keep.ravel()].astype(np.float32)
+        without = sp.csr_matrix((data, (rows, cols)), shape=(n, self.n_items_))
+        base = self._score_histories(full)[0, item].float().item()
+        dropped = self._score_histories(without)[:, item].float().cpu().numpy()
+        return (base - dropped).astype(np.float32)
+
+    # -- persistence (plain arrays + JSON; never pickle) -------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``model.json`` (name, hyperparameters, scalars) and ``arrays.npz`` into directory
+        ``path``, atomically: a crash leaves either the old model or the new one, never half of one."""
+        self._check_fitted()
+        path = Path(path)
+        arrays: dict[str, np.ndarray] = {}
+        scalars: dict[str, Any] = {}
+        kinds: dict[str, str] = {}
+        for key, value in vars(self).items():
+            if not key.endswith("_") or key.startswith("_") or key == "device_":
+                continue
+            if isinstance(value, torch.Tensor):
+                arrays[key] = value.detach().cpu().numpy()
+                kinds[key] = "tensor"
+            elif sp.issparse(value):
+                csr = sp.csr_matrix(value)
+                arrays[f"{key}.data"], arrays[f"{key}.indices"] = csr.data, csr.indices
+                arrays[f"{key}.indptr"], arrays[f"{key}.shape"] = csr.indptr, np.array(csr.shape)
+                kinds[key] = "csr"
+            elif isinstance(value, np.ndarray):
+                arrays[key] = value.astype(str) if value.dtype == object else value
+                kinds[key] = "array"
+            elif isinstance(value, (int, float, str, bool, list, dict, type(None), np.integer, np.floating)):
+                scalars[key] = value.item() if isinstance(value, (np.integer, np.floating)) else value
+        meta = {"format": FORMAT_VERSION, "model": self.name, "params": self.get_params(),
+                "scalars": scalars, "kinds": kinds}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        with open(staging / "arrays.npz", "wb") as fh:
+            np.savez(fh, **arrays)
+        (staging / "model.json").write_text(json.dumps(meta, indent=1, default=str))
+        _replace_dir(staging, path)
+        return path
+
+    @classmethod
+    def _from_saved(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], device=None) -> Recommender:
+        model = cls(**{k: v for k, v in meta["params"].items() if k in cls.param_names()})
+        if device is not None and "device" in model.param_names():
+            model.device = device
+        model.device_ = pick_device(getattr(model, "device", None))
+        for key, kind in meta["kinds"].items():
+            if kind == "tensor":
+                setattr(model, key, torch.from_numpy(np.array(arrays[key])).to(model.device_))
+            elif kind == "csr":
+                shape = tuple(int(s) for s in arrays[f"{key}.shape"])
+                setattr(model, key, sp.csr_matrix(
+                    (arrays[f"{key}.data"], arrays[f"{key}.indices"], arrays[f"{key}.indptr"]), shape=shape))
+            else:
+                setattr(model, key, arrays[key])
+        for key, value in meta["scalars"].items():
+            setattr(model, key, value)
+        model._after_load()
+        return model
+
+    def _after_load(self) -> None:
+        """Hook for models that keep derived state not worth saving."""
+
+
+def _replace_dir(staging: Path, target: Path) -> None:
+    """Move ``staging`` to ``target``, replacing an existing directory with one rename each way."""
+    old = None
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.replace(target, old)
+    os.replace(staging, target)
+    if old is not None:
+        for f in old.iterdir():
+            f.unlink()
+        old.rmdir()
+
+
+def load_model(path: str | os.PathLike, device: str | None = None) -> Recommender:
+    """Load a model saved by :meth:`Recommender.save` (arrays only: ``allow_pickle=False``)."""
+    from recsys.models import MODELS
+
+    path = Path(path)
+    try:
+        meta = json.loads((path / "model.json").read_text())
+    except FileNotFoundError as exc:
+        raise ModelError(f"No saved model in {path}: expected model.json and arrays.npz.") from exc
+    if meta.get("format") != FORMAT_VERSION or meta.get("model") not in MODELS:
+        raise ModelError(f"{path} holds a model this version of Tastemaker cannot read ({meta.get('model')!r}).")
+    with np.load(path / "arrays.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    return MODELS[meta["model"]]._from_saved(meta, arrays, device=device)
+
