@@ -1,7 +1,35 @@
-"""Tastemaker dashboard (placeholder until the dashboard issue lands)."""
+"""Tastemaker dashboard: page setup, navigation and the shared sidebar. Pages live in ``pages/``."""
+
+from pathlib import Path
 
 import streamlit as st
 
-st.set_page_config(page_title="Tastemaker", layout="wide")
-st.title("Tastemaker")
-st.write("A recommender studio for creative teams.")
+import ui
+from ui import layout, state
+
+ROOT = Path(__file__).resolve().parent
+ASSETS = ROOT / "assets"
+
+st.set_page_config(
+    page_title="Tastemaker",
+    page_icon=str(ASSETS / "logo-mark.svg"),
+    layout="wide",
+    initial_sidebar_state="expanded",
+)
+st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "logo-mark.svg"), size="large")
+layout.inject_css()
+
+PAGES = [
+    st.Page(str(ROOT / "pages/data.py"), title="Data", icon="📁", default=True),
+    st.Page(str(ROOT / "pages/train.py"), title="Train", icon="🏋️"),
+    st.Page(str(ROOT / "pages/results.py"), title="Results", icon="🏆"),
+    st.Page(str(ROOT / "pages/explore.py"), title="Explore", icon="🧭"),
+    st.Page(str(ROOT / "pages/recommend.py"), title="Recommendations", icon="🎯"),
+]
+page = st.navigation(PAGES)
+
+with ui.guard("opening the studio") as outcome:
+    state.start_session()
+if outcome.ok:
+    layout.sidebar()
+    page.run()

@@ -1,0 +1,38 @@
+"""Shared pieces of the Tastemaker dashboard (Streamlit only; the real work lives in ``recsys``).
+
+* ``ui.format``: numbers for people (``fmt.count``, ``fmt.metric``, ``fmt.percent``, ``fmt.duration``...).
+* ``ui.charts``: the Plotly template in the brand colours; ``style(fig, title, x, y)``, ``show(fig)``.
+* ``ui.state``: the store, the current dataset in ``st.session_state``, cached loaders.
+* ``ui.layout``: page header, sidebar, small labels.
+* ``ui.errors``: ``guard("doing something")`` turns any exception into a readable ``st.error``.
+
+A page typically starts with::
+
+    import ui
+    ui.page_header("Results", "Which model recommends best, and by how much.")
+    dataset_id = ui.dataset_picker()
+"""
+
+from ui import charts, errors, layout, state
+from ui import format as fmt
+from ui.errors import guard, show_error
+from ui.layout import page_header, pills
+from ui.state import (
+    current_dataset,
+    dataset_picker,
+    dataset_summary,
+    datasets,
+    device_info,
+    get_store,
+    load_dataset,
+    load_evaluation,
+    load_run_model,
+    run_recommendations,
+    set_current_dataset,
+)
+
+__all__ = [
+    "charts", "errors", "fmt", "layout", "state", "guard", "show_error", "page_header", "pills",
+    "current_dataset", "dataset_picker", "dataset_summary", "datasets", "device_info", "get_store",
+    "load_dataset", "load_evaluation", "load_run_model", "run_recommendations", "set_current_dataset",
+]
