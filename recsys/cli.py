@@ -55,7 +55,16 @@ def parse_settings(pairs: Sequence[str] | None) -> dict[str, object]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Load FILE, print its data report; exit 0 when usable (warnings allowed), 2 with one line when not."""
+    from recsys.data import load_interactions
+
+    try:
+        inter = load_interactions(args.file, columns=column_overrides(args))
+    except DataError as exc:
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return 2
+    print(inter.report.to_text())
+    return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
