@@ -1,0 +1,715 @@
+"""Training in the background: the queue, the worker process, heartbeats, cancel, and size estimates.
+
+The dashboard only ever calls :func:`submit`, :func:`ensure_worker`, :func:`worker_state`,
+:func:`progress` and :func:`cancel`; training itself happens in a separate process,
+``python -m recsys worker`` (:func:`run_worker`), never inside the web server.
+
+Liveness: each worker has a row in the ``workers`` table whose ``heartbeat_at`` a background thread
+refreshes every :data:`HEARTBEAT_SECONDS`. A running run whose worker process is gone (same machine: its
+pid no longer exists), or whose heartbeat is older than :data:`STALE_SECONDS` (another machine), or
+:data:`STALE_SECONDS_LOCAL` (same machine, process still there but silent), is marked ``interrupted``
+with the reason, by the next worker or by :func:`worker_state`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from recsys.data import DataError, Interactions
+from recsys.store import Store, StoreError, remove_tree
+
+HEARTBEAT_SECONDS = 2.0
+STALE_SECONDS = 15.0
+STALE_SECONDS_LOCAL = 300.0
+STARTING_GRACE_SECONDS = 60.0
+IDLE_EXIT_SECONDS = 60.0
+POLL_SECONDS = 0.5
+MAX_SECONDS = 7 * 24 * 3600  # an estimate beyond a week is refused
+MEMORY_HEADROOM = 0.85  # plan to use at most this share of the free memory
+
+log = logging.getLogger("recsys.jobs")
+
+
+class JobRefused(ValueError):
+    """A run cannot be queued; the message says why and what to change."""
+
+
+# -- estimates -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Estimate:
+    """A rough guess of a run's cost. ``fits`` is False when it clearly cannot run; ``reason`` says why."""
+
+    seconds: float
+    memory_bytes: int
+    fits: bool
+    reason: str
+    device: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_text(self) -> str:
+        where = "GPU" if self.device.startswith("cuda") else "CPU"
+        text = f"about {_duration(self.seconds)} and {_bytes(self.memory_bytes)} of memory on the {where}"
+        return text if self.fits else f"{text}: {self.reason}"
+
+
+# Effective speeds for this kind of sparse, memory-bound work (deliberately modest).
+_FLOPS = {"cpu": 5e9, "cuda": 1e12}
+_ROW_BYTES = 48  # per interaction: ids, values, timestamps, CSR copies, train/test split
+
+
+def _data_stats(source: Any) -> tuple[int, int, int, bool]:
+    """(n_users, n_items, n_interactions, has_catalog) from the accepted ``estimate`` sources."""
+    if isinstance(source, tuple) and len(source) == 2 and isinstance(source[0], Store):
+        source = source[0].dataset(source[1])
+    if isinstance(source, Interactions):
+        return source.n_users, source.n_items, len(source), False
+    if isinstance(source, dict):
+        nnz = source.get("n_interactions", source.get("nnz"))
+        return int(source["n_users"]), int(source["n_items"]), int(nnz), bool(source.get("has_catalog", False))
+    raise TypeError("estimate() needs (store, dataset_id), a dataset dict, Interactions, or size figures")
+
+
+def _available_memory(device: str) -> int | None:
+    """Free bytes on the device (GPU: free memory; CPU: MemAvailable), or None when unknown."""
+    if device.startswith("cuda"):
+        import torch
+
+        from recsys.device import describe_device
+
+        return int(describe_device(torch.device(device))["free_bytes"])
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _model_cost(name: str, p: dict[str, Any], n_users: int, n_items: int, nnz: int) -> tuple[float, float, str]:
+    """(floating-point operations, bytes on the training device, what dominates) for one model."""
+    f = int(p.get("factors") or 64)
+    epochs = int(p.get("epochs") or 1)
+    per_user = nnz / max(1, n_users)
+    per_item = nnz / max(1, n_items)
+    scoring_batch = min(n_users, int(p.get("batch_size") or 1024))
+    score_bytes = 3 * scoring_batch * n_items * 4  # a batch of score rows during top-k and evaluation
+    if name in ("popularity", "random"):
+        return nnz * 10 + n_users * n_items * 2, n_items * 8 + score_bytes, "the catalogue size"
+    if name == "itemknn":
+        return nnz * per_user * 4 + n_users * n_items * 4, 2 * n_items * n_items * 4 + score_bytes, "the catalogue size"
+    if name == "userknn":
+        return nnz * per_item * 4 + n_users * n_items * 4, 2 * n_users * n_users * 4 + score_bytes, "the number of users"
+    if name == "ease":
+        return n_items**3 * 2 + nnz * per_user * 2, 3 * n_items * n_items * 8 + score_bytes, "the catalogue size"
+    if name == "content":
+        return n_items * n_items * 200 + n_users * n_items * 4, 2 * n_items * n_items * 4 + score_bytes, "the catalogue size"
+    if name == "ials":
+        per_epoch = 2 * nnz * f * f + (n_users + n_items) * f**3 / 3 * 2
+        return epochs * per_epoch + n_users * n_items * f * 2, (n_users + n_items) * f * 4 * 3 + f * f * 8 * 64 + score_bytes, "factors"
+    if name in ("bpr", "mf"):
+        per_epoch = nnz * f * 30
+        return epochs * per_epoch + n_users * n_items * f * 2, (n_users + n_items) * f * 4 * 4 + score_bytes, "factors"
+    if name == "multvae":
+        hidden = int(p.get("hidden") or p.get("hidden_dim") or 600)
+        latent = int(p.get("latent") or p.get("latent_dim") or 200)
+        weights = (n_items * hidden * 2 + hidden * latent * 2) * 4
+        per_epoch = n_users * (n_items * hidden * 2 + hidden * latent * 2) * 3
+        batch = min(n_users, int(p.get("batch_size") or 500))
+        return epochs * per_epoch + n_users * n_items * hidden * 2, weights * 4 + batch * n_items * 4 * 6 + score_bytes, "the catalogue size"
+    # An unknown (new) model: assume a factor model.
+    return epochs * nnz * f * 30 + n_users * n_items * f * 2, (n_users + n_items) * f * 16 + score_bytes, "factors"
+
+
+def estimate(source: Any, model: str, params: dict[str, Any] | None = None, device: str = "auto") -> Estimate:
+    """A rough time and memory estimate for training and evaluating ``model`` on ``source``.
+
+    ``source`` is ``(store, dataset_id)``, a dataset dict from :meth:`Store.dataset`, an
+    :class:`Interactions`, or ``{"n_users", "n_items", "n_interactions"}``. ``device`` is what would be
+    requested ("auto", "cpu", "cuda"); the estimate is for the device that would actually be used.
+    ``fits`` is False when it needs more memory than the device has free, or would take over a week."""
+    from recsys.device import pick_device
+    from recsys.models import MODELS
+
+    n_users, n_items, nnz, _ = _data_stats(source)
+    resolved = str(pick_device(device))
+    kind = "cuda" if resolved.startswith("cuda") else "cpu"
+    p = dict(MODELS[model].default_params()) if model in MODELS else {}
+    p.update(params or {})
+    flops, device_bytes, driver = _model_cost(model, p, n_users, n_items, nnz)
+    host_bytes = nnz * _ROW_BYTES + (n_users + n_items) * 64 + 200 * 2**20  # data + the Python process
+    memory = int(device_bytes + host_bytes) if kind == "cpu" else int(device_bytes)
+    seconds = float(flops / _FLOPS[kind] + nnz * 2e-6 + 2.0)  # + loading, splitting, saving
+    reasons = []
+    free = _available_memory(resolved)
+    if free is not None and memory > free * MEMORY_HEADROOM:
+        where = "GPU" if kind == "cuda" else "this machine"
+        advice = {
+            "factors": "fewer factors",
+            "the catalogue size": "a smaller catalogue (drop rarely-seen items)",
+            "the number of users": "fewer users (a sample), or an item-based model",
+        }[driver]
+        cpu = " or the CPU" if kind == "cuda" else ""
+        reasons.append(
+            f"it needs about {_bytes(memory)} of memory but {where} has {_bytes(free)} free; "
+            f"try {advice}{cpu}"
+        )
+    if kind == "cuda":
+        host_free = _available_memory("cpu")
+        if host_free is not None and host_bytes > host_free * MEMORY_HEADROOM:
+            reasons.append(f"loading the data needs about {_bytes(host_bytes)} but only {_bytes(host_free)} is free")
+    if seconds > MAX_SECONDS:
+        reasons.append(f"it would take about {_duration(seconds)}; try fewer epochs or factors, or a GPU")
+    return Estimate(seconds=seconds, memory_bytes=memory, fits=not reasons, reason="; ".join(reasons), device=resolved)
+
+
+def _bytes(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB"):
+        if abs(n) < 1024 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+# -- queueing ------------------------------------------------------------------------------------
+def submit(
+    store: Store,
+    dataset_id: int,
+    model: str,
+    params: dict[str, Any] | None = None,
+    protocol: str | None = None,
+    seed: int = 42,
+    device: str = "auto",
+    k: int = 10,
+) -> int:
+    """Queue a training run and return its id. Refuses (``JobRefused``) with the reason when the model or
+    a setting is unknown, the model needs a catalogue the dataset lacks, or the estimate says it cannot
+    fit. ``protocol=None`` uses the split the dataset's report suggests (else ``random``)."""
+    from recsys.models import MODELS, ModelError, make_model
+
+    meta = store.dataset(dataset_id)
+    params = dict(params or {})
+    device = str(params.pop("device", None) or device or "auto")
+    if model not in MODELS:
+        raise JobRefused(f"Unknown model {model!r}. Available: {', '.join(MODELS)}.")
+    try:
+        instance = make_model(model, **params)
+    except ModelError as exc:
+        raise JobRefused(str(exc)) from exc
+    if instance.needs_catalog and not meta["has_catalog"]:
+        raise JobRefused(f"{model} needs an item catalogue (titles, genres or tags): add one to this dataset first.")
+    protocol = protocol or (meta["report"] or {}).get("suggested_split") or "random"
+    guess = estimate(meta, model, params, device)
+    if not guess.fits:
+        raise JobRefused(f"{model} cannot run on this data: {guess.reason}.")
+    epochs_total = int(instance.get_params().get("epochs") or 0) if instance.iterative else None
+    return store.create_run(
+        dataset_id, model, params, protocol, seed, device_requested=device,
+        estimate=guess.to_dict(), epochs_total=epochs_total, k=k,
+    )
+
+
+def cancel(store: Store, run_id: int) -> str:
+    """Cancel a run (queued: at once; running: within one epoch). Returns its status now."""
+    return store.request_cancel(run_id)
+
+
+def progress(run: dict[str, Any]) -> dict[str, float | None]:
+    """``fraction`` done (0..1) and ``eta_seconds`` (None when unknown) of a run from :meth:`Store.run`
+    or a row of :meth:`Store.list_runs`."""
+    status = run.get("status")
+    estimate_seconds = (run.get("estimate") or {}).get("seconds")
+    if status == "done":
+        return {"fraction": 1.0, "eta_seconds": 0.0}
+    if status == "queued":
+        return {"fraction": 0.0, "eta_seconds": estimate_seconds}
+    done, total = int(run.get("epochs_done") or 0), int(run.get("epochs_total") or 0)
+    if status != "running":
+        return {"fraction": min(1.0, done / total) if total else 0.0, "eta_seconds": None}
+    phase = run.get("phase")
+    elapsed = float(run.get("duration_seconds") or 0.0)
+    if phase == "evaluating":
+        return {"fraction": 0.92, "eta_seconds": max(1.0, elapsed * 0.05)}
+    if phase == "saving":
+        return {"fraction": 0.97, "eta_seconds": 1.0}
+    if total and done:
+        per_epoch = float(run.get("epoch_seconds") or 0.0) / done
+        fraction = 0.05 + 0.85 * min(1.0, done / total)
+        return {"fraction": fraction, "eta_seconds": per_epoch * (total - done) + 0.1 * elapsed}
+    if estimate_seconds:
+        fraction = min(0.9, 0.05 + 0.85 * elapsed / estimate_seconds)
+        return {"fraction": fraction, "eta_seconds": max(1.0, estimate_seconds - elapsed)}
+    return {"fraction": 0.05, "eta_seconds": None}
+
+
+# -- liveness ------------------------------------------------------------------------------------
+_HOST = socket.gethostname()
+_children: list[subprocess.Popen] = []
+
+
+def _pid_alive(pid: int) -> bool:
+    """True when a process with this pid exists and is not a zombie (a killed child nobody reaped)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            state = fh.read().rsplit(")", 1)[1].split()[0]
+        return state not in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def _worker_problem(worker: dict[str, Any], now: float) -> str | None:
+    """Why this worker row is dead, or None while it lives."""
+    age = now - float(worker["heartbeat_at"])
+    if worker["host"] == _HOST:
+        if not _pid_alive(int(worker["pid"])):
+            return f"the worker process (pid {worker['pid']}) stopped: it was killed, crashed or ran out of memory"
+        limit = STARTING_GRACE_SECONDS if worker["state"] == "starting" else STALE_SECONDS_LOCAL
+    else:
+        limit = STARTING_GRACE_SECONDS if worker["state"] == "starting" else STALE_SECONDS
+    if age > limit:
+        return f"the worker stopped responding (no heartbeat for {age:.0f} s; the machine may have restarted)"
+    return None
+
+
+def reap_stale(store: Store) -> list[int]:
+    """Mark runs whose worker died as ``interrupted`` (with the reason) and forget dead workers.
+    Returns the ids of the runs marked."""
+    now = time.time()
+    marked = []
+    with store.transaction() as conn:
+        workers = {w["id"]: dict(w) for w in conn.execute("SELECT * FROM workers")}
+        dead = {wid: why for wid, w in workers.items() if (why := _worker_problem(w, now))}
+        running = conn.execute(
+            "SELECT r.id, r.worker_id, r.epochs_total, (SELECT COUNT(*) FROM epochs e WHERE e.run_id=r.id)"
+            " AS done FROM runs r WHERE r.status='running'"
+        ).fetchall()
+        for run in running:
+            wid = run["worker_id"]
+            if wid in workers and wid not in dead:
+                continue
+            why = dead.get(wid, "its worker is gone")
+            where = f" during epoch {run['done'] + 1} of {run['epochs_total']}" if run["epochs_total"] else ""
+            conn.execute(
+                "UPDATE runs SET status='interrupted', phase=NULL, finished_at=?, error=? WHERE id=?",
+                (now, f"Interrupted{where}: {why}. Submit it again to retry.", run["id"]),
+            )
+            marked.append(int(run["id"]))
+        for wid in dead:
+            conn.execute("DELETE FROM workers WHERE id=?", (wid,))
+    return marked
+
+
+def _reap_children() -> None:
+    """Collect exit codes of workers this process started (so none lingers as a zombie)."""
+    for proc in list(_children):
+        if proc.poll() is not None:
+            _children.remove(proc)
+
+
+def worker_state(store: Store) -> dict[str, Any]:
+    """What the dashboard shows about the background worker: ``alive, pid, device, heartbeat_age,
+    run_id, queued`` (+ ``workers``: every live worker). Marks runs of dead workers ``interrupted``."""
+    _reap_children()
+    reap_stale(store)
+    now = time.time()
+    workers = store.workers()
+    with store.connect() as conn:
+        queued = int(conn.execute("SELECT COUNT(*) FROM runs WHERE status='queued'").fetchone()[0])
+    live = [
+        {"id": w["id"], "pid": w["pid"], "host": w["host"], "device": w["device"], "state": w["state"],
+         "run_id": w["run_id"], "heartbeat_age": now - w["heartbeat_at"]}
+        for w in workers
+    ]
+    busy = [w for w in live if w["run_id"] is not None]
+    main = busy[0] if busy else (live[0] if live else None)
+    return {
+        "alive": bool(live),
+        "pid": main["pid"] if main else None,
+        "device": main["device"] if main else None,
+        "heartbeat_age": main["heartbeat_age"] if main else None,
+        "run_id": main["run_id"] if main else None,
+        "queued": queued,
+        "workers": live,
+    }
+
+
+def ensure_worker(store: Store) -> bool:
+    """Start ``python -m recsys worker`` in the background when runs are queued and no worker is alive.
+    Returns True when it started one. Safe to call on every page load, from several sessions at once."""
+    _reap_children()
+    reap_stale(store)
+    with store.connect() as conn:
+        if conn.execute("SELECT 1 FROM runs WHERE status='queued' LIMIT 1").fetchone() is None:
+            return False
+    with store.transaction() as conn:  # serialises concurrent callers: one starts, the rest see it
+        if conn.execute("SELECT 1 FROM workers LIMIT 1").fetchone() is not None:
+            return False
+        env = _worker_env(store)
+        with open(store.log_path("worker.log"), "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "recsys", "worker"],
+                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True, cwd=os.getcwd(),
+            )
+        now = time.time()
+        conn.execute(
+            "INSERT OR REPLACE INTO workers (id, pid, host, state, started_at, heartbeat_at)"
+            " VALUES (?,?,?,'starting',?,?)",
+            (f"{_HOST}:{proc.pid}", proc.pid, _HOST, now, now),
+        )
+    _children.append(proc)
+    return True
+
+
+def _worker_env(store: Store) -> dict[str, str]:
+    """This environment plus ``TASTEMAKER_HOME`` and, on ``PYTHONPATH``, the folder holding ``recsys``
+    (so ``python -m recsys`` works from any working directory without installing the package)."""
+    root = str(Path(__file__).resolve().parents[1])
+    paths = [root, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != root]]
+    return dict(os.environ, TASTEMAKER_HOME=str(store.home), PYTHONPATH=os.pathsep.join(paths))
+
+
+# -- the worker ----------------------------------------------------------------------------------
+class _Stopped(Exception):
+    """The worker was asked to stop (SIGTERM/SIGINT) while training."""
+
+
+class _WorkerSession:
+    """This process's row in ``workers`` and the thread that keeps its heartbeat fresh."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.id = f"{_HOST}:{os.getpid()}"
+        self._stop = threading.Event()
+        now = time.time()
+        with store.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO workers (id, pid, host, state, started_at, heartbeat_at)"
+                " VALUES (?,?,?,'idle',?,?)",
+                (self.id, os.getpid(), _HOST, now, now),
+            )
+        self._thread = threading.Thread(target=self._beat, name="tastemaker-heartbeat", daemon=True)
+        self._thread.start()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            try:
+                with self.store.transaction() as conn:
+                    conn.execute("UPDATE workers SET heartbeat_at=? WHERE id=?", (time.time(), self.id))
+            except Exception:  # a busy database must not kill the heartbeat; the next beat retries
+                log.warning("heartbeat failed", exc_info=True)
+
+    def set(self, **fields: Any) -> None:
+        sets = ", ".join(f"{k}=?" for k in fields)
+        with self.store.transaction() as conn:
+            conn.execute(f"UPDATE workers SET {sets}, heartbeat_at=? WHERE id=?", (*fields.values(), time.time(), self.id))
+
+    def retire(self, check_queue: bool = True) -> bool:
+        """Remove this worker's row unless work it could take (queued, on a device not busy) arrived
+        meanwhile. True when retired."""
+        with self.store.transaction() as conn:
+            if check_queue:
+                busy = {row[0] for row in conn.execute("SELECT device FROM runs WHERE status='running'")}
+                for row in conn.execute("SELECT device_requested FROM runs WHERE status='queued'"):
+                    if _device_key(row[0]) not in busy:
+                        return False
+            conn.execute("DELETE FROM workers WHERE id=?", (self.id,))
+        return True
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        with contextlib.suppress(Exception), self.store.transaction() as conn:
+            conn.execute("DELETE FROM workers WHERE id=?", (self.id,))
+
+
+def _device_key(requested: str | None) -> str:
+    from recsys.device import pick_device
+
+    try:
+        return str(pick_device(requested or "auto"))
+    except (RuntimeError, ValueError):
+        return "cpu"
+
+
+def claim_next(store: Store, worker_id: str) -> int | None:
+    """Atomically take the oldest queued run whose device is free (one run at a time per device):
+    mark it ``running`` by this worker and return its id; None when there is nothing to take."""
+    with store.transaction() as conn:
+        busy = {row[0] for row in conn.execute("SELECT device FROM runs WHERE status='running'")}
+        for row in conn.execute("SELECT id, device_requested FROM runs WHERE status='queued' ORDER BY id").fetchall():
+            device = _device_key(row["device_requested"])
+            if device in busy:
+                continue
+            cur = conn.execute(
+                "UPDATE runs SET status='running', phase='loading', device=?, worker_id=?, started_at=?"
+                " WHERE id=? AND status='queued'",
+                (device, worker_id, time.time(), row["id"]),
+            )
+            if cur.rowcount:
+                conn.execute("UPDATE workers SET run_id=?, device=?, state='busy' WHERE id=?", (row["id"], device, worker_id))
+                return int(row["id"])
+    return None
+
+
+def run_worker(store: Store, once: bool = False, idle_exit: float = IDLE_EXIT_SECONDS) -> int:
+    """Train queued runs one at a time until the queue is empty (``once``) or nothing has arrived for
+    ``idle_exit`` seconds. Returns how many runs it processed. A failing run never stops the worker."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(process)d: %(message)s")
+    session = _WorkerSession(store)
+    restore = _install_stop_handlers()
+    processed = 0
+    idle_since = time.monotonic()
+    try:
+        store.sweep_orphans()
+        while True:
+            reap_stale(store)
+            run_id = claim_next(store, session.id)
+            if run_id is None:
+                if once or time.monotonic() - idle_since > idle_exit:
+                    if session.retire(check_queue=not once):
+                        break
+                time.sleep(POLL_SECONDS)
+                continue
+            log.info("run %s started", run_id)
+            try:
+                execute_run(store, run_id, session.id)
+            finally:
+                with contextlib.suppress(Exception):
+                    session.set(run_id=None, state="idle")
+            log.info("run %s finished: %s", run_id, _status_or_gone(store, run_id))
+            processed += 1
+            idle_since = time.monotonic()
+    except _Stopped:
+        log.info("stopped by a signal")
+    finally:
+        restore()
+        session.close()
+    return processed
+
+
+def _status_or_gone(store: Store, run_id: int) -> str:
+    try:
+        return store.run(run_id)["status"]
+    except StoreError:
+        return "deleted"
+
+
+def _install_stop_handlers():
+    """SIGTERM/SIGINT raise ``_Stopped`` in the main thread so the current run is marked interrupted."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        raise _Stopped(signal.Signals(signum).name)
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    return lambda: [signal.signal(sig, h) for sig, h in old.items()]
+
+
+def _finish(store: Store, run_id: int, worker_id: str, status: str, error: str | None = None, **extra: Any) -> bool:
+    """Set a final status, only if this worker still owns the run (it may have been deleted, or marked
+    interrupted by someone who thought this worker dead)."""
+    fields = {"status": status, "phase": None, "error": error, "finished_at": time.time(), **extra}
+    sets = ", ".join(f"{k}=?" for k in fields)
+    with store.transaction() as conn:
+        cur = conn.execute(
+            f"UPDATE runs SET {sets} WHERE id=? AND status='running' AND worker_id=?",
+            (*fields.values(), int(run_id), worker_id),
+        )
+        return bool(cur.rowcount)
+
+
+def _still_mine(store: Store, run_id: int, worker_id: str) -> tuple[bool, bool]:
+    """(still running by this worker, cancel requested)."""
+    with store.connect() as conn:
+        row = conn.execute("SELECT status, worker_id, cancel_requested FROM runs WHERE id=?", (int(run_id),)).fetchone()
+    if row is None:
+        return False, True
+    mine = row["status"] == "running" and row["worker_id"] == worker_id
+    return mine, bool(row["cancel_requested"])
+
+
+def execute_run(store: Store, run_id: int, worker_id: str) -> str:
+    """Train, evaluate and save one claimed run; return its final status. Every failure is recorded on
+    the run (a one-line message; the traceback goes to ``logs/run-<id>.log``) and never raised, except
+    a stop signal, which marks the run interrupted and is re-raised."""
+    run = store.run(run_id)
+    stage = {"name": "loading"}
+    try:
+        status = _train_and_save(store, run, worker_id, stage)
+    except _Stopped as exc:
+        _finish(store, run_id, worker_id, "interrupted",
+                f"Interrupted while {stage['name']}: the worker was stopped ({exc}). Submit it again to retry.")
+        _remove_partial(store, run_id)
+        raise
+    except BaseException as exc:  # noqa: BLE001 - every error becomes the run's message
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        message = _failure_message(exc, run, stage["name"])
+        _write_traceback(store, run_id, exc)
+        _finish(store, run_id, worker_id, "failed", message)
+        _remove_partial(store, run_id)
+        _release_gpu_memory()
+        return "failed"
+    return status
+
+
+def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: dict[str, str]) -> str:
+    from recsys.evaluation import evaluate
+    from recsys.models import make_model
+    from recsys.split import make_split
+
+    run_id = int(run["id"])
+
+    def phase(name: str) -> None:
+        stage["name"] = name
+        store.update_run(run_id, phase=name)
+
+    phase("loading")
+    inter, catalog = store.load_dataset(run["dataset_id"])
+    phase("splitting")
+    split = make_split(inter, run["protocol"], seed=int(run["seed"]))
+    params = dict(run["params"])
+    model = make_model(run["model"], **params)
+    if "device" in model.param_names():
+        model.set_params(device=run["device"])
+    if not run["is_baseline"] and run["model"] != "popularity":
+        _ensure_baseline(store, run, split, catalog, worker_id)
+    if model.iterative:
+        store.update_run(run_id, epochs_total=int(model.get_params().get("epochs") or 0))
+    cancelled = {"value": False}
+
+    def on_epoch(record: dict[str, Any]) -> bool:
+        store.add_epoch(run_id, record)
+        mine, cancel_requested = _still_mine(store, run_id, worker_id)
+        cancelled["value"] = cancel_requested or not mine
+        return cancelled["value"]
+
+    phase("training")
+    model.fit(split.train, on_epoch, validation=split.test, catalog=catalog)
+    if cancelled["value"]:
+        done = len(store.epochs(run_id))
+        total = run["epochs_total"] or model.get_params().get("epochs")
+        _finish(store, run_id, worker_id, "cancelled", f"Cancelled after epoch {done} of {total}.")
+        _remove_partial(store, run_id)
+        return "cancelled"
+    phase("evaluating")
+    evaluation = evaluate(model, split, k=int(run["k"]), catalog=catalog)
+    phase("saving")
+    store.save_run_results(run_id, model, evaluation)
+    if not _finish(store, run_id, worker_id, "done"):
+        _remove_partial(store, run_id)  # deleted or taken away meanwhile: keep no orphan files
+        return _status_or_gone(store, run_id)
+    return "done"
+
+
+def _ensure_baseline(store: Store, run: dict[str, Any], split, catalog, worker_id: str) -> None:
+    """Train and store the Popularity baseline for this dataset and split once, as its own run, so the
+    leaderboard can always show it. A failure here is logged and does not affect the main run."""
+    from recsys.evaluation import evaluate
+    from recsys.models import make_model
+
+    with store.transaction() as conn:
+        exists = conn.execute(
+            "SELECT 1 FROM runs WHERE dataset_id=? AND protocol=? AND seed=? AND model='popularity'"
+            " AND status IN ('done','running','queued') LIMIT 1",
+            (run["dataset_id"], run["protocol"], run["seed"]),
+        ).fetchone()
+        if exists:
+            return
+        now = time.time()
+        cur = conn.execute(
+            "INSERT INTO runs (dataset_id, model, params, protocol, seed, k, device_requested, device, status,"
+            " phase, is_baseline, worker_id, created_at, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (run["dataset_id"], "popularity", "{}", run["protocol"], run["seed"], run["k"], run["device_requested"],
+             run["device"], "running", "training", 1, worker_id, now, now),
+        )
+        baseline_id = int(cur.lastrowid)
+    try:
+        model = make_model("popularity", device=run["device"])
+        model.fit(split.train, catalog=catalog)
+        evaluation = evaluate(model, split, k=int(run["k"]), catalog=catalog)
+        store.save_run_results(baseline_id, model, evaluation)
+        _finish(store, baseline_id, worker_id, "done")
+    except Exception as exc:  # noqa: BLE001
+        _write_traceback(store, baseline_id, exc)
+        _finish(store, baseline_id, worker_id, "failed", _failure_message(exc, run, "training the baseline"))
+        _remove_partial(store, baseline_id)
+
+
+def _failure_message(exc: BaseException, run: dict[str, Any], stage: str) -> str:
+    """One plain line: what went wrong and, where we know, what to change."""
+    import torch
+
+    from recsys.models import ModelError
+
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        factors = (run.get("params") or {}).get("factors")
+        now = f" (now {factors})" if factors else ""
+        return (f"Ran out of GPU memory while {stage}. Try fewer factors{now}, a smaller catalogue "
+                "(drop rarely-seen items), or run it on the CPU.")
+    if isinstance(exc, MemoryError):
+        return (f"Ran out of memory while {stage}. Try fewer factors, a smaller catalogue "
+                "(drop rarely-seen items), or a machine with more memory.")
+    if isinstance(exc, (DataError, ModelError, StoreError)):
+        return _one_line(str(exc))
+    return _one_line(f"Failed while {stage}: {type(exc).__name__}: {exc}") + " (details in the worker log)"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _write_traceback(store: Store, run_id: int, exc: BaseException) -> None:
+    with contextlib.suppress(OSError), open(store.log_path(f"run-{int(run_id)}.log"), "a") as fh:
+        fh.write(f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} run {run_id}\n")
+        fh.write("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+
+
+def _remove_partial(store: Store, run_id: int) -> None:
+    with contextlib.suppress(OSError):
+        remove_tree(store.run_dir(run_id))
+
+
+def _release_gpu_memory() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
