@@ -80,15 +80,83 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Register the file as a dataset (or find it, if the same bytes were registered before), queue a
+    training run, and print the run id on stdout (a sentence about it on stderr). ``--set device=cuda``
+    asks for a device; ``--set seed=N`` on a model without a ``seed`` setting is the split seed."""
+    from recsys.jobs import Estimate, JobRefused, submit
+    from recsys.models import MODELS
+    from recsys.store import Store
+
+    store = Store()
+    params = parse_settings(args.set)
+    device = str(params.pop("device", None) or getattr(args, "device", None) or "auto")
+    seed = getattr(args, "seed", None)
+    if args.model in MODELS and "seed" in params and "seed" not in MODELS[args.model].param_names():
+        seed = params.pop("seed")
+    dataset_id = store.add_dataset(args.file, columns=column_overrides(args), items=args.items)
+    try:
+        run_id = submit(store, dataset_id, args.model, params, protocol=args.split,
+                        seed=42 if seed is None else int(seed), device=device)
+    except JobRefused as exc:
+        raise DataError(str(exc)) from exc
+    run = store.run(run_id)
+    guess = Estimate(**run["estimate"])
+    print(f"queued run {run_id}: {run['model']} on dataset {dataset_id} ({run['dataset_name']}), "
+          f"{run['protocol']} split, seed {run['seed']}; estimate {guess.to_text()}. "
+          f"Start `python -m recsys worker` to train it.", file=sys.stderr)
+    print(run_id)
+    return 0
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Train queued runs in this process (``--once``: until the queue is empty; otherwise until it has
+    been idle for a minute)."""
+    from recsys.jobs import run_worker
+    from recsys.store import Store
+
+    store = Store()
+    processed = run_worker(store, once=args.once)
+    print(f"worker finished: {processed} run(s) processed", file=sys.stderr)
+    return 0
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """List runs, newest first: id, status, model, dataset, device, split and headline metrics
+    (``--json``: every stored field)."""
+    import json
+
+    from recsys.jobs import worker_state
+    from recsys.store import Store
+
+    store = Store()
+    worker_state(store)  # marks runs of dead workers interrupted before listing
+    frame = store.list_runs()
+    records = frame[[c for c in frame.columns if "." not in c]].to_dict(orient="records")
+    if args.json:
+        clean = [{k: (None if isinstance(v, float) and v != v else v) for k, v in rec.items()} for rec in records]
+        print(json.dumps(clean, indent=1, default=str))
+        return 0
+    if not records:
+        print("no runs yet: queue one with `python -m recsys submit FILE --model NAME`")
+        return 0
+    header = ["id", "status", "model", "dataset", "device", "split", "epochs", "NDCG", "Recall", "note"]
+    rows = []
+    for rec in records:
+        summary = rec["summary"] or {}
+        k = rec["k"]
+        epochs = f"{rec['epochs_done']}/{rec['epochs_total']}" if rec["epochs_total"] else ""
+        rows.append([
+            str(rec["id"]), rec["status"] + (" (baseline)" if rec["is_baseline"] else ""), rec["model"],
+            f"{rec['dataset_id']}: {rec['dataset_name']}", rec["device"] or rec["device_requested"],
+            f"{rec['protocol']}/{rec['seed']}", epochs,
+            f"{summary['ndcg']:.4f}@{k}" if summary.get("ndcg") is not None else "-",
+            f"{summary['recall']:.4f}@{k}" if summary.get("recall") is not None else "-",
+            rec["error"] or "",
+        ])
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    for line in [header, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
