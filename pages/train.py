@@ -1,5 +1,285 @@
-"""Train page (being built)."""
+"""Train: choose a dataset, a way to test and some models; training runs in the background worker."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
 
 import ui
+from recsys import jobs
+from recsys.models import MODELS
+from recsys.split import PROTOCOL_DESCRIPTIONS, PROTOCOLS
+from ui import charts, state, words
+from ui import format as fmt
 
-ui.page_header("Train models", "Pick a dataset, a way to test, and the models to compare.", kicker="Step 2")
+ACTIVE = ("queued", "running")
+POLL_SECONDS = 1.5
+NEEDS_TIME = ("temporal", "global_temporal")
+HIDDEN_PARAMS = ("device",)  # chosen once for all models below
+
+
+# -- the form --------------------------------------------------------------------------------------
+def _param_input(model: str, name: str, default):
+    """One hyperparameter widget with the model's default filled in; returns the chosen value."""
+    label, help_text = words.param_label(name)
+    key = f"param_{model}_{name}"
+    if isinstance(default, bool):
+        return st.toggle(label, value=default, key=key, help=help_text)
+    if isinstance(default, int):
+        return int(st.number_input(label, value=default, step=1, key=key, help=help_text))
+    if isinstance(default, float):
+        step = abs(default) / 10 if default else 0.01
+        return float(st.number_input(label, value=default, step=step, format="%g", key=key, help=help_text))
+    if default is None:
+        text = st.text_input(label, value="", key=key, help=help_text, placeholder="empty: off")
+        text = text.strip()
+        if not text:
+            return None
+        for cast in (int, float):
+            try:
+                return cast(text)
+            except ValueError:
+                pass
+        return text
+    return st.text_input(label, value=str(default), key=key, help=help_text)
+
+
+def _model_settings(model: str) -> dict:
+    """The expander of one model's settings; returns only the settings changed from the defaults."""
+    defaults = {k: v for k, v in MODELS[model].default_params().items() if k not in HIDDEN_PARAMS}
+    chosen = {}
+    with st.expander(f"⚙️ {words.model_label(model)}: settings", expanded=False):
+        st.caption(MODELS[model].description)
+        if not defaults:
+            st.caption("This model has nothing to tune.")
+        cols = st.columns(3)
+        for i, (name, default) in enumerate(defaults.items()):
+            with cols[i % 3]:
+                value = _param_input(model, name, default)
+            if value != default:
+                chosen[name] = value
+    return chosen
+
+
+def _default_models(summary: dict) -> list[str]:
+    suggested = [m["model"] for m in (summary.get("report") or {}).get("suggested_models", [])]
+    personalised = [m for m in suggested if m in MODELS and m != "popularity"
+                    and (summary["has_catalog"] or not MODELS[m].needs_catalog)]
+    return personalised[:2] or ["itemknn"]
+
+
+def training_form(dataset_id: int, summary: dict) -> None:
+    report = summary.get("report") or {}
+    suggested = report.get("suggested_split") or "random"
+    protocols = [p for p in PROTOCOLS if summary["has_timestamps"] or p not in NEEDS_TIME]
+    if suggested not in protocols:
+        suggested = protocols[0]
+
+    st.markdown("**How to test**")
+    protocol = st.selectbox(
+        "Which interactions are hidden from the models, to test them on",
+        protocols, index=protocols.index(suggested), key=f"protocol_{dataset_id}",
+        format_func=lambda p: words.protocol_label(p) + ("  (suggested)" if p == suggested else ""),
+    )
+    st.caption(PROTOCOL_DESCRIPTIONS.get(protocol, ""))
+    if protocol == suggested and report.get("split_reason"):
+        st.caption(f"Why this one: {report['split_reason']}")
+
+    st.markdown("**Which models**")
+    available = [m for m in MODELS if summary["has_catalog"] or not MODELS[m].needs_catalog]
+    picked = st.multiselect(
+        "Models to train (Popularity is always trained too, as the yardstick)", available,
+        default=[m for m in _default_models(summary) if m in available], key=f"models_{dataset_id}",
+        format_func=words.model_label, placeholder="Choose one or more models",
+    )
+    for model in picked:
+        st.markdown(f"- **{words.model_label(model)}**: {MODELS[model].description}")
+    settings = {model: _model_settings(model) for model in picked}
+
+    st.markdown("**Where to train**")
+    device_names = {"auto": "Automatic (the GPU when there is one)", "cpu": "CPU"}
+    info = state.device_info()
+    if info["kind"] == "cuda":
+        device_names["cuda"] = f"GPU: {info['name']}"
+    device = st.radio("Device", list(device_names), format_func=device_names.get, horizontal=True,
+                      key="train_device", label_visibility="collapsed")
+
+    if not picked:
+        st.info("Pick at least one model to see how long it will take.", icon="👆")
+        return
+    store = ui.get_store()
+    rows, blocked = [], []
+    for model in picked:
+        guess = jobs.estimate(summary, model, settings[model], device)
+        rows.append({"Model": words.model_label(model), "Time": "≈ " + fmt.duration(guess.seconds),
+                     "Memory": "≈ " + fmt.size(guess.memory_bytes),
+                     "Runs on": "GPU" if guess.device.startswith("cuda") else "CPU",
+                     "Fits": "✅" if guess.fits else "❌"})
+        if not guess.fits:
+            blocked.append(f"**{words.model_label(model)}** cannot run: {guess.reason}.")
+    st.markdown("**Estimate**")
+    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    for message in blocked:
+        st.warning(message, icon="🚫")
+
+    if st.button(f"Start training {fmt.plural(len(picked), 'model')}", key="start_training", type="primary",
+                 icon="🚀", disabled=len(blocked) == len(picked)):
+        submitted = []
+        with ui.guard("queueing the training") as outcome:
+            for model in picked:
+                if any(model in message for message in blocked):
+                    continue
+                submitted.append(jobs.submit(store, dataset_id, model, settings[model], protocol=protocol,
+                                             device=device))
+        if submitted:
+            with ui.guard("starting the background worker"):
+                jobs.ensure_worker(store)
+            st.toast(f"Queued {fmt.plural(len(submitted), 'run')}: training has started.", icon="🚀")
+            if outcome.ok:
+                st.rerun()
+
+
+# -- the live view ---------------------------------------------------------------------------------
+def curves_figure(epochs: pd.DataFrame, title: str) -> go.Figure:
+    """Training loss and validation quality per epoch, side by side."""
+    metric = str(epochs["metric"].dropna().iloc[0]) if "metric" in epochs and epochs["metric"].notna().any() else "ndcg@10"
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Training loss (lower is better)",
+                                                        f"Quality on held-out data: {metric.upper()}"),
+                        horizontal_spacing=0.12)
+    fig.add_trace(go.Scatter(x=epochs["epoch"], y=epochs["loss"], mode="lines+markers", name="Loss",
+                             line=dict(color=charts.ACCENT, width=2),
+                             hovertemplate="Pass %{x}: loss %{y:.4f}<extra></extra>"), row=1, col=1)
+    valid = epochs.dropna(subset=["validation"]) if "validation" in epochs else epochs.iloc[0:0]
+    fig.add_trace(go.Scatter(x=valid["epoch"], y=valid["validation"], mode="lines+markers", name=metric,
+                             line=dict(color=charts.PALETTE[1], width=2),
+                             hovertemplate="Pass %{x}: %{y:.3f}<extra></extra>"), row=1, col=2)
+    total = int(epochs["epochs"].dropna().max()) if "epochs" in epochs and epochs["epochs"].notna().any() else None
+    for col in (1, 2):
+        fig.update_xaxes(title_text="Training pass (epoch)", row=1, col=col,
+                         range=[0.5, total + 0.5] if total else None)
+    fig.update_yaxes(title_text="Loss", row=1, col=1)
+    fig.update_yaxes(title_text=metric.upper(), tickformat=".3f", row=1, col=2)
+    fig.update_layout(showlegend=False)
+    return charts.style(fig, title, height=300)
+
+
+def _run_title(run: dict) -> str:
+    return f"{words.model_label(run['model'])} · run #{run['id']}"
+
+
+def active_run_card(run: dict) -> None:
+    store = ui.get_store()
+    with st.container(border=True):
+        head, button = st.columns([5, 1], vertical_alignment="center")
+        head.markdown(f"**{_run_title(run)}** · {run['dataset_name']} · "
+                      f"{words.protocol_label(run['protocol'])}")
+        if button.button("Cancel", key=f"cancel_{run['id']}", icon="⏹️", disabled=bool(run["cancel_requested"])):
+            with ui.guard("cancelling the run"):
+                jobs.cancel(store, int(run["id"]))
+                st.toast(f"Cancelling run #{run['id']}…", icon="⏹️")
+        progress = jobs.progress(run)
+        eta = progress["eta_seconds"]
+        if run["status"] == "queued":
+            text = "Waiting in the queue"
+            if eta is not None:
+                text += f" · takes about {fmt.duration(eta)} once it starts"
+            eta = None
+        else:
+            phase = words.PHASE_LABELS.get(run["phase"] or "", "Working")
+            if run["epochs_total"]:
+                phase += f": pass {fmt.count(run['epochs_done'])} of {fmt.count(run['epochs_total'])}"
+            text = phase
+        if run["cancel_requested"]:
+            text += " · stopping after this pass"
+        if eta is not None:
+            text += f" · about {fmt.duration(eta)} left"
+        st.progress(float(progress["fraction"] or 0.0), text=text)
+        if run["status"] == "running" and run["epochs_total"]:
+            epochs = store.epochs(int(run["id"]))
+            if len(epochs):
+                charts.show(curves_figure(epochs, "Learning as it goes"), key=f"live_curves_{run['id']}")
+
+
+def runs_table(runs: pd.DataFrame) -> None:
+    metric = "ndcg@10"
+    shown = pd.DataFrame({
+        "Run": runs["id"].map(lambda i: f"#{i}"),
+        "Model": runs["model"].map(words.model_label) + runs["is_baseline"].map({True: " (yardstick)", False: ""}),
+        "Status": runs["status"].map(words.status_label),
+        "Tested on": runs["protocol"].map(words.protocol_label),
+        "Device": runs["device"].fillna("–").str.upper(),
+        "Took": runs["duration_seconds"].map(fmt.duration),
+        "Quality (NDCG@10)": runs[metric].map(fmt.metric) if metric in runs else "–",
+        "Note": runs["error"].fillna(""),
+    })
+    st.dataframe(shown, hide_index=True)
+
+
+def live_view(dataset_id: int) -> None:
+    store = ui.get_store()
+    with ui.guard("checking on the worker"):
+        jobs.ensure_worker(store)
+    every = store.list_runs()
+    active = every[every["status"].isin(ACTIVE)]
+    st.subheader("Now training", anchor=False)
+    if active.empty:
+        st.caption("Nothing is training right now. Runs you start appear here with live curves.")
+    else:
+        for run in active.sort_values("id").to_dict("records"):
+            active_run_card(run)
+    finished = every[(every["dataset_id"] == dataset_id) & ~every["status"].isin(ACTIVE)]
+    st.subheader("Finished on this dataset", anchor=False)
+    if finished.empty:
+        st.caption("No finished runs yet.")
+        return
+    runs_table(finished.head(30))
+    done = finished[finished["status"].eq("done") & finished["epochs_total"].fillna(0).gt(0)]
+    if not done.empty:
+        with st.expander("Training curves of a finished run"):
+            labels = {int(r["id"]): _run_title(r) for r in done.to_dict("records")}
+            chosen = st.selectbox("Run", list(labels), format_func=labels.get, key="curves_run")
+            epochs = store.epochs(chosen)
+            if len(epochs):
+                charts.show(curves_figure(epochs, f"How {labels[chosen]} learned"), key="finished_curves")
+    st.page_link("pages/results.py", label="Compare them on the Results page", icon="🏆")
+
+
+def _something_active() -> bool:
+    runs = ui.get_store().list_runs()
+    return bool(runs["status"].isin(ACTIVE).any())
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def live_polling(dataset_id: int) -> None:
+    """Refreshes itself while runs are queued or training; once all are done, refreshes the whole page
+    (which stops the polling)."""
+    live_view(dataset_id)
+    if not _something_active():
+        st.rerun(scope="app")
+
+
+@st.fragment
+def live_still(dataset_id: int) -> None:
+    live_view(dataset_id)
+
+
+# -- the page ----------------------------------------------------------------------------------------
+ui.page_header(
+    "Train models",
+    "Pick how to test and which models to compare. Training happens in the background: you can leave "
+    "this page, or close the tab, and come back later.",
+    kicker="Step 2 · Train",
+)
+dataset_id = ui.dataset_picker("Dataset", key="train_dataset_picker")
+if dataset_id is not None:
+    summary = ui.dataset_summary(dataset_id)
+    form, live = st.columns([2, 3], gap="large")
+    with form, st.container(border=True), ui.guard("preparing the training form"):
+        training_form(dataset_id, summary)
+    with live, ui.guard("showing the runs"):
+        if _something_active():
+            live_polling(dataset_id)
+        else:
+            live_still(dataset_id)

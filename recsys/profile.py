@@ -1,0 +1,163 @@
+"""Profile data of a dataset for charts: how active users are, how popular items are, how ratings and
+activity spread out. Plain DataFrames; the dashboard only draws them.
+
+* :func:`count_histogram`: counts grouped into log-spaced bins (1, 2, 3-4, 5-8, ...), for long tails.
+* :func:`long_tail`: items ranked by popularity with the cumulative share of interactions.
+* :func:`value_distribution`: how many interactions have each rating (or weight range).
+* :func:`activity_over_time`: interactions and active users per day, week, month or year.
+* :func:`profile_frames`: all of the above for one :class:`~recsys.data.Interactions`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from recsys.data import Interactions
+
+
+def count_histogram(counts: np.ndarray, max_bins: int = 24) -> pd.DataFrame:
+    """How many entities have how many interactions, in log-spaced integer bins.
+
+    Returns columns ``low``, ``high`` (inclusive bounds of the bin), ``label`` (``"5–8"``), ``entities``
+    (how many users or items fall in the bin) and ``share`` (their fraction of all entities). Entities
+    with zero interactions, and empty bins below the smallest count, are left out. Bins start at powers of two (1, 2–3, 4–7, 8–15, ...) unless that would
+    give more than ``max_bins`` bins, in which case they grow faster.
+    """
+    counts = np.asarray(counts)
+    counts = counts[counts > 0]
+    columns = ["low", "high", "label", "entities", "share"]
+    if counts.size == 0:
+        return pd.DataFrame(columns=columns)
+    top = int(counts.max())
+    ratio = 2.0
+    n_bins = int(np.ceil(np.log(top) / np.log(ratio))) + 1 if top > 1 else 1
+    if n_bins > max_bins:
+        ratio = float(np.exp(np.log(top) / (max_bins - 1)))
+    edges = [1]
+    while edges[-1] <= top:  # edges[i] is the first count of bin i
+        edges.append(max(edges[-1] + 1, int(np.floor(edges[-1] * ratio)) if edges[-1] > 1 else 2))
+    lows = np.array(edges[:-1])
+    highs = np.array(edges[1:]) - 1
+    which = np.searchsorted(lows, counts, side="right") - 1
+    entities = np.bincount(which, minlength=len(lows))
+    first = int(np.argmax(entities > 0))  # bins below the smallest count say nothing: drop them
+    lows, highs, entities = lows[first:], highs[first:], entities[first:]
+    labels = [f"{lo:,}" if lo == hi else f"{lo:,}–{hi:,}" for lo, hi in zip(lows, highs, strict=True)]
+    return pd.DataFrame({
+        "low": lows, "high": highs, "label": labels, "entities": entities,
+        "share": entities / counts.size,
+    })
+
+
+def long_tail(item_counts: np.ndarray, max_points: int = 400) -> pd.DataFrame:
+    """Items ranked from most to least popular: ``rank`` (1 = most popular), ``interactions`` and
+    ``cumulative_share`` (fraction of all interactions held by items up to that rank). At most
+    ``max_points`` rows, log-spaced over the ranks so both the head and the tail keep their shape."""
+    ordered = np.sort(np.asarray(item_counts)[np.asarray(item_counts) > 0])[::-1]
+    if ordered.size == 0:
+        return pd.DataFrame(columns=["rank", "interactions", "cumulative_share"])
+    cumulative = np.cumsum(ordered) / ordered.sum()
+    ranks = np.unique(np.geomspace(1, ordered.size, num=min(max_points, ordered.size)).round().astype(int))
+    return pd.DataFrame({
+        "rank": ranks, "interactions": ordered[ranks - 1], "cumulative_share": cumulative[ranks - 1],
+    })
+
+
+def head_share(item_counts: np.ndarray, head_fraction: float = 0.2) -> float:
+    """Fraction of all interactions that go to the most popular ``head_fraction`` of items."""
+    ordered = np.sort(np.asarray(item_counts))[::-1]
+    total = ordered.sum()
+    if total == 0:
+        return 0.0
+    head = max(1, int(round(len(ordered) * head_fraction)))
+    return float(ordered[:head].sum() / total)
+
+
+def value_distribution(values: np.ndarray | None, max_distinct: int = 20, bins: int = 20) -> pd.DataFrame | None:
+    """How many interactions carry each value: ``label``, ``low``, ``high``, ``interactions``, ``share``.
+
+    With few distinct values (star ratings) each value is its own row; otherwise (play counts, weights)
+    values are grouped into ``bins`` equal-width ranges, or log-spaced ones when all values are positive
+    and span more than two orders of magnitude. None when there are no values.
+    """
+    if values is None or len(values) == 0:
+        return None
+    values = np.asarray(values, dtype=np.float64)
+    distinct, counts = np.unique(values, return_counts=True)
+    if len(distinct) <= max_distinct:
+        labels = [f"{v:g}" for v in distinct]
+        return pd.DataFrame({"label": labels, "low": distinct, "high": distinct, "interactions": counts,
+                             "share": counts / counts.sum()})
+    low, high = float(values.min()), float(values.max())
+    if low > 0 and high / low > 100:
+        edges = np.geomspace(low, high, bins + 1)
+    else:
+        edges = np.linspace(low, high, bins + 1)
+    counts, edges = np.histogram(values, bins=edges)
+    labels = [f"{a:,.3g}–{b:,.3g}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    return pd.DataFrame({"label": labels, "low": edges[:-1], "high": edges[1:], "interactions": counts,
+                         "share": counts / max(1, counts.sum())})
+
+
+_PERIODS = (("day", "D", 86_400), ("week", "W", 7 * 86_400), ("month", "MS", 30 * 86_400),
+            ("year", "YS", 365 * 86_400))
+
+
+def activity_over_time(users: np.ndarray, timestamps: np.ndarray | None, max_points: int = 300) -> tuple[pd.DataFrame, str] | None:
+    """Interactions and distinct active users per period: columns ``period`` (start, a timestamp),
+    ``interactions``, ``active_users``. The period (day, week, month or year) is the finest that gives
+    at most ``max_points`` rows; it is returned alongside. None without timestamps."""
+    if timestamps is None or len(timestamps) == 0:
+        return None
+    stamps = np.asarray(timestamps, dtype=np.int64)
+    span = int(stamps.max() - stamps.min())
+    name, freq = "year", "YS"
+    for candidate, code, seconds in _PERIODS:
+        if span / seconds <= max_points:
+            name, freq = candidate, code
+            break
+    when = pd.to_datetime(stamps, unit="s", utc=True).tz_convert(None)
+    frame = pd.DataFrame({"when": when, "user": np.asarray(users)})
+    if freq == "W":
+        starts = (frame["when"].dt.normalize() - pd.to_timedelta(frame["when"].dt.dayofweek, unit="D"))
+    else:
+        starts = frame["when"].dt.to_period({"D": "D", "MS": "M", "YS": "Y"}[freq]).dt.start_time
+    grouped = frame.assign(period=starts).groupby("period", sort=True)
+    out = pd.DataFrame({
+        "interactions": grouped.size(),
+        "active_users": grouped["user"].nunique(),
+    }).reset_index()
+    full = pd.date_range(out["period"].min(), out["period"].max(), freq={"D": "D", "W": "W-MON", "MS": "MS", "YS": "YS"}[freq])
+    out = out.set_index("period").reindex(full, fill_value=0).rename_axis("period").reset_index()
+    return out, name
+
+
+def profile_frames(inter: Interactions) -> dict[str, Any]:
+    """Everything the Data page draws about ``inter``:
+
+    ``users`` / ``items``: :func:`count_histogram` of interactions per user / per item;
+    ``long_tail``: :func:`long_tail` of item popularity; ``head_share``: share of interactions going to
+    the top 20% of items; ``values``: :func:`value_distribution` (None without values); ``value_kind``:
+    ``"rating"`` or ``"weight"``; ``time``: :func:`activity_over_time` frame (None without timestamps)
+    and ``time_period`` its period name; ``medians``: median interactions per user and per item.
+    """
+    user_counts = inter.user_counts()
+    item_counts = inter.item_counts()
+    timeline = activity_over_time(inter.users, inter.timestamps)
+    return {
+        "users": count_histogram(user_counts),
+        "items": count_histogram(item_counts),
+        "long_tail": long_tail(item_counts),
+        "head_share": head_share(item_counts),
+        "values": value_distribution(inter.values),
+        "value_kind": "rating" if inter.explicit else "weight",
+        "time": None if timeline is None else timeline[0],
+        "time_period": None if timeline is None else timeline[1],
+        "medians": {
+            "per_user": float(np.median(user_counts[user_counts > 0])) if user_counts.any() else 0.0,
+            "per_item": float(np.median(item_counts[item_counts > 0])) if item_counts.any() else 0.0,
+        },
+    }
