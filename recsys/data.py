@@ -14,6 +14,7 @@ import lzma
 import math
 import os
 import re
+import warnings
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -191,6 +192,7 @@ class Catalog:
 
 ROLES = ("user", "item", "rating", "time")
 ROLE_WORDS = {"user": "user id", "item": "item id", "rating": "rating or weight", "time": "timestamp"}
+_ARTICLE = {"user": "a", "item": "an", "rating": "a", "time": "a"}
 _ROLE_ALIASES = {"value": "rating", "weight": "rating", "timestamp": "time", "users": "user", "items": "item"}
 
 # Column names (lower case, letters and digits only) that identify each role, best first.
@@ -476,10 +478,13 @@ def read_table(source: Any, all_text: bool = False) -> pd.DataFrame:
     if sep == r"\s+":
         options.pop("skipinitialspace")
     try:
-        frame = pd.read_csv(io.BytesIO(raw), **options)
+        with warnings.catch_warnings():
+            # rows longer than the header: pandas would silently drop fields; take the careful path instead
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            frame = pd.read_csv(io.BytesIO(raw), index_col=False, **options)
         lines = np.arange(len(frame), dtype=np.int64) + (2 if has_header else 1)
         bad_lines: list[int] = []
-    except pd.errors.ParserError:
+    except (pd.errors.ParserError, pd.errors.ParserWarning):
         frame, lines, bad_lines = _read_ragged(raw, encoding, sep, has_header, names, all_text)
     except (ValueError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"Could not read {name} as a table: {exc}. Check that it is a CSV file.") from exc
@@ -569,7 +574,8 @@ def _read_parquet(raw: bytes, name: str, all_text: bool) -> pd.DataFrame:
     try:
         frame = pd.read_parquet(io.BytesIO(raw))
     except Exception as exc:  # pyarrow raises many types for damaged files
-        raise DataError(f"{name} is a damaged or unsupported Parquet file ({exc}). Export it again.") from exc
+        reason = " ".join(str(exc).split())[:160]
+        raise DataError(f"{name} is a damaged or unsupported Parquet file ({reason}). Export it again.") from exc
     frame = frame.reset_index(drop=True)
     frame.index = pd.Index(np.arange(len(frame), dtype=np.int64) + 1, name="row")
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -630,8 +636,8 @@ def _detect(frame: pd.DataFrame) -> tuple[dict[str, str | None], list[str]]:
                 found[role] = free[0]
                 taken.add(free[0])
                 notes.append(
-                    f"no column looked like a {ROLE_WORDS[role]}; used the "
-                    f"{'first' if cols.index(free[0]) == 0 else 'next'} column, {free[0]!r}"
+                    f"no column looked like {_ARTICLE[role]} {ROLE_WORDS[role]}, so the "
+                    f"{'first' if cols.index(free[0]) == 0 else 'next'} column, {free[0]!r}, is used"
                 )
     generic = [c for c in cols if c not in taken and _GENERIC_NAME.match(c)]
     if generic and found["time"] is None:
@@ -646,7 +652,7 @@ def _detect(frame: pd.DataFrame) -> tuple[dict[str, str | None], list[str]]:
             if col not in taken and pd.api.types.is_numeric_dtype(frame[col]):
                 found["rating"] = col
                 taken.add(col)
-                notes.append(f"column {col!r} holds numbers; used them as ratings or weights")
+                notes.append(f"column {col!r} holds numbers, used as ratings or weights")
                 break
     return found, notes
 
@@ -697,7 +703,8 @@ def _resolve_columns(
                 f"{', '.join(existing)}."
             )
         chosen[role] = col
-    notes = [n for n in notes if not any(f"a {ROLE_WORDS[r]}" in n for r in chosen)]
+    notes = [n for n in notes if not any(f"like {_ARTICLE[r]} {ROLE_WORDS[r]}" in n or f"{ROLE_WORDS[r]}s (judged" in n
+                                         for r in chosen)]
     result = dict(found)
     for role, col in chosen.items():
         # a column the user picked is no longer available to an auto-detected role
@@ -1031,7 +1038,7 @@ def interactions_from_frame(frame: pd.DataFrame, columns: Mapping[str, str | Non
     name = str(frame.attrs.get("source", "the data"))
     mapping, guessed = _resolve_columns(frame, columns, name)
     notes = list(frame.attrs.get("notes", []))
-    warnings: list[str] = []
+    alerts: list[str] = []
     line_index = bool(frame.attrs.get("line_index", False))
     word = "line" if line_index else "row"
     n = len(frame)
@@ -1059,7 +1066,7 @@ def interactions_from_frame(frame: pd.DataFrame, columns: Mapping[str, str | Non
         if present.any() and text.sum() > _MOSTLY_BAD * present.sum():
             raise _mostly_bad_error(name, rating_col, "rating", text, present, frame[rating_col], lines, word)
         if not present.any():
-            warnings.append(f"Column {rating_col!r} is empty on every row; loaded without ratings.")
+            alerts.append(f"Column {rating_col!r} is empty on every row; loaded without ratings.")
             notes.append(f"ignored the empty column {rating_col!r}")
             rating_col, mapping["rating"], values = None, None, None
         else:
@@ -1075,7 +1082,7 @@ def interactions_from_frame(frame: pd.DataFrame, columns: Mapping[str, str | Non
         if present.any() and bad.sum() > _MOSTLY_BAD * present.sum():
             raise _mostly_bad_error(name, time_col, "time", bad, present, frame[time_col], lines, word)
         if not present.any():
-            warnings.append(f"Column {time_col!r} is empty on every row; loaded without timestamps.")
+            alerts.append(f"Column {time_col!r} is empty on every row; loaded without timestamps.")
             notes.append(f"ignored the empty column {time_col!r}")
             time_col, mapping["time"], stamps = None, None, None
         else:
@@ -1120,19 +1127,20 @@ def interactions_from_frame(frame: pd.DataFrame, columns: Mapping[str, str | Non
     user_ids, item_ids = _id_array(user_ids), _id_array(item_ids)
     if len(user_ids) < 2:
         raise DataError(
-            f"{name} has a single user ({user_ids[0]!r} in column {user_col!r}); recommendations need the "
+            f"{name} has a single user ({str(user_ids[0])!r} in column {user_col!r}); recommendations need the "
             "histories of at least two users (preferably hundreds). Check the user column or add more users."
         )
     if len(item_ids) < 2:
         raise DataError(
-            f"{name} has a single item ({item_ids[0]!r} in column {item_col!r}); there is nothing to choose "
+            f"{name} has a single item ({str(item_ids[0])!r} in column {item_col!r}); there is nothing to choose "
             "between. Check the item column or add more items."
         )
     kept_values = None if values is None else values[keep]
     explicit, feedback_note = _judge_feedback(kept_values, rating_col)
     notes.append(feedback_note)
     notes.extend(guessed)
-    warnings.extend(f"Check the columns: {g}." for g in guessed)
+    if guessed:
+        alerts.append("Check the columns: " + "; ".join(guessed) + ".")
 
     users = user_codes.astype(np.int32)
     items = item_codes.astype(np.int32)
@@ -1148,7 +1156,7 @@ def interactions_from_frame(frame: pd.DataFrame, columns: Mapping[str, str | Non
     report = DataReport(
         source=name, rows_read=rows_read, dropped=dropped, dropped_examples=examples, line_word=word,
         duplicate_rows=dup_rows, duplicate_pairs=dup_pairs, duplicates_combined=how,
-        columns={r: mapping[r] for r in ROLES}, detected=notes, warnings=warnings, explicit=explicit,
+        columns={r: mapping[r] for r in ROLES}, detected=notes, warnings=alerts, explicit=explicit,
     )
     _fill_report(report, inter)
     return Interactions(
@@ -1353,7 +1361,7 @@ def load_items(source: Any, id_column: str | None = None) -> Catalog:
     frame = read_table(source, all_text=True)
     name = str(frame.attrs.get("source", "the catalogue"))
     notes: list[str] = list(frame.attrs.get("notes", []))
-    warnings: list[str] = []
+    alerts: list[str] = []
     cols = [str(c) for c in frame.columns]
     by_lower = {c.lower(): c for c in cols}
     if id_column is not None:
@@ -1407,11 +1415,11 @@ def load_items(source: Any, id_column: str | None = None) -> Catalog:
     duplicated = out["item_id"].duplicated().to_numpy()
     out = out[~duplicated].reset_index(drop=True)
     if missing.any():
-        warnings.append(f"{int(missing.sum()):,} rows have no item id and were skipped.")
+        alerts.append(f"{int(missing.sum()):,} rows have no item id and were skipped.")
     if duplicated.any():
-        warnings.append(f"{int(duplicated.sum()):,} items are listed more than once; kept their first row.")
+        alerts.append(f"{int(duplicated.sum()):,} items are listed more than once; kept their first row.")
     if title_col is None:
-        warnings.append("No title column found; items are shown by id.")
+        alerts.append("No title column found; items are shown by id.")
     distinct_tags = {t for row in out["tags"] for t in row}
     report = {
         "source": name,
@@ -1427,7 +1435,7 @@ def load_items(source: Any, id_column: str | None = None) -> Catalog:
         "with_description": int((out["description"].astype(str).str.strip() != "").sum()),
         "with_image": int((out["image_url"].astype(str).str.strip() != "").sum()),
         "detected": notes,
-        "warnings": warnings,
+        "warnings": alerts,
     }
     return Catalog(frame=out, report=report)
 
