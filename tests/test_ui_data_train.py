@@ -1,0 +1,223 @@
+"""The Data and Train pages in Streamlit's in-process test runner, against a temporary TASTEMAKER_HOME."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from recsys import jobs
+from recsys.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+RATINGS = ROOT / "assets" / "datasets" / "ml-latest-small" / "ratings.csv"
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    """A fresh data folder for the app; any worker the app started is stopped afterwards."""
+    folder = tmp_path / "home"
+    monkeypatch.setenv("TASTEMAKER_HOME", str(folder))
+    monkeypatch.chdir(ROOT)
+    yield folder
+    if (folder / "tastemaker.db").exists():
+        for worker in jobs.worker_state(Store(folder))["workers"]:
+            try:
+                os.kill(int(worker["pid"]), signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+
+def open_app(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    if page:
+        at.switch_page(page).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def sample_csv(rows: int = 3000) -> bytes:
+    frame = pd.read_csv(RATINGS, nrows=rows)
+    return frame.to_csv(index=False).encode()
+
+
+def chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def values(array) -> list:
+    """A Plotly JSON array: a plain list, or the typed-array form ``{"dtype", "bdata"}`` of Plotly 6."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
+
+
+def upload(at: AppTest, name: str, data: bytes) -> None:
+    at.file_uploader(key="upload_interactions").set_value((name, data, "text/csv"))
+    at.run()
+
+
+# -- Data page ---------------------------------------------------------------------------------------
+def test_fresh_start_opens_on_the_demo_with_report_and_titled_charts(home):
+    at = open_app()
+    assert at.title[0].value == "Your data"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Ratings"] == "100,836"
+    assert metrics["People"] == "610"
+    assert metrics["Items"] == "9,724"
+    text = " ".join(m.value for m in at.markdown)
+    assert "Suggested way to test" in text and "Models worth trying" in text
+    specs = chart_specs(at)
+    assert len(specs) == 4
+    for spec in specs:
+        layout = spec["layout"]
+        assert layout["title"]["text"]
+        assert layout["xaxis"]["title"]["text"] and layout["yaxis"]["title"]["text"]
+    titles = {spec["layout"]["title"]["text"] for spec in specs}
+    assert "How active are people?" in titles and "Activity over time" in titles
+    per_user = next(s for s in specs if s["layout"]["title"]["text"] == "How active are people?")
+    assert per_user["layout"]["yaxis"]["type"] == "log"
+    assert sum(values(per_user["data"][0]["y"])) == 610  # every person lands in exactly one bar
+
+
+def test_sidebar_shows_dataset_device_and_worker(home):
+    at = open_app()
+    sidebar_html = " ".join(str(el.proto) for el in at.sidebar.get("html"))
+    assert "MovieLens (demo)" in sidebar_html
+    assert "Compute" in sidebar_html and "Training worker" in sidebar_html
+
+
+def test_upload_confirm_columns_check_and_save(home):
+    at = open_app()
+    upload(at, "my-ratings.csv", sample_csv())
+    assert not at.exception and not at.error
+    columns = {sb.key: sb.value for sb in at.selectbox if sb.key and sb.key.startswith("column_")}
+    assert columns == {"column_user": "userId", "column_item": "movieId", "column_rating": "rating",
+                       "column_time": "timestamp"}
+    at.button(key="check_data").click().run()
+    assert not at.exception and not at.error
+    assert "2 · What we found" in [s.value for s in at.subheader]
+    assert len(at.get("plotly_chart")) == 8  # the demo's four and the upload's four
+    assert at.text_input(key="dataset_name").value == "my-ratings"
+    at.text_input(key="dataset_name").set_value("Pilot ratings")
+    at.button(key="save_dataset").click().run()
+    assert not at.exception and not at.error
+    assert any("Pilot ratings" in s.value for s in at.success)
+    saved = Store(home).list_datasets()
+    assert list(saved["name"]) == ["MovieLens (demo)", "Pilot ratings"]
+    assert saved.iloc[1]["n_interactions"] == 3000
+    assert at.session_state["tm_current_dataset"] == int(saved.iloc[1]["id"])
+
+
+def test_changed_column_needs_a_new_check(home):
+    at = open_app()
+    upload(at, "my-ratings.csv", sample_csv(500))
+    at.button(key="check_data").click().run()
+    at.selectbox(key="column_time").set_value("— none —").run()
+    assert not at.exception
+    assert any("check the data again" in i.value for i in at.info)
+    assert not [b for b in at.button if b.key == "save_dataset"]
+
+
+def test_a_bad_file_shows_an_error_not_a_traceback(home):
+    at = open_app()
+    upload(at, "photo.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40)
+    assert not at.exception
+    assert at.error and "binary" in at.error[0].value
+    assert not [b for b in at.button if b.key == "check_data"]
+
+
+def test_a_wrong_column_choice_shows_an_error(home):
+    at = open_app()
+    table = pd.DataFrame({"user": [f"u{i % 40}" for i in range(400)], "item": [f"i{i % 70}" for i in range(400)],
+                          "comment": ["great", "meh", "loved it", "no"] * 100})
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False)
+    upload(at, "notes.csv", buffer.getvalue().encode())
+    at.selectbox(key="column_rating").set_value("comment").run()
+    at.button(key="check_data").click().run()
+    assert not at.exception
+    assert at.error and "comment" in at.error[0].value
+
+
+def test_rename_and_delete_a_dataset(home):
+    store = Store(home)
+    store.ensure_demo()
+    extra = store.add_dataset(sample_csv(800), name="Scratch", source_name="scratch.csv")
+    at = open_app()
+    at.selectbox(key="rename_target").set_value(extra).run()
+    at.text_input(key="rename_name").set_value("Scratch v2")
+    at.button(key="rename_dataset").click().run()
+    assert not at.exception and not at.error
+    assert store.dataset(extra)["name"] == "Scratch v2"
+    at.selectbox(key="delete_target").set_value(extra).run()
+    assert at.button(key="delete_dataset").disabled  # not before the box is ticked
+    at.checkbox(key="delete_confirm").check().run()
+    at.button(key="delete_dataset").click().run()
+    assert not at.exception and not at.error
+    assert list(store.list_datasets()["name"]) == ["MovieLens (demo)"]
+
+
+# -- Train page --------------------------------------------------------------------------------------
+def test_train_page_preselects_the_suggested_split_and_estimates(home):
+    at = open_app("pages/train.py")
+    assert at.title[0].value == "Train models"
+    demo = Store(home).list_datasets().iloc[0]
+    protocol = at.selectbox(key=f"protocol_{demo['id']}")
+    assert protocol.value == demo["report"]["suggested_split"]
+    models = at.multiselect(key=f"models_{demo['id']}")
+    assert models.value and "popularity" not in models.value
+    estimate = at.get("dataframe")[0].value
+    assert list(estimate["Model"]) and set(estimate["Fits"]) <= {"✅", "❌"}
+    assert any(b.key == "start_training" for b in at.button)
+
+
+def test_a_run_can_be_submitted_shown_and_cancelled(home):
+    at = open_app("pages/train.py")
+    demo_id = int(Store(home).list_datasets().iloc[0]["id"])
+    at.selectbox(key=f"protocol_{demo_id}").set_value("random").run()
+    at.multiselect(key=f"models_{demo_id}").set_value(["random"]).run()
+    at.button(key="start_training").click().run()
+    assert not at.exception and not at.error
+    runs = Store(home).list_runs(dataset_id=demo_id)
+    mine = runs[runs["model"] == "random"]
+    assert len(mine) == 1 and mine.iloc[0]["protocol"] == "random"
+    run_id = int(mine.iloc[0]["id"])
+    status = Store(home).run(run_id)["status"]
+    if status in ("queued", "running"):
+        assert at.get("progress"), "an active run shows a progress bar"
+        at.button(key=f"cancel_{run_id}").click().run()
+        assert not at.exception and not at.error
+        after = Store(home).run(run_id)
+        assert after["status"] in ("cancelled", "done") or after["cancel_requested"]
+
+
+@pytest.mark.slow
+def test_a_submitted_run_finishes_and_is_listed(home):
+    at = open_app("pages/train.py")
+    demo_id = int(Store(home).list_datasets().iloc[0]["id"])
+    at.multiselect(key=f"models_{demo_id}").set_value(["popularity"]).run()
+    at.button(key="start_training").click().run()
+    deadline = time.time() + 90
+    while time.time() < deadline:
+        time.sleep(1)
+        at.run()
+        assert not at.exception
+        runs = Store(home).list_runs(dataset_id=demo_id)
+        if not runs.empty and runs["status"].isin(["done", "failed"]).all():
+            break
+    runs = Store(home).list_runs(dataset_id=demo_id)
+    assert set(runs["status"]) == {"done"}, runs[["model", "status", "error"]]
+    table = at.get("dataframe")[-1].value
+    assert "✅ Finished" in set(table["Status"])
