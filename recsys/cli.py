@@ -76,7 +76,93 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Split once, train every model named in ``--models`` (plus popularity as the reference row), and
+    print a table of held-out metrics with 95% intervals, or JSON with ``--json``."""
+    import json
+
+    from recsys.data import load_interactions
+    from recsys.evaluation import compare, run_protocol
+    from recsys.models import MODELS
+
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    unknown = [n for n in names if n not in MODELS]
+    if unknown:
+        raise DataError(f"Unknown model(s) {', '.join(unknown)}. Available: {', '.join(MODELS)}.")
+    names = ["popularity"] + [n for n in dict.fromkeys(names) if n != "popularity"]
+    inter = load_interactions(args.file, columns=column_overrides(args))
+    catalog = None
+    if args.items:
+        from recsys.data import load_items
+
+        catalog = load_items(args.items)
+    results = run_protocol(inter, names, protocol=args.split, k=args.k, seed=args.seed, catalog=catalog)
+    reference = results[0][1]
+    vs_reference = {name: compare(ev, reference) for name, ev, _ in results[1:]}
+
+    def no_nan(value):
+        """JSON-safe copy: NaN becomes null, tuples become lists."""
+        if isinstance(value, dict):
+            return {key: no_nan(v) for key, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [no_nan(v) for v in value]
+        if isinstance(value, float) and value != value:
+            return None
+        return value
+
+    if args.json:
+        print(json.dumps({
+            "file": str(args.file),
+            "protocol": args.split,
+            "k": args.k,
+            "seed": args.seed,
+            "split": reference.split_report,
+            "results": [
+                no_nan({
+                    "model": name,
+                    "fit_seconds": round(seconds, 3),
+                    "users": ev.n_users,
+                    "summary": ev.summary,
+                    "ci": ev.ci,
+                    "vs_popularity": vs_reference.get(name),
+                    "notes": ev.notes,
+                })
+                for name, ev, seconds in results
+            ],
+        }, indent=1, allow_nan=False))
+        return 0
+
+    k = args.k
+    columns = [("ndcg", f"NDCG@{k} [95% CI]"), ("recall", f"Recall@{k}"), ("precision", f"Prec@{k}"),
+               ("map", f"MAP@{k}"), ("mrr", f"MRR@{k}"), ("hit_rate", f"Hit@{k}"), ("auc", "AUC"),
+               ("coverage", "Coverage"), ("novelty", "Novelty"), ("diversity", "Diversity")]
+
+    def cell(ev, metric: str) -> str:
+        value = ev.summary.get(metric)
+        if value is None or value != value:
+            return "-"
+        if metric == "ndcg":
+            low, high = ev.ci.get("ndcg", (float("nan"), float("nan")))
+            return f"{value:.4f} [{low:.4f}, {high:.4f}]"
+        return f"{value:.2f}" if metric == "novelty" else f"{value:.4f}"
+
+    header = ["model", *[title for _, title in columns], "fit s", "vs popularity"]
+    rows = []
+    for name, ev, seconds in results:
+        verdict = "(reference)"
+        if name in vs_reference:
+            c = vs_reference[name]
+            word = {"a": "better", "b": "worse", None: "no clear difference"}[c["better"]]
+            verdict = f"{word} (p={c['p_value']:.3g})"
+        rows.append([name, *[cell(ev, metric) for metric, _ in columns], f"{seconds:.1f}", verdict])
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    print(" ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)).rstrip())
+    for r in rows:
+        print(" ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    print()
+    print(f"Split: {args.split}, seed {args.seed}; {reference.n_users:,} test users, metrics at K={k}.")
+    for note in reference.split_report.get("notes", []):
+        print(f"  {note}")
+    return 0
 
 
 def cmd_submit(args: argparse.Namespace) -> int:

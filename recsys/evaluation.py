@@ -1,0 +1,469 @@
+"""Offline evaluation of a fitted model on a :class:`~recsys.split.Split`, kept per user.
+
+:func:`evaluate` ranks the full catalogue for every test user (minus the user's training items, which
+``Recommender.recommend`` excludes), scores the top K against the user's test items, and averages over
+**all** test users (a user with no hit counts as 0). Per-user arrays are kept for confidence intervals,
+paired comparisons (:func:`compare`) and breakdowns (:func:`segments`). :func:`run_protocol` splits,
+trains and evaluates several models in one go (used by ``python -m recsys evaluate``).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys import metrics as m
+from recsys.data import Catalog, DataError, Interactions
+from recsys.models import make_model
+from recsys.split import Split, make_split
+
+RANKING_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc")
+PER_USER_EXTRAS = ("novelty", "diversity", "mean_popularity")
+SCALAR_METRICS = ("coverage", "gini", "rmse", "mae")
+ALL_METRICS = RANKING_METRICS + PER_USER_EXTRAS + SCALAR_METRICS
+
+METRIC_LABELS: dict[str, str] = {
+    "precision": "Precision@{k}",
+    "recall": "Recall@{k}",
+    "ndcg": "NDCG@{k}",
+    "map": "MAP@{k}",
+    "mrr": "MRR@{k}",
+    "hit_rate": "HitRate@{k}",
+    "auc": "AUC",
+    "novelty": "Novelty (bits)",
+    "diversity": "Diversity",
+    "mean_popularity": "Mean popularity",
+    "coverage": "Coverage",
+    "gini": "Gini of exposure",
+    "rmse": "RMSE",
+    "mae": "MAE",
+}
+
+_RANKING_FUNCS = {
+    "precision": m.precision,
+    "recall": m.recall,
+    "ndcg": m.ndcg,
+    "map": m.average_precision,
+    "mrr": m.reciprocal_rank,
+    "hit_rate": m.hit_rate,
+}
+
+AUC_CELL_LIMIT = 200_000_000  # test users x items above which AUC (a full sort per user) is skipped
+
+
+@dataclass(eq=False)
+class Evaluation:
+    """The result of :func:`evaluate`.
+
+    ``users``: test user numbers (sorted), aligned with every array in ``per_user`` (metric name ->
+    float array; NaN where a metric is undefined for that user, e.g. AUC or diversity). ``summary``:
+    metric name -> mean over all test users (NaNs ignored), plus the scalar metrics ``coverage``,
+    ``gini`` and, for explicit data with a model that predicts ratings, ``rmse``/``mae``. ``ci``: metric
+    name -> (low, high) confidence interval of the mean. ``recs``: the top-K lists (rows aligned with
+    ``users``), kept for :func:`segments`. ``notes``: plain sentences about what was or was not computed.
+    """
+
+    model: str
+    k: int
+    protocol: str
+    users: np.ndarray
+    per_user: dict[str, np.ndarray]
+    summary: dict[str, float]
+    ci: dict[str, tuple[float, float]]
+    recs: np.ndarray | None = None
+    relevance_threshold: float | None = None
+    diversity_source: str | None = None
+    split_fingerprint: str | None = None
+    split_report: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.users)
+
+    def label(self, metric: str) -> str:
+        """Display name of a metric, e.g. ``"NDCG@10"``."""
+        return METRIC_LABELS.get(metric, metric).format(k=self.k)
+
+    def to_dict(self, include_recs: bool = True) -> dict[str, Any]:
+        """A JSON-able dict (arrays as lists, NaN as None); :meth:`from_dict` reverses it."""
+        return {
+            "model": self.model,
+            "k": int(self.k),
+            "protocol": self.protocol,
+            "users": [int(u) for u in self.users],
+            "per_user": {name: _list_or_none(arr) for name, arr in self.per_user.items()},
+            "summary": {name: _num_or_none(v) for name, v in self.summary.items()},
+            "ci": {name: [_num_or_none(lo), _num_or_none(hi)] for name, (lo, hi) in self.ci.items()},
+            "recs": self.recs.astype(int).tolist() if (include_recs and self.recs is not None) else None,
+            "relevance_threshold": self.relevance_threshold,
+            "diversity_source": self.diversity_source,
+            "split_fingerprint": self.split_fingerprint,
+            "split_report": self.split_report,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Evaluation:
+        recs = data.get("recs")
+        k = int(data["k"])
+        return cls(
+            model=data["model"],
+            k=k,
+            protocol=data["protocol"],
+            users=np.asarray(data["users"], dtype=np.int64),
+            per_user={name: _array(vals) for name, vals in data["per_user"].items()},
+            summary={name: (math.nan if v is None else float(v)) for name, v in data["summary"].items()},
+            ci={name: (_float(lo), _float(hi)) for name, (lo, hi) in data["ci"].items()},
+            recs=None if recs is None else np.asarray(recs, dtype=np.int64).reshape(-1, k),
+            relevance_threshold=data.get("relevance_threshold"),
+            diversity_source=data.get("diversity_source"),
+            split_fingerprint=data.get("split_fingerprint"),
+            split_report=data.get("split_report") or {},
+            notes=list(data.get("notes") or []),
+        )
+
+
+def _num_or_none(value: float) -> float | None:
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def _float(value: float | None) -> float:
+    return math.nan if value is None else float(value)
+
+
+def _list_or_none(arr: np.ndarray) -> list[float | None]:
+    return [None if math.isnan(v) else v for v in np.asarray(arr, np.float64).tolist()]
+
+
+def _array(values: list[float | None]) -> np.ndarray:
+    return np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
+
+
+# -- item features for diversity ---------------------------------------------------------------------
+
+
+def tag_features(catalog: Catalog, item_ids: np.ndarray) -> sp.csr_matrix | None:
+    """One-hot ``(n_items, n_tags)`` of the catalogue's tags/genres in ``item_ids`` order (an
+    Interactions' numbering); ``None`` when no item has a tag."""
+    tags = catalog.align(item_ids)["tags"]
+    lengths = np.fromiter((len(t) for t in tags), dtype=np.int64, count=len(tags))
+    if lengths.sum() == 0:
+        return None
+    flat = pd.Series([str(t) for row in tags for t in row])
+    codes, _ = pd.factorize(flat)
+    rows = np.repeat(np.arange(len(tags)), lengths)
+    matrix = sp.csr_matrix(
+        (np.ones(len(rows), np.float32), (rows, codes)), shape=(len(tags), int(codes.max()) + 1)
+    )
+    matrix.data[:] = 1.0  # a tag listed twice still counts once
+    return matrix
+
+
+def _diversity_features(model, catalog, item_features, train: Interactions):
+    if item_features is not None:
+        return item_features, "given item features"
+    if catalog is not None:
+        feats = tag_features(catalog, train.item_ids)
+        if feats is not None:
+            return feats, "catalogue tags"
+    embeddings = model.item_embeddings() if hasattr(model, "item_embeddings") else None
+    if embeddings is not None:
+        return np.asarray(embeddings.detach().float().cpu().numpy()), "model item embeddings"
+    return None, None
+
+
+# -- evaluation --------------------------------------------------------------------------------------
+
+
+def evaluate(
+    model,
+    split: Split,
+    k: int = 10,
+    catalog: Catalog | None = None,
+    item_features=None,
+    metrics: list[str] | tuple[str, ...] | None = None,
+    relevance_threshold: float | None = None,
+    ci_method: str = "auto",
+    seed: int = 0,
+) -> Evaluation:
+    """Evaluate ``model`` (already fitted on ``split.train``) on ``split.test``.
+
+    Every test user gets a top-``k`` list over the full catalogue minus their training items. Relevance
+    is binary (every test item is relevant) unless ``relevance_threshold`` is given, when only test items
+    rated at or above it count (users left with none are dropped, and a note says how many). ``metrics``
+    picks names from :data:`ALL_METRICS` (default: all that can be computed). Diversity uses, in order,
+    ``item_features``, the catalogue's tags, or the model's item embeddings. RMSE/MAE are computed for
+    explicit data when the model has ``predict(users, items)``. ``ci`` holds confidence intervals of
+    each per-user mean (:func:`recsys.metrics.mean_ci` with ``ci_method``).
+    """
+    wanted = list(ALL_METRICS if metrics is None else metrics)
+    unknown = sorted(set(wanted) - set(ALL_METRICS))
+    if unknown:
+        raise ValueError(f"Unknown metrics {unknown}; choose from {list(ALL_METRICS)}")
+    notes: list[str] = []
+    train, test = split.train, split.test
+    if relevance_threshold is None:
+        truth_all = test.to_csr(use_values=False)
+    else:
+        truth_all = m.relevance_from_ratings(test, relevance_threshold)
+    users = np.flatnonzero(truth_all.getnnz(axis=1) > 0).astype(np.int64)
+    if relevance_threshold is not None:
+        dropped = len(np.unique(test.users)) - len(users)
+        if dropped:
+            notes.append(
+                f"{dropped:,} test users had no test item rated {relevance_threshold:g} or more and were "
+                "left out."
+            )
+    if len(users) == 0:
+        raise DataError("There are no test users to evaluate on: the split left the test set empty.")
+    truth = truth_all[users]
+    recs, _ = model.recommend(users, k=k)
+    recs = m._as_recs(recs, k)
+
+    per_user: dict[str, np.ndarray] = {}
+    for name, func in _RANKING_FUNCS.items():
+        if name in wanted:
+            per_user[name] = func(recs, truth, k)
+    if "auc" in wanted:
+        if len(users) * train.n_items <= AUC_CELL_LIMIT:
+            per_user["auc"] = _auc_in_batches(model, users, truth, train)
+        else:
+            notes.append("AUC was skipped: ranking every item for every test user is too large here.")
+
+    summary: dict[str, float] = {}
+    item_counts = train.item_counts()
+    if "novelty" in wanted:
+        per_user["novelty"] = m.novelty(recs, m.item_popularity_prob(train))
+    if "mean_popularity" in wanted:
+        per_user["mean_popularity"] = m.mean_popularity(recs, item_counts)
+    diversity_source = None
+    if "diversity" in wanted:
+        feats, diversity_source = _diversity_features(model, catalog, item_features, train)
+        if feats is None:
+            notes.append("Diversity needs item genres/tags (add a catalogue) or a model with item vectors.")
+        else:
+            per_user["diversity"] = m.intra_list_diversity(recs, feats)
+    if "coverage" in wanted:
+        summary["coverage"] = m.coverage(recs, train.n_items)
+    if "gini" in wanted:
+        summary["gini"] = m.gini(m.exposure_counts(recs, train.n_items))
+    if {"rmse", "mae"} & set(wanted):
+        summary.update(_rating_errors(model, test, wanted, notes))
+
+    ci: dict[str, tuple[float, float]] = {}
+    for name, values in per_user.items():
+        finite = values[~np.isnan(values)]
+        summary[name] = float(finite.mean()) if len(finite) else math.nan
+        ci[name] = m.mean_ci(values, method=ci_method, seed=seed)
+    ordered = {name: summary[name] for name in ALL_METRICS if name in summary}
+    return Evaluation(
+        model=getattr(model, "name", type(model).__name__),
+        k=int(k),
+        protocol=split.protocol,
+        users=users,
+        per_user={name: per_user[name] for name in ALL_METRICS if name in per_user},
+        summary=ordered,
+        ci=ci,
+        recs=recs,
+        relevance_threshold=relevance_threshold,
+        diversity_source=diversity_source,
+        split_fingerprint=split.fingerprint(),
+        split_report=dict(split.report),
+        notes=notes,
+    )
+
+
+def _auc_in_batches(model, users: np.ndarray, truth: sp.csr_matrix, train: Interactions) -> np.ndarray:
+    """Per-user AUC from full score rows, training items excluded, about 16M cells per batch."""
+    seen = train.to_csr(use_values=False)
+    batch = max(1, int(2**24 // max(1, train.n_items)))
+    out = []
+    for start in range(0, len(users), batch):
+        rows = users[start : start + batch]
+        out.append(m.auc(model.score(rows), truth[start : start + batch], seen[rows]))
+    return np.concatenate(out)
+
+
+def _rating_errors(model, test: Interactions, wanted: list[str], notes: list[str]) -> dict[str, float]:
+    if not test.explicit or test.values is None:
+        return {}
+    if not hasattr(model, "predict"):
+        notes.append("RMSE/MAE need a model that predicts ratings; this one only ranks.")
+        return {}
+    try:
+        predicted = np.asarray(model.predict(test.users, test.items), np.float64)
+    except ValueError as exc:  # ModelError is a ValueError: the model cannot predict for this data
+        notes.append(f"RMSE/MAE not computed: {exc}")
+        return {}
+    out = {}
+    if "rmse" in wanted:
+        out["rmse"] = m.rmse(predicted, test.values)
+    if "mae" in wanted:
+        out["mae"] = m.mae(predicted, test.values)
+    return out
+
+
+# -- breakdowns and comparison -----------------------------------------------------------------------
+
+
+def segments(
+    evaluation: Evaluation, split: Split, user_groups: int = 2, head_share: float = 0.2
+) -> pd.DataFrame:
+    """Mean NDCG and Recall per segment, one row each, columns ``kind, segment, users, ndcg, recall,
+    rec_share``.
+
+    * ``kind="user activity"``: test users cut by their number of training interactions into
+      ``user_groups`` groups at quantiles (2: light = at or below the median, heavy = above; 4:
+      quartiles). Metrics are the per-user values of ``evaluation`` averaged within the group.
+    * ``kind="item popularity"``: *head* = the top ``head_share`` of items with training interactions,
+      ranked by training count (ties by item number); *long tail* = every other item. For each, the
+      truth is restricted to that segment's test items and NDCG/Recall recomputed on the same top-K
+      lists, over users with at least one test item in the segment. ``rec_share`` is the share of
+      recommendation slots filled with that segment's items (needs ``evaluation.recs``).
+    """
+    rows: list[dict[str, Any]] = []
+    users = evaluation.users
+    train_counts = split.train.user_counts()[users]
+    edges = np.unique(np.quantile(train_counts, np.linspace(0, 1, user_groups + 1)))
+    inner = edges[1:-1]
+    group = np.searchsorted(inner, train_counts, side="left")
+    names = {0: "light", len(inner): "heavy"} if len(inner) == 1 else {}
+    bounds = np.concatenate([[train_counts.min() - 1], inner, [train_counts.max()]])
+    for g in range(len(inner) + 1):
+        pick = group == g
+        if not pick.any():
+            continue
+        lo, hi = int(np.floor(bounds[g])) + 1, int(np.floor(bounds[g + 1]))
+        label = f"{lo}-{hi} training items"
+        if g in names:
+            label = f"{names[g]} ({label})"
+        rows.append({
+            "kind": "user activity", "segment": label, "users": int(pick.sum()),
+            "ndcg": _mean(evaluation.per_user.get("ndcg"), pick),
+            "recall": _mean(evaluation.per_user.get("recall"), pick),
+            "rec_share": math.nan,
+        })
+
+    if evaluation.recs is not None:
+        item_counts = split.train.item_counts()
+        active = np.flatnonzero(item_counts > 0)
+        by_pop = active[np.argsort(-item_counts[active], kind="stable")]
+        n_head = max(1, int(math.ceil(head_share * len(by_pop)))) if len(by_pop) else 0
+        is_head = np.zeros(split.train.n_items, dtype=bool)
+        is_head[by_pop[:n_head]] = True
+        if evaluation.relevance_threshold is None:
+            truth = split.test.to_csr(use_values=False)[users]
+        else:
+            truth = m.relevance_from_ratings(split.test, evaluation.relevance_threshold)[users]
+        recs = evaluation.recs
+        valid = recs >= 0
+        for label, in_segment in (
+            (f"head (top {head_share:.0%} of items)", is_head),
+            (f"long tail (other {1 - head_share:.0%})", ~is_head),
+        ):
+            restricted = sp.csr_matrix(truth @ sp.diags(in_segment.astype(np.float32)))
+            restricted.eliminate_zeros()
+            has = restricted.getnnz(axis=1) > 0
+            slots = valid & in_segment[np.where(valid, recs, 0)]
+            rows.append({
+                "kind": "item popularity", "segment": label, "users": int(has.sum()),
+                "ndcg": float(m.ndcg(recs[has], restricted[has]).mean()) if has.any() else math.nan,
+                "recall": float(m.recall(recs[has], restricted[has]).mean()) if has.any() else math.nan,
+                "rec_share": float(slots.sum() / max(1, valid.sum())),
+            })
+    return pd.DataFrame(rows, columns=["kind", "segment", "users", "ndcg", "recall", "rec_share"])
+
+
+def _mean(values: np.ndarray | None, pick: np.ndarray) -> float:
+    if values is None:
+        return math.nan
+    chosen = values[pick]
+    chosen = chosen[~np.isnan(chosen)]
+    return float(chosen.mean()) if len(chosen) else math.nan
+
+
+def compare(
+    eval_a: Evaluation,
+    eval_b: Evaluation,
+    metric: str = "ndcg",
+    n_resamples: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+    alpha: float = 0.05,
+) -> dict[str, Any]:
+    """Is A better than B on ``metric``? Paired over the users both evaluated
+    (:func:`recsys.metrics.paired_bootstrap`): ``mean_diff`` (A - B), ``ci_low``/``ci_high``, ``p_value``,
+    plus ``mean_a``, ``mean_b``, ``users`` (common), ``significant`` (p < ``alpha``), ``better`` ("a", "b"
+    or None when not significant) and ``same_split`` (False when the two were evaluated on different test
+    sets, where pairing users is not meaningful)."""
+    if metric not in eval_a.per_user or metric not in eval_b.per_user:
+        raise ValueError(f"Both evaluations need per-user {metric!r} values to compare.")
+    common, ia, ib = np.intersect1d(eval_a.users, eval_b.users, return_indices=True)
+    a = eval_a.per_user[metric][ia]
+    b = eval_b.per_user[metric][ib]
+    result: dict[str, Any] = dict(
+        m.paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed, confidence=confidence)
+    )
+    significant = bool(result["p_value"] < alpha)
+    same = (
+        eval_a.split_fingerprint is None
+        or eval_b.split_fingerprint is None
+        or eval_a.split_fingerprint == eval_b.split_fingerprint
+    )
+    result.update(
+        metric=metric,
+        model_a=eval_a.model,
+        model_b=eval_b.model,
+        users=int(len(common)),
+        mean_a=float(np.nanmean(a)) if len(a) else math.nan,
+        mean_b=float(np.nanmean(b)) if len(b) else math.nan,
+        significant=significant,
+        better=(("a" if result["mean_diff"] > 0 else "b") if significant else None),
+        same_split=bool(same),
+    )
+    return result
+
+
+# -- split, train, evaluate --------------------------------------------------------------------------
+
+
+def run_protocol(
+    inter: Interactions,
+    model_names: list[str],
+    protocol: str = "random",
+    k: int = 10,
+    seed: int = 42,
+    catalog: Catalog | None = None,
+    params: dict[str, dict[str, Any]] | None = None,
+    on_epoch=None,
+    split_options: dict[str, Any] | None = None,
+) -> list[tuple[str, Evaluation, float]]:
+    """Split ``inter`` once with ``protocol``, then train and evaluate each model on that same split.
+
+    ``params`` maps a model name to its hyperparameters; models with a ``seed`` setting get ``seed``
+    unless ``params`` says otherwise. ``on_epoch`` receives each epoch record with ``"model"`` added.
+    Returns ``(name, evaluation, fit_seconds)`` per model, in the order given."""
+    split = make_split(inter, protocol, seed=seed, **(split_options or {}))
+    results: list[tuple[str, Evaluation, float]] = []
+    for name in model_names:
+        settings = dict((params or {}).get(name, {}))
+        model = make_model(name, **settings)
+        if "seed" in model.param_names() and "seed" not in settings:
+            model.seed = seed
+        callback = None
+        if on_epoch is not None:
+            def callback(record: dict[str, Any], _name: str = name):
+                return on_epoch({**record, "model": _name})
+        started = time.perf_counter()
+        model.fit(split.train, callback, catalog=catalog)
+        fit_seconds = time.perf_counter() - started
+        results.append((name, evaluate(model, split, k=k, catalog=catalog), fit_seconds))
+    return results
