@@ -1,5 +1,227 @@
-"""Results page (placeholder; the real page is part B of the dashboard issue)."""
+"""Results: which trained model recommends best on the same test, by how much, and at what cost.
+Layout only: every table and chart's data comes from ``recsys.explore``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
 
 import ui
+from recsys import explore
+from ui import charts, words
+from ui import format as fmt
 
-ui.page_header("Results", "Leaderboard of trained models (coming soon).")
+ui.page_header(
+    "Results",
+    "Every finished model on the same test, next to Popularity (the most-played items for everyone). "
+    "A badge says when a difference is real rather than luck.",
+    kicker="Step 3",
+)
+
+
+# -- cached work: finished runs never change, so run ids and finish times are safe keys ---------------
+@st.cache_data(show_spinner="Comparing the models…", max_entries=16)
+def _board(run_ids: tuple[int, ...], stamps: tuple[Any, ...], selected: int | None, dataset_id: int,
+           protocol: str, seed: int):
+    runs = explore.leaderboard_runs(ui.get_store().list_runs(dataset_id), protocol, seed)
+    evaluations = {int(r): ui.load_evaluation(int(r)) for r in run_ids}
+    return explore.leaderboard(runs[runs["id"].isin(run_ids)], evaluations, selected=selected)
+
+
+@st.cache_data(show_spinner="Breaking results down by segment…", max_entries=16)
+def _segments(run_ids: tuple[int, ...], labels: tuple[str, ...], stamps: tuple[Any, ...], dataset_id: int,
+              protocol: str, seed: int):
+    data, _ = ui.load_dataset(dataset_id)
+    evaluations = {label: ui.load_evaluation(int(r)) for r, label in zip(run_ids, labels, strict=True)}
+    return explore.segment_breakdown(data, protocol, seed, evaluations)
+
+
+def _empty_state() -> None:
+    st.info(
+        "No finished models on this dataset yet. Train a couple on the Train page (Popularity and Similar "
+        "items take seconds); their scores land here as soon as they finish.",
+        icon="🏆",
+    )
+    st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
+
+
+def _bar_with_errors(rows, title: str, axis: str) -> go.Figure:
+    colours = [charts.MUTED if b else charts.ACCENT for b in rows["is_baseline"]]
+    fig = go.Figure(
+        go.Bar(
+            x=rows["label"], y=rows["value"], marker_color=colours,
+            error_y=dict(type="data", array=rows["err_plus"], arrayminus=rows["err_minus"], color=charts.INK,
+                         thickness=1.2, width=5),
+            customdata=rows[["ci_low", "ci_high", "vs_baseline_badge"]].fillna("").to_numpy(),
+            hovertemplate="<b>%{x}</b><br>%{y:.3f} (95% range %{customdata[0]:.3f} – %{customdata[1]:.3f})"
+                          "<br>vs Popularity: %{customdata[2]}<extra></extra>",
+        )
+    )
+    return charts.style(fig, title, x="Model", y=axis, height=380)
+
+
+# -- page -------------------------------------------------------------------------------------------
+dataset_id = ui.dataset_picker(help="The dataset whose trained models you want to compare.")
+runs = None
+if dataset_id is not None:
+    with ui.guard("listing the finished runs"):
+        runs = explore.finished_runs(ui.get_store().list_runs(dataset_id))
+if runs is None or runs.empty:
+    if dataset_id is not None:
+        _empty_state()
+    st.stop()
+
+splits = explore.split_choices(runs)
+split_keys = list(zip(splits["protocol"], splits["seed"].astype(int), strict=True))
+counts = dict(zip(split_keys, splits["runs"], strict=True))
+left, right = st.columns(2)
+protocol, seed = left.selectbox(
+    "Tested on", split_keys, key="results_split",
+    format_func=lambda key: f"{words.protocol_label(key[0])} · seed {key[1]} ({fmt.plural(counts[key], 'model')})",
+    help="Only models tested on exactly the same held-out data can be compared fairly.",
+)
+same = explore.leaderboard_runs(runs, protocol, seed)
+labels = dict(zip(same["id"].astype(int), same["label"], strict=True))
+ids = list(labels)
+preferred = explore.preferred_run(same)
+selected = right.selectbox(
+    "Compare everything with", ids, index=ids.index(preferred), format_func=labels.get, key="results_selected",
+    help="The last column of the details table says whether each model is significantly better than this one.",
+)
+
+board = None
+with ui.guard("comparing the models"):
+    board = _board(tuple(ids), tuple(same["finished_at"]), int(selected), int(dataset_id), str(protocol), int(seed))
+if board is None:
+    st.stop()
+if board.empty:
+    st.info("These runs have no stored scores yet. Train them again on the Train page.", icon="🏆")
+    st.stop()
+
+k = int(board["k"].iloc[0])
+if explore.baseline_run_id(same) is None:
+    st.warning("There is no Popularity run on this test yet, so nothing to compare against. It is trained "
+               "automatically with the next model you train on this split.", icon="ℹ️")
+
+# -- headline --------------------------------------------------------------------------------------
+table = explore.leaderboard_table(board)
+best = table.iloc[0]
+hit = board[(board["metric"] == "hit_rate") & (board["run_id"] == int(best["run_id"]))]
+cols = st.columns(3)
+cols[0].metric("Best model", str(best["Model"]).split(" · ")[0], help="Highest ranking quality (NDCG).")
+if not hit.empty:
+    row = hit.iloc[0]
+    cols[1].metric(
+        explore.metric_title("hit_rate", k), fmt.percent(row["value"]),
+        delta=None if row["is_baseline"] else f"{(row['vs_baseline']) * 100:+.1f} points vs Popularity",
+        help=explore.metric_help("hit_rate", k),
+    )
+cols[2].metric("Models compared", fmt.count(len(table)), help="Finished runs tested on this same held-out data.")
+
+# -- leaderboard table ------------------------------------------------------------------------------
+st.subheader("Leaderboard", anchor=False)
+config: dict[str, Any] = {
+    "Model": st.column_config.TextColumn("Model", width="medium"),
+    "vs Popularity": st.column_config.TextColumn(
+        "vs Popularity", help="On ranking quality (NDCG): ▲ better / ▼ worse only when a paired test over the "
+        "same people says the difference is unlikely to be luck (p < 0.05)."),
+    "Training time (s)": st.column_config.NumberColumn(
+        "Time (s)", format="%.1f", help="Training plus measuring, in seconds."),
+    "Device": st.column_config.TextColumn("Device", help="Where it trained: CPU or GPU (CUDA)."),
+}
+for metric in explore.METRICS:
+    short = explore.metric_title(metric, k, short=True)
+    if short in table.columns:
+        config[short] = st.column_config.NumberColumn(short, format="%.3f", help=explore.metric_help(metric, k))
+st.dataframe(table, hide_index=True, width="stretch", column_config=config,
+             column_order=[c for c in table.columns if c != "run_id"])
+st.download_button(
+    "Download the full table (CSV)", explore.leaderboard_csv(board),
+    file_name=f"leaderboard-{protocol}-seed{seed}.csv", mime="text/csv", key="results_csv", icon="⬇️",
+)
+
+# -- one metric in detail ---------------------------------------------------------------------------
+st.subheader("One measure in detail", anchor=False)
+available = [m for m in explore.METRICS if m in set(board["metric"])]
+metric = st.selectbox(
+    "Measure", available, key="results_metric", format_func=lambda m: explore.metric_title(m, k),
+    help="Hover a column header in the table above for each measure's definition.",
+)
+st.caption(explore.metric_help(metric, k))
+rows = explore.metric_comparison(board, metric)
+charts.show(
+    _bar_with_errors(rows, f"{explore.metric_title(metric, k)}, with 95% ranges",
+                     explore.metric_title(metric, k, short=True)),
+    key="results_bars",
+)
+st.dataframe(
+    rows, hide_index=True, width="stretch",
+    column_order=["label", "value", "ci_low", "ci_high", "baseline", "vs_baseline", "vs_baseline_badge",
+                  "vs_selected_badge"],
+    column_config={
+        "label": st.column_config.TextColumn("Model", width="medium"),
+        "value": st.column_config.NumberColumn("Score", format="%.3f"),
+        "ci_low": st.column_config.NumberColumn("95% range from", format="%.3f",
+                                                help="The score's likely range if we tested on other people."),
+        "ci_high": st.column_config.NumberColumn("to", format="%.3f"),
+        "baseline": st.column_config.NumberColumn("Popularity", format="%.3f"),
+        "vs_baseline": st.column_config.NumberColumn("Difference", format="%+.3f"),
+        "vs_baseline_badge": st.column_config.TextColumn(
+            "vs Popularity", help="Significant at p < 0.05 in a paired test over the same people."),
+        "vs_selected_badge": st.column_config.TextColumn(
+            f"vs {labels[int(selected)].split(' · ')[0]}",
+            help="Compared with the model chosen at the top of the page (paired test, p < 0.05)."),
+    },
+)
+
+# -- trade-off --------------------------------------------------------------------------------------
+st.subheader("Accuracy versus discovery", anchor=False)
+beyond = [m for m in ("novelty", "coverage", "diversity", "mean_popularity") if m in set(board["metric"])]
+if beyond and "ndcg" in set(board["metric"]):
+    other = st.selectbox("Against", beyond, key="results_other", format_func=lambda m: explore.metric_title(m, k))
+    points = explore.tradeoff(board, "ndcg", other)
+    fig = go.Figure(
+        go.Scatter(
+            x=points["x"], y=points["y"], mode="markers+text", text=[lbl.split(" · ")[0] for lbl in points["label"]],
+            textposition="top center",
+            marker=dict(size=14, color=[charts.MUTED if b else charts.ACCENT for b in points["is_baseline"]]),
+            customdata=points[["label"]].to_numpy(),
+            hovertemplate="<b>%{customdata[0]}</b><br>%{x:.3f}, %{y:.3f}<extra></extra>",
+        )
+    )
+    charts.show(
+        charts.style(fig, f"Ranking quality versus {explore.metric_title(other, k).lower()}",
+                     x=explore.metric_title(other, k, short=True), y=explore.metric_title("ndcg", k, short=True),
+                     height=420),
+        key="results_tradeoff",
+    )
+    st.caption("Top right is best of both: accurate and adventurous. " + explore.metric_help(other, k))
+
+# -- segments ---------------------------------------------------------------------------------------
+st.subheader("Who gains: light vs heavy users, popular vs niche items", anchor=False)
+with ui.guard("breaking the results down"):
+    parts = _segments(tuple(ids), tuple(labels[i] for i in ids), tuple(same["finished_at"]), int(dataset_id),
+                      str(protocol), int(seed))
+    seg_left, seg_right = st.columns(2)
+    for column, kind, title in (
+        (seg_left, "user activity", "Ranking quality for light and heavy users"),
+        (seg_right, "item popularity", "Ranking quality on popular and niche items"),
+    ):
+        subset = parts[parts["kind"] == kind]
+        fig = go.Figure()
+        for label, group in subset.groupby("label", sort=False):
+            fig.add_trace(go.Bar(
+                x=group["segment"], y=group["ndcg"], name=str(label).split(" · ")[0],
+                customdata=group[["users"]].to_numpy(),
+                hovertemplate="%{x}<br>NDCG %{y:.3f}<br>%{customdata[0]:,} people<extra>" + str(label) + "</extra>",
+            ))
+        fig.update_layout(barmode="group")
+        with column:
+            charts.show(charts.style(fig, title, x="Segment", y=explore.metric_title("ndcg", k, short=True),
+                                     legend="Model"), key=f"results_segments_{kind}")
+    st.caption(
+        "Light users have at most the median number of training interactions; heavy users more. Popular items "
+        "are the top 20% by interactions, niche items the rest (the long tail)."
+    )

@@ -30,6 +30,7 @@ from recsys.models.base import ModelError, Recommender
 
 UNKNOWN_GENRE = "Unknown"
 OTHER_GENRE = "Other"
+BASELINE_MODEL = "popularity"
 
 
 # -- item and user labels -------------------------------------------------------------------------
@@ -267,8 +268,12 @@ def embedding_map(
     if method == "pca":
         xy = PCA(n_components=2, random_state=seed).fit_transform(vectors)
     else:
+        from threadpoolctl import threadpool_limits
+
         perplexity = float(min(30.0, max(2.0, (len(items) - 1) / 3)))
-        xy = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(vectors)
+        tsne = TSNE(n_components=2, perplexity=perplexity, init="pca", max_iter=500, random_state=seed)
+        with threadpool_limits(limits=1):  # on a busy machine extra threads made t-SNE ~10x slower
+            xy = tsne.fit_transform(vectors)
     picked = labels.iloc[items].reset_index(drop=True)
     common = picked["main_genre"].value_counts().index[: int(max_genres)]
     out = pd.DataFrame(
@@ -323,11 +328,18 @@ def _because(model: Recommender, user: int, item: int, titles: pd.Series, n: int
 
 
 def recommendations_for_user(
-    model: Recommender, user_id: Any, catalog: Catalog | None = None, k: int = 10, reasons: int = 3
+    model: Recommender,
+    user_id: Any,
+    catalog: Catalog | None = None,
+    k: int = 10,
+    reasons: int = 3,
+    everything: Interactions | None = None,
 ) -> pd.DataFrame:
-    """Top-``k`` for ``user_id`` (items already seen left out): columns ``rank``, ``item``, ``item_id``,
-    ``title``, ``genres``, ``image_url``, ``score``, ``because`` ("Because you liked A, B": the history
-    items that contributed most to the score, via ``model.explain``; empty when none did)."""
+    """Top-``k`` for ``user_id`` (items seen in training left out): columns ``rank``, ``item``,
+    ``item_id``, ``title``, ``genres``, ``image_url``, ``score``, ``because`` ("Because you liked A, B":
+    the history items that contributed most to the score, via ``model.explain``; empty when none did)
+    and ``picked_later`` (True when ``everything``, the whole dataset, shows the user did pick the item:
+    an item held out from training that the model found)."""
     user = _user_number(model, user_id)
     items, scores = model.recommend(np.array([user]), k=int(k))
     keep = items[0] >= 0
@@ -336,7 +348,12 @@ def recommendations_for_user(
     out = labels.iloc[items][["item", "item_id", "title", "genres", "image_url"]].reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     out["score"] = scores.astype(np.float64)
-    out["because"] = [_because(model, user, int(i), labels["title"], reasons) for i in items]
+    out["because"] = [_because(model, user, int(i), labels["title"], reasons) if reasons else "" for i in items]
+    out["picked_later"] = False
+    if everything is not None:
+        number = int(everything.user_index([user_id])[0])
+        picked = set(everything.item_ids[everything.items[everything.users == number]].astype(str))
+        out["picked_later"] = out["item_id"].isin(picked)
     return out
 
 
@@ -428,7 +445,9 @@ def persona_table(result: PersonaResult) -> pd.DataFrame:
         return pd.DataFrame()
     wide = result.frame.pivot(index="rank", columns="model", values="title")
     order = list(dict.fromkeys(result.frame["model"]))
-    return wide[order].fillna("").reset_index()
+    wide = wide[order].fillna("").reset_index()
+    wide.columns.name = None
+    return wide
 
 
 def all_recommendations(model: Recommender, catalog: Catalog | None = None, k: int = 10) -> pd.DataFrame:
@@ -462,7 +481,7 @@ MODEL_TITLES: dict[str, str] = {
     "ials": "Implicit ALS",
     "bpr": "BPR",
     "mf": "Matrix factorisation",
-    "content": "Content (genres & tags)",
+    "content": "Content-based",
     "multvae": "Mult-VAE",
 }
 
@@ -487,6 +506,20 @@ def finished_runs(runs: pd.DataFrame) -> pd.DataFrame:
             label += f" ({row.protocol} split, seed {row.seed})"
         labels.append(label)
     return done.assign(label=labels)
+
+
+def preferred_run(runs: pd.DataFrame) -> int | None:
+    """The run to show first: the newest personalised one (not Popularity or Random), else the newest."""
+    done = finished_runs(runs)
+    if done.empty:
+        return None
+    personal = done[~done["model"].isin([BASELINE_MODEL, "random"])]
+    return int((personal if len(personal) else done)["id"].iloc[0])
+
+
+def latest_run_per_model(runs: pd.DataFrame) -> pd.DataFrame:
+    """The newest finished run of each model (for the persona box: one answer per model)."""
+    return finished_runs(runs).drop_duplicates("model").reset_index(drop=True)
 
 
 # -- leaderboard ----------------------------------------------------------------------------------
@@ -551,8 +584,6 @@ METRICS: dict[str, MetricInfo] = {
         "Gini coefficient of how often each item is recommended: 0 = every item equally often, 1 = always "
         "the same few.", "beyond", None),
 }
-
-BASELINE_MODEL = "popularity"
 
 
 def metric_title(metric: str, k: int = 10, short: bool = False) -> str:

@@ -60,6 +60,12 @@ def _interactions() -> Interactions:
     return Interactions.from_frame(frame, "user", "item", "rating", "ts", explicit=True)
 
 
+def _interactions_with(user: str, item: str) -> Interactions:
+    frame = _interactions().to_frame()
+    frame = pd.concat([frame, pd.DataFrame({"user": [user], "item": [item], "value": [5.0], "timestamp": [2_000_000]})])
+    return Interactions.from_frame(frame, "user", "item", "value", "timestamp", explicit=True)
+
+
 def _catalog(with_unknown: bool = False) -> Catalog:
     frame = pd.DataFrame(
         {
@@ -224,6 +230,10 @@ def test_recommendations_with_reasons(data, catalog, cos, pop):
     assert recs["title"].tolist() == ["Heat", "Ronin", "Taken"]
     assert recs["because"].iloc[0].startswith("Because you liked ")
     assert "Die Hard" in recs["because"].iloc[0] and "Amelie" not in recs["because"].iloc[0]
+    assert not recs["picked_later"].any()
+    # held out from training: u06's Heat is in the full data but not in what the model saw
+    seen = explore.recommendations_for_user(cos, "u06", catalog, k=3, everything=_interactions_with("u06", "m2"))
+    assert seen["picked_later"].tolist() == [True, False, False]
     popular = explore.recommendations_for_user(pop, "u06", catalog, k=2)
     assert popular["title"].tolist() == ["Amelie", "Babel"]  # the two most watched films u06 has not seen
     assert (popular["because"] == "Popular with everyone").all()

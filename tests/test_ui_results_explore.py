@@ -1,0 +1,225 @@
+"""The Results, Explore and Recommendations pages in Streamlit's in-process test runner.
+
+Real finished runs are set up through the store and worker API on a temporary ``TASTEMAKER_HOME``: a
+small sample of the demo (80 people, with the movie catalogue) gets a Popularity and an Implicit ALS
+run, trained by the worker loop itself (``jobs.run_worker(once=True)``, what ``python -m recsys worker
+--once`` runs).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from recsys import jobs
+from recsys.data import Interactions, load_demo
+from recsys.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+CURRENT_DATASET = "tm_current_dataset"  # ui.state's session key for the dataset every page works on
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> tuple[Path, int, dict[str, int]]:
+    """A data folder with one sample dataset and two finished runs: (folder, dataset id, model -> run id)."""
+    folder = tmp_path_factory.mktemp("results") / "home"
+    store = Store(folder)
+    inter, catalog = load_demo()
+    frame = inter.to_frame()
+    frame = frame[frame["user"].isin(inter.user_ids[:80])]
+    sample = Interactions.from_frame(frame, "user", "item", "value", "timestamp", explicit=True)
+    dataset = store.add_interactions(sample, "Demo sample", catalog=catalog)
+    jobs.submit(store, dataset, "popularity", protocol="random", seed=42)
+    jobs.submit(store, dataset, "ials", {"epochs": 3, "factors": 16}, protocol="random", seed=42)
+    jobs.run_worker(store, once=True)
+    runs = store.list_runs(dataset)
+    assert set(runs["status"]) == {"done"}, runs[["model", "status", "error"]]
+    return folder, dataset, dict(zip(runs["model"], runs["id"].astype(int), strict=True))
+
+
+@pytest.fixture
+def home(trained, monkeypatch) -> tuple[Path, int, dict[str, int]]:
+    monkeypatch.setenv("TASTEMAKER_HOME", str(trained[0]))
+    monkeypatch.chdir(ROOT)
+    return trained
+
+
+def open_page(page: str, dataset: int | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    if dataset is not None:
+        at.session_state[CURRENT_DATASET] = dataset
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def title_of(spec: dict) -> str:
+    return spec["layout"]["title"]["text"]
+
+
+def axis_titles(spec: dict) -> tuple[str, str]:
+    layout = spec["layout"]
+    return layout["xaxis"]["title"]["text"], layout["yaxis"]["title"]["text"]
+
+
+def assert_no_errors(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+# -- empty and broken states ----------------------------------------------------------------------------
+@pytest.mark.parametrize("page", ["pages/results.py", "pages/explore.py", "pages/recommend.py"])
+def test_without_finished_runs_each_page_points_to_train(page, tmp_path, monkeypatch):
+    monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "fresh"))
+    monkeypatch.chdir(ROOT)
+    at = open_page(page)
+    assert_no_errors(at)
+    assert any("Train" in info.value for info in at.info)
+    assert any(link.proto.label == "Go to Train" for link in at.get("page_link"))
+    assert not at.get("plotly_chart")
+
+
+@pytest.mark.parametrize("page", ["pages/results.py", "pages/explore.py", "pages/recommend.py"])
+def test_a_run_whose_files_are_gone_gives_a_clear_error_not_a_traceback(page, tmp_path, monkeypatch):
+    folder = tmp_path / "broken"
+    store = Store(folder)
+    dataset = store.ensure_demo()
+    run = store.create_run(dataset, "popularity", {}, "random", 42, is_baseline=True)
+    store.update_run(run, status="done")  # finished in the table, but its files were lost
+    monkeypatch.setenv("TASTEMAKER_HOME", str(folder))
+    monkeypatch.chdir(ROOT)
+    at = open_page(page, dataset)
+    assert not at.exception
+    assert at.error and any("no saved model" in e.value or "no metrics" in e.value for e in at.error)
+
+
+# -- Results ----------------------------------------------------------------------------------------------
+def test_results_leaderboard_against_popularity(home):
+    _, dataset, run_ids = home
+    at = open_page("pages/results.py", dataset)
+    assert_no_errors(at)
+    assert at.title[0].value == "Results"
+    table = at.dataframe[0].value
+    assert sorted(table["run_id"]) == sorted(run_ids.values())
+    assert {"Model", "NDCG@10", "Hit rate@10", "Coverage", "Novelty (bits)", "vs Popularity", "Device"} <= set(table.columns)
+    by_model = table.set_index("run_id")
+    assert by_model.loc[run_ids["popularity"], "vs Popularity"] == "—"
+    assert by_model.loc[run_ids["ials"], "vs Popularity"] in {"▲ better", "▼ worse", "≈ no clear difference"}
+    assert (table["NDCG@10"].between(0, 1)).all()
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Models compared"] == "2"
+    assert metrics["How often a right item is in the top 10"].endswith("%")
+    downloads = at.get("download_button")
+    assert downloads and downloads[0].proto.label.startswith("Download the full table")
+
+    specs = charts(at)
+    assert len(specs) == 4  # one measure with error bars, the trade-off scatter, two segment charts
+    for spec in specs:
+        assert title_of(spec) and all(axis_titles(spec))
+    bars = specs[0]
+    assert title_of(bars).startswith("How often a right item is in the top 10")
+    assert bars["data"][0]["error_y"]["type"] == "data"
+    assert "light and heavy" in title_of(specs[2]) and "niche" in title_of(specs[3])
+
+
+def test_results_other_measure_and_comparison_target(home):
+    _, dataset, run_ids = home
+    at = open_page("pages/results.py", dataset)
+    at.selectbox(key="results_metric").select("ndcg").run()
+    at.selectbox(key="results_selected").select(run_ids["popularity"]).run()
+    at.selectbox(key="results_other").select("coverage").run()
+    assert_no_errors(at)
+    specs = charts(at)
+    assert title_of(specs[0]).startswith("Ranking quality")
+    assert axis_titles(specs[1])[0] == "Coverage"
+    detail = at.dataframe[1].value.set_index("run_id")
+    assert detail.loc[run_ids["popularity"], "vs_selected_badge"] == "—"
+    assert list(detail["value"]) == sorted(detail["value"], reverse=True)
+
+
+# -- Explore ----------------------------------------------------------------------------------------------
+def test_explore_heatmaps_more_like_this_and_map(home):
+    _, dataset, run_ids = home
+    at = open_page("pages/explore.py", dataset)
+    assert_no_errors(at)
+    assert at.selectbox(key="explore_run").value == run_ids["ials"]  # the personalised model comes first
+    specs = charts(at)
+    titles = [title_of(s) for s in specs]
+    assert titles[0] == "How alike Implicit ALS finds the 15 most popular items"
+    assert titles[1].startswith("How alike Implicit ALS finds 15 people")
+    assert titles[2].endswith("most popular items as Implicit ALS sees them")
+    item_heat = specs[0]["data"][0]
+    assert item_heat["type"] == "heatmap" and len(item_heat["x"]) == 15
+    assert "Forrest Gump (1994)" in item_heat["x"]  # labelled with titles, not ids
+    for spec in specs:
+        assert all(axis_titles(spec))
+    assert {trace["name"] for trace in specs[2]["data"]} & {"Drama", "Comedy", "Action"}  # coloured by genre
+
+    at.text_input(key="like_query").set_value("toy story").run()
+    assert_no_errors(at)
+    picker = at.selectbox(key="like_item")
+    assert all("Toy Story" in option for option in picker.options)
+    assert picker.options[0].startswith("Toy Story (1995)")  # the most popular match first
+    like = at.dataframe[0].value
+    assert len(like) == 10 and like["similarity"].is_monotonic_decreasing
+    assert "Toy Story (1995)" not in set(like["title"])  # similar to itself goes without saying
+
+
+def test_explore_with_popularity_explains_there_is_no_similarity(home):
+    _, dataset, run_ids = home
+    at = open_page("pages/explore.py", dataset)
+    at.selectbox(key="explore_run").select(run_ids["popularity"]).run()
+    assert_no_errors(at)
+    assert any("no notion of similar items" in info.value for info in at.info)
+    titles = [title_of(s) for s in charts(at)]
+    assert len(titles) == 2 and "people" in titles[0]  # the people heatmap and the map still work
+
+
+# -- Recommendations ----------------------------------------------------------------------------------
+def test_recommendations_history_reasons_and_side_by_side(home):
+    _, dataset, run_ids = home
+    at = open_page("pages/recommend.py", dataset)
+    assert_no_errors(at)
+    at.text_input(key="rec_user_query").set_value("7").run()
+    user = at.selectbox(key="rec_user").value
+    assert "7" in str(user)
+    history, recs, side = (df.value for df in at.dataframe[:3])
+    assert len(history) > 0 and {"title", "genres", "rating", "when"} <= set(history.columns)
+    assert len(recs) == 10 and recs["rank"].tolist() == list(range(1, 11))
+    assert recs["because"].str.startswith("Because you liked ").any()
+    # a suggestion already in the person's history can only be one held out from training: marked as such
+    in_history = recs["item_id"].isin(set(history["item_id"]))
+    assert (in_history == recs["picked_later"]).all()
+    overlap = {m.label: m.value for m in at.metric}["In both lists"]
+    assert overlap.endswith("of 10")
+    assert list(side.columns)[0] == "rank" and len(side) == 10
+
+    at.text_input(key="rec_user_query").set_value("no such person").run()
+    assert not at.exception
+    assert any("No user id contains" in w.value for w in at.warning)
+
+
+def test_persona_answers_from_every_model_and_export(home):
+    _, dataset, _ = home
+    at = open_page("pages/recommend.py", dataset)
+    assert any("Pick at least one item" in info.value for info in at.info)
+    at.multiselect(key="persona_items").set_value(["1", "260"]).run()  # Toy Story, Star Wars
+    assert_no_errors(at)
+    persona = at.dataframe[-1].value
+    assert list(persona.columns) == ["rank", "Implicit ALS", "Popularity"]
+    assert len(persona) == 10
+    assert "Toy Story (1995)" not in set(persona["Implicit ALS"])  # what you love is not suggested back
+
+    at.button(key="export_prepare").click().run()
+    assert_no_errors(at)
+    download = at.get("download_button")[0]
+    assert download.proto.label == "Download 80 people × 10 recommendations"
