@@ -242,28 +242,37 @@ def cancel(store: Store, run_id: int) -> str:
     return store.request_cancel(run_id)
 
 
+def _number(value: Any) -> float | None:
+    """A float, or None for missing values (None, NaN, pandas NA): rows of a DataFrame hold NaN."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else number
+
+
 def progress(run: dict[str, Any]) -> dict[str, float | None]:
-    """``fraction`` done (0..1) and ``eta_seconds`` (None when unknown) of a run from :meth:`Store.run`
-    or a row of :meth:`Store.list_runs`."""
+    """``fraction`` done (0..1) and ``eta_seconds`` (None when unknown) of a run: a dict from
+    :meth:`Store.run` or a row of :meth:`Store.list_runs` (a dict or a pandas Series)."""
     status = run.get("status")
-    estimate_seconds = (run.get("estimate") or {}).get("seconds")
+    estimate_seconds = _number((run.get("estimate") or {}).get("seconds"))
     if status == "done":
         return {"fraction": 1.0, "eta_seconds": 0.0}
     if status == "queued":
         return {"fraction": 0.0, "eta_seconds": estimate_seconds}
-    done, total = int(run.get("epochs_done") or 0), int(run.get("epochs_total") or 0)
+    done, total = int(_number(run.get("epochs_done")) or 0), int(_number(run.get("epochs_total")) or 0)
     if status != "running":
         return {"fraction": min(1.0, done / total) if total else 0.0, "eta_seconds": None}
     phase = run.get("phase")
-    elapsed = float(run.get("duration_seconds") or 0.0)
+    elapsed = _number(run.get("duration_seconds")) or 0.0
     if phase == "evaluating":
         return {"fraction": 0.92, "eta_seconds": max(1.0, elapsed * 0.05)}
     if phase == "saving":
         return {"fraction": 0.97, "eta_seconds": 1.0}
     if total and done:
-        per_epoch = float(run.get("epoch_seconds") or 0.0) / done
+        per_epoch = (_number(run.get("epoch_seconds")) or 0.0) / done
         fraction = 0.05 + 0.85 * min(1.0, done / total)
-        return {"fraction": fraction, "eta_seconds": per_epoch * (total - done) + 0.1 * elapsed}
+        return {"fraction": fraction, "eta_seconds": per_epoch * max(0, total - done) + 0.1 * elapsed}
     if estimate_seconds:
         fraction = min(0.9, 0.05 + 0.85 * elapsed / estimate_seconds)
         return {"fraction": fraction, "eta_seconds": max(1.0, estimate_seconds - elapsed)}

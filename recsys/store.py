@@ -521,9 +521,8 @@ class Store:
             raise StoreError(f"There is no run {run_id}; it may have been deleted.")
         return runs[0]
 
-    def list_runs(self, dataset_id: int | None = None, status: str | None = None) -> pd.DataFrame:
-        """Every run, newest first, with its dataset name, settings, progress, error and metrics.
-        Summary metrics also appear as their own columns (e.g. ``ndcg@10``) for sorting."""
+    def run_records(self, dataset_id: int | None = None, status: str | None = None) -> list[dict[str, Any]]:
+        """Every run, newest first, as plain dicts (missing values are None): the rows of :meth:`list_runs`."""
         where, args = [], []
         if dataset_id is not None:
             where.append("r.dataset_id=?")
@@ -532,7 +531,12 @@ class Store:
             where.append("r.status=?")
             args.append(status)
         clause = ("WHERE " + " AND ".join(where)) if where else ""
-        records = self._runs(clause + " ORDER BY r.id DESC", tuple(args))
+        return self._runs(clause + " ORDER BY r.id DESC", tuple(args))
+
+    def list_runs(self, dataset_id: int | None = None, status: str | None = None) -> pd.DataFrame:
+        """Every run, newest first, with its dataset name, settings, progress, error and metrics.
+        Summary metrics also appear as their own columns (e.g. ``ndcg``) for sorting."""
+        records = self.run_records(dataset_id, status)
         frame = pd.DataFrame(records, columns=list(_RUN_COLUMNS))
         metric_names: list[str] = []
         for rec in records:
