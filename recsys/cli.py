@@ -216,11 +216,9 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
     store = Store()
     worker_state(store)  # marks runs of dead workers interrupted before listing
-    frame = store.list_runs()
-    records = frame[[c for c in frame.columns if "." not in c]].to_dict(orient="records")
+    records = store.run_records()
     if args.json:
-        clean = [{k: (None if isinstance(v, float) and v != v else v) for k, v in rec.items()} for rec in records]
-        print(json.dumps(clean, indent=1, default=str))
+        print(json.dumps(records, indent=1, default=str))
         return 0
     if not records:
         print("no runs yet: queue one with `python -m recsys submit FILE --model NAME`")
