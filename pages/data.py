@@ -52,7 +52,7 @@ def show_report(report: DataReport) -> None:
         facts.append(line)
     st.markdown("\n".join(_bold_label(line) for line in facts))
     for warning in report.warnings:
-        st.warning(warning, icon="⚠️")
+        st.warning(warning)
     if report.detected:
         with st.expander("How the file was read"):
             st.markdown("\n".join(f"- {note}" for note in report.detected))
@@ -62,7 +62,7 @@ def show_suggestions(report: DataReport) -> None:
     """The suggested way to test and the model shortlist, with reasons."""
     with st.container(border=True):
         st.markdown("**Suggested way to test**")
-        st.markdown(f"🧪 {words.protocol_label(report.suggested_split)}: "
+        st.markdown(f"**{words.protocol_label(report.suggested_split)}.** "
                     f"{PROTOCOL_DESCRIPTIONS.get(report.suggested_split, '')}")
         if report.split_reason:
             st.caption(report.split_reason)
@@ -78,7 +78,7 @@ def _count_bars(frame, title: str, x: str, y: str, color: str) -> go.Figure:
         customdata=frame["share"] * 100,
         hovertemplate="%{x} interactions: %{y:,} (%{customdata:.1f}%)<extra></extra>",
     ))
-    fig.update_yaxes(type="log")
+    fig.update_yaxes(type="log", dtick=1, tickformat=",")
     fig.update_xaxes(type="category")
     return charts.style(fig, title, x=x, y=y, height=330)
 
@@ -102,7 +102,7 @@ def show_profile(profile: dict, key: str) -> None:
     with left:
         values = profile["values"]
         if values is None:
-            st.info("No ratings or counts in this data: every interaction counts the same.", icon="ℹ️")
+            st.info("No ratings or counts in this data: every interaction counts the same.")
         else:
             rating = profile["value_kind"] == "rating"
             fig = go.Figure(go.Bar(
@@ -117,8 +117,7 @@ def show_profile(profile: dict, key: str) -> None:
     with right:
         timeline = profile["time"]
         if timeline is None:
-            st.info("No timestamps in this data, so there is no timeline (and no 'most recent' test).",
-                    icon="ℹ️")
+            st.info("No timestamps in this data, so there is no timeline (and no 'most recent' test).")
         else:
             period = profile["time_period"]
             fig = go.Figure(go.Scatter(
@@ -148,7 +147,7 @@ def overview_tab() -> None:
         show_report(report)
     with right:
         show_suggestions(report)
-        st.page_link("pages/train.py", label="Train models on this dataset", icon="🏋️")
+        st.page_link("pages/train.py", label="Train models on this dataset →")
     st.subheader("Profile", anchor=False)
     with ui.guard("drawing the profile charts"):
         show_profile(state.profile(dataset_id), key=f"profile_{dataset_id}")
@@ -225,14 +224,14 @@ def upload_tab() -> None:
                 ui.show_error(record["error"], "reading the catalogue")
             else:
                 catalog = record["catalog"]
-                st.success(f"Catalogue: {fmt.plural(len(catalog.frame), 'item')} described.", icon="📚")
+                st.success(f"Catalogue: {fmt.plural(len(catalog.frame), 'item')} described.")
     if upload is None:
-        st.info("No file yet. Try the demo on the first tab, or drop your own file above.", icon="👆")
+        st.info("No file yet. Try the demo on the first tab, or drop your own file above.")
         return
     if upload.file_id in st.session_state.get(SAVED, {}):
         st.success(f"Saved as **{st.session_state[SAVED][upload.file_id]}**. It is now the current dataset. "
-                   "Upload another file to add more.", icon="✅")
-        st.page_link("pages/train.py", label="Train models on it", icon="🏋️")
+                   "Upload another file to add more.")
+        st.page_link("pages/train.py", label="Train models on it →")
         return
     record = _read_upload(upload)
     if record["error"] is not None:
@@ -246,8 +245,7 @@ def upload_tab() -> None:
     st.dataframe(frame.head(8), hide_index=True, height=240)
     checked = st.session_state.get(CHECKED)
     is_current = checked is not None and checked["file_id"] == record["file_id"] and checked["columns"] == mapping
-    if st.button("Check the data", key="check_data", type="secondary" if is_current else "primary",
-                 icon="🔍"):
+    if st.button("Check the data", key="check_data", type="secondary" if is_current else "primary"):
         with ui.guard("checking your data") as outcome:
             with st.status(f"Checking {fmt.count(len(frame))} rows…", expanded=False) as status:
                 inter = interactions_from_frame(frame, mapping)
@@ -263,7 +261,7 @@ def upload_tab() -> None:
             return
     if not is_current:
         if checked is not None and checked["file_id"] == record["file_id"]:
-            st.info("You changed a column: check the data again before saving.", icon="🔁")
+            st.info("You changed a column: check the data again before saving.")
         return
 
     report: DataReport = checked["report"]
@@ -279,7 +277,7 @@ def upload_tab() -> None:
     st.subheader("3 · Save it", anchor=False)
     with st.container(border=True):
         name = st.text_input("Dataset name", key="dataset_name", max_chars=80)
-        if st.button("Save dataset", key="save_dataset", type="primary", icon="💾"):
+        if st.button("Save dataset", key="save_dataset", type="primary"):
             _save(upload, catalog_upload if catalog is not None else None, name, mapping)
 
 
@@ -308,7 +306,7 @@ def _save(upload, catalog_upload, name: str, mapping: dict[str, str | None]) -> 
 def manage_tab() -> None:
     table = ui.datasets()
     if table.empty:
-        st.info("No datasets saved yet.", icon="📁")
+        st.info("No datasets saved yet.")
         return
     shown = table.assign(
         feedback=table["explicit"].map({True: "ratings", False: "interactions"}),
@@ -342,7 +340,7 @@ def manage_tab() -> None:
             with ui.guard("renaming the dataset") as outcome:
                 ui.get_store().rename_dataset(target, new_name)
             if outcome.ok:
-                st.toast(f"Renamed to {new_name.strip()}", icon="✏️")
+                st.toast(f"Renamed to {new_name.strip()}")
                 st.rerun()
     with right, st.container(border=True):
         st.markdown("**Delete**")
@@ -362,7 +360,7 @@ def manage_tab() -> None:
                     ui.set_current_dataset(None)
                     state.start_session()
                 st.session_state.pop("delete_confirm", None)
-                st.toast(f"Deleted {names[target]}", icon="🗑️")
+                st.toast(f"Deleted {names[target]}")
                 st.rerun()
 
 
@@ -373,7 +371,7 @@ ui.page_header(
     "Everything else in the studio works on the dataset chosen here.",
     kicker="Step 1 · Data",
 )
-overview, add, manage = st.tabs(["🔍 Look at a dataset", "📤 Add your own", "🗂️ Manage datasets"])
+overview, add, manage = st.tabs(["Look at a dataset", "Add your own", "Manage datasets"])
 with overview, ui.guard("showing the dataset"):
     overview_tab()
 with add, ui.guard("adding your file"):

@@ -50,7 +50,7 @@ def _model_settings(model: str) -> dict:
     """The expander of one model's settings; returns only the settings changed from the defaults."""
     defaults = {k: v for k, v in MODELS[model].default_params().items() if k not in HIDDEN_PARAMS}
     chosen = {}
-    with st.expander(f"⚙️ {words.model_label(model)}: settings", expanded=False):
+    with st.expander(f"{words.model_label(model)}: settings", expanded=False):
         st.caption(MODELS[model].description)
         if not defaults:
             st.caption("This model has nothing to tune.")
@@ -107,7 +107,7 @@ def training_form(dataset_id: int, summary: dict) -> None:
                       key="train_device", label_visibility="collapsed")
 
     if not picked:
-        st.info("Pick at least one model to see how long it will take.", icon="👆")
+        st.info("Pick at least one model to see how long it will take.")
         return
     store = ui.get_store()
     rows, blocked = [], []
@@ -116,16 +116,15 @@ def training_form(dataset_id: int, summary: dict) -> None:
         rows.append({"Model": words.model_label(model), "Time": "≈ " + fmt.duration(guess.seconds),
                      "Memory": "≈ " + fmt.size(guess.memory_bytes),
                      "Runs on": "GPU" if guess.device.startswith("cuda") else "CPU",
-                     "Fits": "✅" if guess.fits else "❌"})
+                     "Fits": "Yes" if guess.fits else "No"})
         if not guess.fits:
             blocked.append(f"**{words.model_label(model)}** cannot run: {guess.reason}.")
     st.markdown("**Estimate**")
     st.dataframe(pd.DataFrame(rows), hide_index=True)
     for message in blocked:
-        st.warning(message, icon="🚫")
+        st.warning(message)
 
-    if st.button(f"Start training {fmt.plural(len(picked), 'model')}", key="start_training", type="primary",
-                 icon="🚀", disabled=len(blocked) == len(picked)):
+    if st.button(f"Start training {fmt.plural(len(picked), 'model')}", key="start_training", type="primary", disabled=len(blocked) == len(picked)):
         submitted = []
         with ui.guard("queueing the training") as outcome:
             for model in picked:
@@ -136,7 +135,7 @@ def training_form(dataset_id: int, summary: dict) -> None:
         if submitted:
             with ui.guard("starting the background worker"):
                 jobs.ensure_worker(store)
-            st.toast(f"Queued {fmt.plural(len(submitted), 'run')}: training has started.", icon="🚀")
+            st.toast(f"Queued {fmt.plural(len(submitted), 'run')}: training has started.")
             if outcome.ok:
                 st.rerun()
 
@@ -175,10 +174,10 @@ def active_run_card(run: dict) -> None:
         head, button = st.columns([5, 1], vertical_alignment="center")
         head.markdown(f"**{_run_title(run)}** · {run['dataset_name']} · "
                       f"{words.protocol_label(run['protocol'])}")
-        if button.button("Cancel", key=f"cancel_{run['id']}", icon="⏹️", disabled=bool(run["cancel_requested"])):
+        if button.button("Cancel", key=f"cancel_{run['id']}", disabled=bool(run["cancel_requested"])):
             with ui.guard("cancelling the run"):
                 jobs.cancel(store, int(run["id"]))
-                st.toast(f"Cancelling run #{run['id']}…", icon="⏹️")
+                st.toast(f"Cancelling run #{run['id']}…")
         progress = jobs.progress(run)
         eta = progress["eta_seconds"]
         if run["status"] == "queued":
@@ -243,7 +242,7 @@ def live_view(dataset_id: int) -> None:
             epochs = store.epochs(chosen)
             if len(epochs):
                 charts.show(curves_figure(epochs, f"How {labels[chosen]} learned"), key="finished_curves")
-    st.page_link("pages/results.py", label="Compare them on the Results page", icon="🏆")
+    st.page_link("pages/results.py", label="Compare them on the Results page →")
 
 
 def _something_active() -> bool:

@@ -21,7 +21,7 @@ PALETTE = ["#E4572E", "#2F4B7C", "#29A19C", "#F2B134", "#8E5C9E", "#7A8290", "#D
            "#A7C957", "#C0396B"]
 SEQUENTIAL = ["#FFF4EC", "#FDC7AA", "#F2825A", "#E4572E", "#A53616", "#5C1D0A"]
 DIVERGING = ["#2F4B7C", "#8DA3C7", "#F7F4F0", "#F2825A", "#A53616"]
-FONT = '"Source Sans Pro", "Source Sans 3", "Helvetica Neue", Helvetica, Arial, sans-serif'
+FONT = '"Source Sans", "Source Sans Pro", "Source Sans 3", "Helvetica Neue", Helvetica, Arial, sans-serif'
 
 TEMPLATE_NAME = "tastemaker"
 

@@ -32,13 +32,12 @@ def show_error(exc: BaseException, action: str) -> None:
     """Show ``exc`` as an ``st.error``: the library's own words for user errors, else a friendly note
     and the technical details folded away."""
     if is_user_error(exc):
-        st.error(str(exc), icon="⚠️")
+        st.error(str(exc))
         return
     st.error(
         f"Something unexpected went wrong while {action}. Nothing was changed. "
         "Try again; if it keeps happening, open the details below and pass them on to whoever looks "
         "after this studio.",
-        icon="😕",
     )
     with st.expander("Technical details"):
         st.code("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)), language=None)

@@ -54,7 +54,7 @@ def start_session() -> None:
 
 # -- datasets --------------------------------------------------------------------------------------
 def datasets() -> pd.DataFrame:
-    """Every saved dataset (``Store.list_datasets``), newest first."""
+    """Every saved dataset (``Store.list_datasets``), oldest first."""
     return get_store().list_datasets()
 
 
@@ -85,7 +85,7 @@ def dataset_picker(label: str = "Dataset", key: str = "dataset_picker", help: st
     """A select box of saved datasets bound to the current dataset; returns the chosen id."""
     table = datasets()
     if table.empty:
-        st.info("No datasets yet: add one on the Data page.", icon="📁")
+        st.info("No datasets yet: add one on the Data page.")
         return None
     names = dict(zip(table["id"].astype(int), table["name"], strict=False))
     ids = list(names)
