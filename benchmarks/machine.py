@@ -49,8 +49,21 @@ def threadpools() -> list[dict[str, Any]]:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far (ru_maxrss, KiB on Linux) in MiB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory so far, in MiB: ``VmHWM`` of /proc/self/status on Linux.
+
+    Not ``ru_maxrss``: Linux carries the parent's peak into a child across fork and exec, so a worker
+    started by a big parent would report at least the parent's memory. ``VmHWM`` belongs to the
+    process's own address space. Elsewhere ``ru_maxrss`` (KiB on Linux, bytes on macOS) is the fallback.
+    """
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def machine_info() -> dict[str, Any]:

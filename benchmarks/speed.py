@@ -121,7 +121,8 @@ class _ImplicitTrainer:
             self.model = BayesianPersonalizedRanking(**params)
         self.model.fit(
             self.user_items, show_progress=False,
-            callback=lambda iteration, elapsed, loss: on_epoch(iteration + 1, elapsed, loss),
+            # ALS calls back (iteration, seconds, loss), BPR (iteration, seconds, correct, skipped)
+            callback=lambda iteration, elapsed, *progress: on_epoch(iteration + 1, elapsed, None),
         )
 
     def recommend(self, k: int) -> None:
@@ -259,14 +260,26 @@ def implicit_available(python: str) -> str | None:
     return probe.stdout.strip() if probe.returncode == 0 else None
 
 
+def matched_implicit_params(model: str, args: argparse.Namespace) -> dict[str, Any]:
+    """implicit settings equivalent to our model's defaults (regularisation, confidence, learning rate);
+    factors, epochs, threads and seed are set by the benchmark itself."""
+    from benchmarks.quality import implicit_params
+    from recsys.models import make_model
+
+    ours = make_model(model, **json.loads(args.ours_params or "{}"))
+    params = implicit_params(ours)
+    return {k: v for k, v in params.items() if k in ("regularization", "alpha", "learning_rate")}
+
+
 def _worker_argv(kind: str, lib: str, model: str, data: Path, args: argparse.Namespace) -> list[str]:
     argv = ["--worker", kind, "--lib", lib, "--model", model, "--data", str(data),
             "--threads", str(args.threads), "--factors", str(args.factors), "--seed", str(args.seed),
             "--epochs", str(args.epochs), "--warmup", str(args.warmup)]
     if args.ours_params:
         argv += ["--ours-params", args.ours_params]
-    if args.implicit_params:
-        argv += ["--implicit-params", args.implicit_params]
+    if lib == "implicit":
+        their = args.implicit_params or json.dumps(matched_implicit_params(model, args))
+        argv += ["--implicit-params", their]
     return argv
 
 

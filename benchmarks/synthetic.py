@@ -36,8 +36,9 @@ HEAVY_USER_DIVISOR = 32  # users with more than n_items / 32 items are drawn in 
 
 def shape_for(n_interactions: int) -> tuple[int, int]:
     """The (n_users, n_items) the benchmarks use for a given size: 50 interactions per user on average
-    and 4 users per item (10M interactions -> 200k users x 50k items)."""
-    return max(1, n_interactions // 50), max(1, n_interactions // 200)
+    and 4 users per item (10M interactions -> 200k users x 50k items), at least 1,000 items (so that
+    small sizes still fit every user under the activity cap)."""
+    return max(1, n_interactions // 50), max(1_000, n_interactions // 200)
 
 
 def user_activity(
