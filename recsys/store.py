@@ -535,16 +535,18 @@ class Store:
 
     def list_runs(self, dataset_id: int | None = None, status: str | None = None) -> pd.DataFrame:
         """Every run, newest first, with its dataset name, settings, progress, error and metrics.
-        Summary metrics also appear as their own columns (e.g. ``ndcg``) for sorting."""
+        Summary metrics also appear as their own float columns (e.g. ``ndcg``, NaN when missing) for
+        sorting; every other column holds plain values with None where missing."""
         records = self.run_records(dataset_id, status)
-        frame = pd.DataFrame(records, columns=list(_RUN_COLUMNS))
+        # object columns keep None (not NaN) where a figure is missing, exactly as in run()
+        frame = pd.DataFrame({col: pd.Series([rec[col] for rec in records], dtype=object) for col in _RUN_COLUMNS})
         metric_names: list[str] = []
         for rec in records:
             for name in rec["summary"]:
                 if name not in metric_names:
                     metric_names.append(name)
         for name in metric_names:
-            frame[name] = [rec["summary"].get(name) for rec in records]
+            frame[name] = pd.Series([rec["summary"].get(name) for rec in records], dtype=float)
         return frame
 
     def _runs(self, clause: str, args: tuple) -> list[dict[str, Any]]:
@@ -580,11 +582,11 @@ class Store:
         with self.transaction() as conn:
             conn.execute(
                 "INSERT OR REPLACE INTO epochs (run_id, epoch, epochs, loss, validation, metric, seconds, extra, at)"
-                " VALUES (?,?,?,?,?,?,?,?,?)",
+                " SELECT ?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM runs WHERE id=?)",  # deleted run: no-op
                 (
                     int(run_id), int(record["epoch"]), record.get("epochs"), _finite(record.get("loss")),
                     _finite(record.get("validation")), record.get("metric"), _finite(record.get("seconds")),
-                    _json(_clean(extra)), time.time(),
+                    _json(_clean(extra)), time.time(), int(run_id),
                 ),
             )
 
@@ -712,18 +714,29 @@ class Store:
         with self.connect() as conn:
             return [dict(r) for r in conn.execute("SELECT * FROM workers ORDER BY started_at")]
 
-    def sweep_orphans(self) -> int:
-        """Remove run/dataset folders whose rows are gone (left by a crash mid-delete). Returns how many."""
-        removed = 0
-        with self.connect() as conn:
+    def sweep_orphans(self, min_age_seconds: float = 3600.0) -> int:
+        """Remove run/dataset folders whose rows are gone (left by a crash mid-delete), and staging or
+        trash folders older than ``min_age_seconds``. The scan holds the write lock, so a dataset being
+        registered (folder renamed in, row not yet committed) is never mistaken for an orphan.
+        Returns how many folders were removed."""
+        remove: list[Path] = []
+        now = time.time()
+        with self.transaction() as conn:
             runs = {str(r[0]) for r in conn.execute("SELECT id FROM runs")}
             datasets = {str(r[0]) for r in conn.execute("SELECT id FROM datasets")}
-        for sub, known in (("runs", runs), ("datasets", datasets)):
-            for path in (self.home / sub).iterdir():
-                if path.name.startswith((".trash-", ".staging-")) or (path.is_dir() and path.name.isdigit() and path.name not in known):
-                    shutil.rmtree(path, ignore_errors=True)
-                    removed += 1
-        return removed
+            for sub, known in (("runs", runs), ("datasets", datasets)):
+                for path in (self.home / sub).iterdir():
+                    if path.name.startswith((".trash-", ".staging-")):
+                        with contextlib.suppress(OSError):
+                            if now - path.stat().st_mtime > min_age_seconds:
+                                remove.append(path)
+                    elif path.is_dir() and path.name.isdigit() and path.name not in known:
+                        trash = path.with_name(f".trash-{path.name}-{os.getpid()}-{time.monotonic_ns()}")
+                        os.replace(path, trash)  # out of sight at once; deleted after the lock is released
+                        remove.append(trash)
+        for path in remove:
+            shutil.rmtree(path, ignore_errors=True)
+        return len(remove)
 
 
 _RUN_COLUMNS = (
