@@ -98,6 +98,11 @@ def _random_order(users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def _time_order(users: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
     """Row order grouped by user, oldest first within a user (ties keep row order)."""
+    if len(users) == 0:
+        return np.zeros(0, dtype=np.int64)
+    offset = timestamps.astype(np.int64) - timestamps.min()
+    if offset.max() < 2**32:  # one stable sort of (user, time) packed in an int64: twice as fast
+        return np.argsort((users.astype(np.int64) << 32) | offset, kind="stable")
     by_time = np.argsort(timestamps, kind="stable")
     return by_time[np.argsort(users[by_time], kind="stable")]
 
@@ -144,6 +149,26 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" + ("" if n == 1 else "s")
 
 
+def _repeats(inter: Interactions, is_test: np.ndarray, test_rows: np.ndarray) -> np.ndarray:
+    """For each test row, whether its (user, item) pair also has a training row. One sort of all
+    (pair, is_test) keys finds the pairs shared by both sides; usually there are none (a load combines
+    duplicate pairs), and only then are test rows looked up among those few pairs."""
+    keys = inter.users.astype(np.int64) * inter.n_items + inter.items
+    packed = np.sort((keys << 1) | is_test)  # within a pair, training rows (bit 0) sort first
+    pair = packed >> 1
+    first_of_pair = np.ones(len(packed), dtype=bool)
+    first_of_pair[1:] = pair[1:] != pair[:-1]
+    starts = np.flatnonzero(first_of_pair)
+    pair_has_train = (packed[starts] & 1) == 0
+    pair_has_test = np.logical_or.reduceat(packed & 1, starts).astype(bool) if len(starts) else starts
+    shared = pair[starts][pair_has_train & pair_has_test]
+    if len(shared) == 0:
+        return np.zeros(len(test_rows), dtype=bool)
+    test_keys = keys[test_rows]
+    found = np.minimum(np.searchsorted(shared, test_keys), len(shared) - 1)
+    return shared[found] == test_keys
+
+
 def _finish(
     inter: Interactions,
     is_test: np.ndarray,
@@ -162,12 +187,7 @@ def _finish(
     item_in_train = np.bincount(train.items, minlength=n_items) > 0
     cold_user = ~user_in_train[t_users]
     cold_item = ~item_in_train[t_items] & ~cold_user
-    train_keys = np.sort(train.users.astype(np.int64) * n_items + train.items)
-    test_keys = t_users.astype(np.int64) * n_items + t_items
-    repeat = ~cold_user & ~cold_item
-    if len(train_keys):
-        found = np.minimum(np.searchsorted(train_keys, test_keys), len(train_keys) - 1)
-        repeat &= train_keys[found] == test_keys
+    repeat = _repeats(inter, is_test, test_rows) & ~cold_user & ~cold_item
     keep = ~(cold_user | cold_item | repeat)
     test = inter.subset(test_rows[keep])
 

@@ -223,3 +223,17 @@ def test_popularity_on_the_demo_data():
     assert head["rec_share"] == 1.0  # popularity only ever recommends head items
     rnd = evaluate(make_model("random").fit(split.train), split, k=10)
     assert compare(pop, rnd)["p_value"] < 0.01
+
+
+def test_auc_on_a_user_sample_when_the_catalogue_is_too_large(monkeypatch):
+    import recsys.evaluation as evaluation
+
+    inter = synthetic_taste()
+    split = make_split(inter, "random", seed=0)
+    model = make_model("popularity").fit(split.train)
+    full = evaluate(model, split, k=5, metrics=["auc"])
+    monkeypatch.setattr(evaluation, "AUC_CELL_LIMIT", 30 * inter.n_items)  # room for 30 users
+    sampled = evaluate(model, split, k=5, metrics=["auc"])
+    scored = ~np.isnan(sampled.per_user["auc"])
+    assert scored.sum() == 30 and any("sample of 30" in note for note in sampled.notes)
+    np.testing.assert_allclose(sampled.per_user["auc"][scored], full.per_user["auc"][scored])
