@@ -273,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("evaluate", cmd_evaluate, "split, train and compare models on held-out data")
     p.add_argument("file")
     p.add_argument("--models", required=True, help="comma-separated model names")
-    p.add_argument("--split", default="random", choices=["random", "temporal", "loo", "users"])
+    p.add_argument("--split", default="random", choices=["random", "temporal", "global_temporal", "loo", "users"])
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--items", help="item catalogue file")
@@ -284,7 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--model", required=True)
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
-    p.add_argument("--split", default=None, choices=["random", "temporal", "loo", "users"])
+    p.add_argument("--split", default=None, choices=["random", "temporal", "global_temporal", "loo", "users"])
     p.add_argument("--items", help="item catalogue file")
     _add_column_options(p)
 
