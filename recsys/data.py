@@ -404,7 +404,7 @@ def read_table(source: Any, all_text: bool = False) -> pd.DataFrame:
     name = _source_name(source)
     notes: list[str] = []
     raw = _unwrap(_source_bytes(source), name, notes)
-    if not raw.strip():
+    if not raw[: 1 << 16].strip() and not raw.strip():
         raise DataError(f"{name} is empty (no rows at all). Choose the file that holds your interactions.")
     if raw[:4] == b"PAR1":
         frame = _read_parquet(raw, name, all_text)
@@ -419,6 +419,11 @@ def read_table(source: Any, all_text: bool = False) -> pd.DataFrame:
             f"{name} does not contain text: it looks like binary data (an image, archive or program file), "
             "not a CSV table. Export your interactions as CSV (one row per user-item interaction) and load that."
         )
+    leading = re.match(rb"(?:[ \t]*\r?\n|[ \t]*\r)+", raw)
+    skipped_lines = 0
+    if leading:  # blank lines before the header: pandas would take the first one as the header
+        skipped_lines = leading.group(0).count(b"\n") or leading.group(0).count(b"\r")
+        raw = raw[leading.end():]
     encoding, text = _decode_sample(raw)
     stripped = text.lstrip()
     lower = stripped[:200].lower()
@@ -487,9 +492,12 @@ def read_table(source: Any, all_text: bool = False) -> pd.DataFrame:
     except (pd.errors.ParserError, pd.errors.ParserWarning):
         frame, lines, bad_lines = _read_ragged(raw, encoding, sep, has_header, names, all_text)
     except (ValueError, UnicodeDecodeError, csv.Error) as exc:
-        raise DataError(f"Could not read {name} as a table: {exc}. Check that it is a CSV file.") from exc
+        reason = " ".join(str(exc).split())[:160]
+        raise DataError(f"Could not read {name} as a table ({reason}). Check that it is a CSV file.") from exc
+    lines = lines + skipped_lines
+    bad_lines = [line + skipped_lines for line in bad_lines]
 
-    frame.columns = [str(c).strip().lstrip("\ufeff") for c in frame.columns]
+    frame.columns = _unique_names(frame.columns)
     if frame.shape[1] < 2:
         raise DataError(
             f"{name} has only one column ({frame.columns[0]!r}); Tastemaker needs at least a user column and an "
@@ -509,6 +517,21 @@ def read_table(source: Any, all_text: bool = False) -> pd.DataFrame:
     frame.attrs.update(source=name, line_index=True, notes=notes, ragged_lines=bad_lines,
                        expected_fields=width)
     return frame
+
+
+def _unique_names(columns: Any) -> list[str]:
+    """Column names on one line, without BOM; blanks named ``column<n>``, repeats suffixed ``.1``, ``.2``."""
+    out: list[str] = []
+    for j, col in enumerate(columns):
+        text = " ".join(str(col).lstrip("\ufeff").split())
+        if not text or text.startswith("Unnamed: "):
+            text = f"column{j + 1}"
+        base, k = text, 0
+        while text in out:
+            k += 1
+            text = f"{base}.{k}"
+        out.append(text)
+    return out
 
 
 def _text_columns(rows: list[list[str]], header: list[str], has_header: bool) -> dict[Any, Any]:
@@ -558,7 +581,7 @@ def _read_ragged(
             continue
         good.append(row)
         lines.append(line)
-    frame = pd.DataFrame(good, columns=header, dtype=object)
+    frame = pd.DataFrame(good, columns=_unique_names(header or []), dtype=object)
     frame = frame.replace({"": np.nan})
     if not all_text:
         for col in frame.columns:
@@ -578,7 +601,7 @@ def _read_parquet(raw: bytes, name: str, all_text: bool) -> pd.DataFrame:
         raise DataError(f"{name} is a damaged or unsupported Parquet file ({reason}). Export it again.") from exc
     frame = frame.reset_index(drop=True)
     frame.index = pd.Index(np.arange(len(frame), dtype=np.int64) + 1, name="row")
-    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.columns = _unique_names(frame.columns)
     if all_text:
         frame = frame.astype(str).where(frame.notna(), np.nan)
     if frame.shape[1] < 2:
@@ -632,6 +655,14 @@ def _detect(frame: pd.DataFrame) -> tuple[dict[str, str | None], list[str]]:
     for role in ("user", "item"):
         if found[role] is None:
             free = [c for c in cols if c not in taken]
+            if not free:  # give up the least important role rather than have no user or item
+                for optional in ("time", "rating"):
+                    if found[optional] is not None:
+                        free = [found[optional]]
+                        notes.append(f"{free[0]!r} is needed as the {ROLE_WORDS[role]} column, so there is no "
+                                     f"{ROLE_WORDS[optional]} column")
+                        found[optional] = None
+                        break
             if free:
                 found[role] = free[0]
                 taken.add(free[0])
@@ -898,9 +929,9 @@ def _examples(lines: np.ndarray, mask: np.ndarray) -> list[int]:
     return [int(x) for x in lines[np.flatnonzero(mask)[:_EXAMPLES]]]
 
 
-def _clean_ids(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def _clean_ids(col: pd.Series) -> tuple[np.ndarray | pd.Series, np.ndarray]:
     """Ids as int64 when every present value is a whole number written without leading zeros, else as
-    stripped text (object array); and the mask of missing ids (empty, NA)."""
+    stripped text; and the mask of missing ids (empty, NA)."""
     if pd.api.types.is_integer_dtype(col) and not pd.api.types.is_extension_array_dtype(col):
         return col.to_numpy(np.int64), np.zeros(len(col), bool)
     if pd.api.types.is_float_dtype(col):
@@ -925,7 +956,7 @@ def _clean_ids(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         out = np.zeros(len(text), np.int64)
         out[~missing] = present.astype(np.int64).to_numpy()
         return out, missing
-    return text.fillna("").to_numpy(dtype=object), missing
+    return text.fillna("").reset_index(drop=True), missing  # a Series: pd.factorize is faster on it
 
 
 def _parse_numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -938,11 +969,17 @@ def _parse_numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return values, np.isnan(values), np.zeros(len(values), bool)
     text = col.astype("str").where(col.notna()).str.strip()
     missing = (text.isna() | (text == "")).to_numpy()
-    comma = text.str.fullmatch(r"-?\d+,\d+").fillna(False).to_numpy(dtype=bool)
+    comma = text.str.fullmatch(r"[-+]?\d+,\d+").fillna(False).to_numpy(dtype=bool)
     if comma.any():
         text = text.where(~comma, text.str.replace(",", ".", regex=False))
-    values = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan)
-    return values, missing, ~missing & np.isnan(values)
+    numeric = text.str.fullmatch(_NUMBER, case=False).fillna(False).to_numpy(dtype=bool)
+    values = np.full(len(text), np.nan)
+    if numeric.any():  # a regular expression and a cast are much faster than pd.to_numeric on text
+        values[numeric] = text[numeric].astype("float64").to_numpy(np.float64)
+    return values, missing, ~missing & ~numeric
+
+
+_NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|infinity|nan)"
 
 
 def _parse_times(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, str | None]:
@@ -952,10 +989,15 @@ def _parse_times(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, st
     if pd.api.types.is_datetime64_any_dtype(col):
         missing = col.isna().to_numpy()
         return _datetimes_to_seconds(col), missing, np.zeros(n, bool), None
-    values, missing, bad = _parse_numbers(col) if not pd.api.types.is_numeric_dtype(col) else (
-        *_parse_numbers(col),)
-    present = ~missing
-    if present.any() and bad[present].mean() <= 0.1:
+    if not pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        sample = col.dropna().astype("str").str.strip().head(500)
+        sample = sample[sample != ""]
+        numeric_text = len(sample) > 0 and sample.str.fullmatch(_NUMBER, case=False).mean() > 0.9
+    else:
+        numeric_text = True
+    values, missing, bad = _parse_numbers(col) if numeric_text else (None, None, None)
+    if values is not None and (~missing).any() and bad[~missing].mean() <= 0.1:
+        present = ~missing
         good = present & ~bad & np.isfinite(values)
         bad = present & ~good
         note = None
@@ -975,9 +1017,12 @@ def _parse_times(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, st
     parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
     note = "timestamps are dates/times in ISO format (read as UTC)"
     if parsed[~missing].isna().mean() > 0.1:
-        mixed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
-        if mixed.notna().sum() > parsed.notna().sum():
-            parsed, note = mixed, "timestamps are dates/times (format guessed; read as UTC)"
+        # other formats are parsed value by value (slow): try a sample first
+        sample = text[~missing].head(500)
+        if pd.to_datetime(sample, errors="coerce", format="mixed", utc=True).notna().mean() > 0.5:
+            mixed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
+            if mixed.notna().sum() > parsed.notna().sum():
+                parsed, note = mixed, "timestamps are dates/times (format guessed; read as UTC)"
     bad = ~missing & parsed.isna().to_numpy()
     return _datetimes_to_seconds(parsed), missing, bad, note
 
@@ -1046,7 +1091,9 @@ def interactions_from_frame(frame: pd.DataFrame, columns: Mapping[str, str | Non
     reasons: dict[str, np.ndarray] = {}
 
     user_col, item_col = mapping["user"], mapping["item"]
-    assert user_col is not None and item_col is not None
+    if user_col is None or item_col is None:
+        raise DataError(f"{name} needs a column of user ids and a column of item ids; its columns are: "
+                        f"{', '.join(map(str, frame.columns))}.")
     user_raw, missing_user = _clean_ids(frame[user_col])
     item_raw, missing_item = _clean_ids(frame[item_col])
     for role, col, missing in (("user", user_col, missing_user), ("item", item_col, missing_item)):

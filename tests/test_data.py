@@ -395,3 +395,39 @@ def test_catalog_id_column_override_and_error(tmp_path):
     assert list(load_items(path, id_column="CODE").frame.title) == ["Alpha", "Beta"]
     with pytest.raises(DataError, match="'nope'.*code, label"):
         load_items(path, id_column="nope")
+
+
+# -- awkward shapes that once escaped as other errors ---------------------------------------------
+
+
+def test_leading_blank_lines_and_repeated_header_names():
+    inter = load_interactions(b"\n\nuser,user,item\n1,a,10\n,b,11\n2,c,11\n")
+    assert inter.report.columns["user"] == "user" and inter.report.columns["item"] == "item"
+    assert inter.report.dropped_examples == {"missing user id": [5]}
+    frame = read_table(b"x,,x\n1,2,3\n")
+    assert list(frame.columns) == ["x", "column2", "x.1"]
+
+
+def test_two_columns_both_named_for_other_roles_still_give_user_and_item():
+    inter = load_interactions(b"title,timestamp\na,1\nb,2\na,2\n")
+    assert inter.report.columns == {"user": "timestamp", "item": "title", "rating": None, "time": None}
+    assert any("Check the columns" in w for w in inter.report.warnings)
+
+
+def test_random_damage_only_ever_raises_data_error():
+    rng = np.random.default_rng(3)
+    headers = ["userId", "movieId", "rating", "timestamp", "plays", "date", "title", "genres", "", "x"]
+    cells = ["1", "2", "10", "007", "a", "é", "", "nan", "inf", "-1", "4,5", "2020-01-01", "2020-13-45",
+             "1600000000000", "True", '"a,b"', " 5 ", "x\ty"]
+    for case in range(150):
+        sep = [",", ";", "\t", "|", "::"][case % 5]
+        width = int(rng.integers(1, 6))
+        lines = [sep.join(rng.choice(headers, width))]
+        for _ in range(int(rng.integers(0, 12))):
+            lines.append(sep.join(rng.choice(cells, width if rng.random() < 0.9 else int(rng.integers(1, 7)))))
+        blob = "\n".join(lines).encode("latin-1" if case % 7 == 0 else "utf-8")
+        for load in (load_interactions, load_items):
+            try:
+                load(blob)
+            except DataError as exc:
+                assert "\n" not in str(exc)
