@@ -228,7 +228,7 @@ _USER_PARTS = ("user", "customer", "member", "visitor", "listener", "account", "
 _ITEM_PARTS = ("item", "movie", "product", "track", "song", "book", "sku", "article", "video", "film")
 _RATING_PARTS = ("rating", "score", "stars", "plays", "count", "click", "weight")
 _TIME_PARTS = ("time", "date")
-_NONE_WORDS = ("", "none", "-", "no")
+_NONE_WORDS = ("", "none", "(none)", "-", "no", "null")
 _GENERIC_NAME = re.compile(r"^column\d+$")
 
 _DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
@@ -853,7 +853,8 @@ class DataReport:
                        f"({scale['distinct']} distinct values).")
         elif self.value_range:
             v = self.value_range
-            out.append(f"Feedback: implicit, weighted by {self.columns.get('rating') or 'counts'} "
+            weight = repr(self.columns["rating"]) if self.columns.get("rating") else "the number of repeats"
+            out.append(f"Feedback: implicit, weighted by {weight} "
                        f"(from {_num(v['min'])} to {_num(v['max'])}, median {_num(v['median'])}).")
         else:
             out.append("Feedback: implicit; every interaction counts the same.")
@@ -867,8 +868,9 @@ class DataReport:
             line += " (" + "; ".join(parts) + ")"
         out.append(line + ".")
         if self.duplicate_rows:
-            out.append(f"Duplicates: {self.duplicate_rows:,} repeated rows for {self.duplicate_pairs:,} "
-                       f"user-item pairs; {self.duplicates_combined}.")
+            out.append(f"Duplicates: {self.duplicate_rows:,} repeated row{'s' * (self.duplicate_rows != 1)} for "
+                       f"{self.duplicate_pairs:,} user-item pair{'s' * (self.duplicate_pairs != 1)}; "
+                       f"{self.duplicates_combined}.")
         else:
             out.append("Duplicates: none; every user-item pair appears once.")
         out.append(f"Density: {self.density:.2%} of all user-item pairs are filled.")
@@ -922,7 +924,11 @@ def _span(days: float) -> str:
         return f"{days / 30.44:.0f} months"
     if days >= 2:
         return f"{days:.0f} days"
-    return f"{days * 24:.1f} hours"
+    if days >= 2 / 24:
+        return f"{days * 24:.0f} hours"
+    if days >= 2 / 1440:
+        return f"{days * 1440:.0f} minutes"
+    return f"{days * 86400:.0f} seconds"
 
 
 def _examples(lines: np.ndarray, mask: np.ndarray) -> list[int]:
@@ -1009,6 +1015,9 @@ def _parse_times(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, st
                 if typical > limit:
                     scale, note = factor, f"timestamps are in {unit} since 1970; converted to seconds"
                     break
+            else:
+                if typical < 1e8:
+                    note = "timestamps are small numbers, not dates: they only give the order of events"
         seconds = np.zeros(n, np.int64)
         seconds[good] = np.floor(values[good] / scale).astype(np.int64)
         return seconds, missing, bad, note
@@ -1079,6 +1088,11 @@ def interactions_from_frame(frame: pd.DataFrame, columns: Mapping[str, str | Non
     timestamp, else the last row), implicit weights are summed (without a weight column the value becomes
     the number of rows). ``columns`` overrides the detected column of any role; ``None`` or ``"none"``
     for rating or time means "no such column".
+
+    A rating or time column where more than half of the filled cells cannot be read (e.g. ratings written
+    as words) is a :class:`DataError` rather than a silent fallback, because the user chose or named that
+    column expecting it to be used; the message says how to load without it. Fewer bad cells are dropped
+    with a warning. A single user or a single item is a :class:`DataError` (nothing to learn or rank).
     """
     name = str(frame.attrs.get("source", "the data"))
     mapping, guessed = _resolve_columns(frame, columns, name)
