@@ -66,8 +66,10 @@ class Estimate:
         return text if self.fits else f"{text}: {self.reason}"
 
 
-# Effective speeds for this kind of sparse, memory-bound work (deliberately modest).
-_FLOPS = {"cpu": 5e9, "cuda": 1e12}
+# Effective speeds (operations per second): sparse, memory-bound work (gathers, sparse products, top-k)
+# and dense linear algebra (Gram matrices, inverses, factor products). Deliberately modest: measured on a
+# busy 2-core machine a 9.7k x 9.7k inverse ran at ~1.3e10/s.
+_SPEED = {"cpu": {"sparse": 5e9, "dense": 2e10}, "cuda": {"sparse": 2e11, "dense": 1e13}}
 _ROW_BYTES = 48  # per interaction: ids, values, timestamps, CSR copies, train/test split
 
 
@@ -104,39 +106,41 @@ def _available_memory(device: str) -> int | None:
         return None
 
 
-def _model_cost(name: str, p: dict[str, Any], n_users: int, n_items: int, nnz: int) -> tuple[float, float, str]:
-    """(floating-point operations, bytes on the training device, what dominates) for one model."""
+def _model_cost(name: str, p: dict[str, Any], n_users: int, n_items: int, nnz: int) -> tuple[float, float, float, str]:
+    """(sparse operations, dense operations, bytes on the training device, what drives the size)."""
     f = int(p.get("factors") or 64)
     epochs = int(p.get("epochs") or 1)
     per_user = nnz / max(1, n_users)
     per_item = nnz / max(1, n_items)
+    cells = n_users * n_items  # scoring every item for every user (top-k and evaluation)
     scoring_batch = min(n_users, int(p.get("batch_size") or 1024))
     score_bytes = 3 * scoring_batch * n_items * 4  # a batch of score rows during top-k and evaluation
     if name in ("popularity", "random"):
-        return nnz * 10 + n_users * n_items * 2, n_items * 8 + score_bytes, "the catalogue size"
+        return nnz * 10 + cells * 20, 0.0, n_items * 8 + score_bytes, "the catalogue size"
     if name == "itemknn":
-        return nnz * per_user * 4 + n_users * n_items * 4, 2 * n_items * n_items * 4 + score_bytes, "the catalogue size"
+        return nnz * per_user * 4 + cells * 20, cells * per_user * 2, 2 * n_items * n_items * 4 + score_bytes, "the catalogue size"
     if name == "userknn":
-        return nnz * per_item * 4 + n_users * n_items * 4, 2 * n_users * n_users * 4 + score_bytes, "the number of users"
+        return nnz * per_item * 4 + cells * 20, cells * per_item * 2, 2 * n_users * n_users * 4 + score_bytes, "the number of users"
     if name == "ease":
-        return n_items**3 * 2 + nnz * per_user * 2, 3 * n_items * n_items * 8 + score_bytes, "the catalogue size"
+        dense = 3.0 * n_items**3 + cells * n_items * 2 / max(1.0, n_items / max(1.0, per_user))
+        return nnz * per_user * 2 + cells * 20, dense, 3 * n_items * n_items * 8 + score_bytes, "the catalogue size"
     if name == "content":
-        return n_items * n_items * 200 + n_users * n_items * 4, 2 * n_items * n_items * 4 + score_bytes, "the catalogue size"
+        return cells * 20, n_items * n_items * 200, 2 * n_items * n_items * 4 + score_bytes, "the catalogue size"
     if name == "ials":
-        per_epoch = 2 * nnz * f * f + (n_users + n_items) * f**3 / 3 * 2
-        return epochs * per_epoch + n_users * n_items * f * 2, (n_users + n_items) * f * 4 * 3 + f * f * 8 * 64 + score_bytes, "factors"
+        sparse = epochs * 2 * nnz * f * f
+        dense = epochs * (n_users + n_items) * f**3 / 3 * 2 + cells * f * 2
+        return sparse + cells * 20, dense, (n_users + n_items) * f * 4 * 3 + f * f * 8 * 64 + score_bytes, "factors"
     if name in ("bpr", "mf"):
-        per_epoch = nnz * f * 30
-        return epochs * per_epoch + n_users * n_items * f * 2, (n_users + n_items) * f * 4 * 4 + score_bytes, "factors"
+        return epochs * nnz * f * 30 + cells * 20, cells * f * 2, (n_users + n_items) * f * 4 * 4 + score_bytes, "factors"
     if name == "multvae":
         hidden = int(p.get("hidden") or p.get("hidden_dim") or 600)
         latent = int(p.get("latent") or p.get("latent_dim") or 200)
         weights = (n_items * hidden * 2 + hidden * latent * 2) * 4
-        per_epoch = n_users * (n_items * hidden * 2 + hidden * latent * 2) * 3
+        dense = epochs * n_users * (n_items * hidden * 2 + hidden * latent * 2) * 3 + cells * hidden * 2
         batch = min(n_users, int(p.get("batch_size") or 500))
-        return epochs * per_epoch + n_users * n_items * hidden * 2, weights * 4 + batch * n_items * 4 * 6 + score_bytes, "the catalogue size"
-    # An unknown (new) model: assume a factor model.
-    return epochs * nnz * f * 30 + n_users * n_items * f * 2, (n_users + n_items) * f * 16 + score_bytes, "factors"
+        return cells * 20, dense, weights * 4 + batch * n_items * 4 * 6 + score_bytes, "the catalogue size"
+    # A model this table does not know yet: assume a factor model.
+    return epochs * nnz * f * 30 + cells * 20, cells * f * 2, (n_users + n_items) * f * 16 + score_bytes, "factors"
 
 
 def estimate(source: Any, model: str, params: dict[str, Any] | None = None, device: str = "auto") -> Estimate:
@@ -154,10 +158,11 @@ def estimate(source: Any, model: str, params: dict[str, Any] | None = None, devi
     kind = "cuda" if resolved.startswith("cuda") else "cpu"
     p = dict(MODELS[model].default_params()) if model in MODELS else {}
     p.update(params or {})
-    flops, device_bytes, driver = _model_cost(model, p, n_users, n_items, nnz)
+    sparse_ops, dense_ops, device_bytes, driver = _model_cost(model, p, n_users, n_items, nnz)
     host_bytes = nnz * _ROW_BYTES + (n_users + n_items) * 64 + 200 * 2**20  # data + the Python process
     memory = int(device_bytes + host_bytes) if kind == "cpu" else int(device_bytes)
-    seconds = float(flops / _FLOPS[kind] + nnz * 2e-6 + 2.0)  # + loading, splitting, saving
+    speed = _SPEED[kind]
+    seconds = float(sparse_ops / speed["sparse"] + dense_ops / speed["dense"] + nnz * 2e-6 + 3.0)  # + load, split, save
     reasons = []
     free = _available_memory(resolved)
     if free is not None and memory > free * MEMORY_HEADROOM:
@@ -177,7 +182,12 @@ def estimate(source: Any, model: str, params: dict[str, Any] | None = None, devi
         if host_free is not None and host_bytes > host_free * MEMORY_HEADROOM:
             reasons.append(f"loading the data needs about {_bytes(host_bytes)} but only {_bytes(host_free)} is free")
     if seconds > MAX_SECONDS:
-        reasons.append(f"it would take about {_duration(seconds)}; try fewer epochs or factors, or a GPU")
+        faster = {
+            "factors": "fewer epochs or factors",
+            "the catalogue size": "a smaller catalogue",
+            "the number of users": "fewer users",
+        }[driver] + (", or a GPU" if kind == "cpu" else "")
+        reasons.append(f"it would take about {_duration(seconds)}; try {faster}")
     return Estimate(seconds=seconds, memory_bytes=memory, fits=not reasons, reason="; ".join(reasons), device=resolved)
 
 
@@ -697,7 +707,8 @@ def _failure_message(exc: BaseException, run: dict[str, Any], stage: str) -> str
                 "(drop rarely-seen items), or a machine with more memory.")
     if isinstance(exc, (DataError, ModelError, StoreError)):
         return _one_line(str(exc))
-    return _one_line(f"Failed while {stage}: {type(exc).__name__}: {exc}") + " (details in the worker log)"
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return _one_line(f"Failed while {stage}: {detail}") + f" (details in logs/run-{run.get('id')}.log)"
 
 
 def _one_line(text: str, limit: int = 300) -> str:
