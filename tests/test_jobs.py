@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -235,3 +236,42 @@ def test_out_of_memory_message_says_what_to_change():
     assert "fewer factors" in ram and "smaller catalogue" in ram
     other = jobs._failure_message(ZeroDivisionError("division by zero"), run, "evaluating")
     assert other.startswith("Failed while evaluating: ZeroDivisionError") and "\n" not in other
+
+
+def test_claims_are_atomic_and_one_run_per_device(store):
+    dataset_id = store.add_dataset(interactions_csv(), source_name="plays.csv")
+    first = jobs.submit(store, dataset_id, "popularity", protocol="random", device="cpu")
+    second = jobs.submit(store, dataset_id, "popularity", protocol="random", device="cpu")
+    claims: list[int | None] = []
+    threads = [threading.Thread(target=lambda i=i: claims.append(jobs.claim_next(store, f"w{i}"))) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(c for c in claims if c is not None) == [first]  # taken once; the CPU is then busy
+    assert store.run(second)["status"] == "queued"
+    store.update_run(first, status="done")
+    assert jobs.claim_next(store, "w9") == second
+    run = store.run(second)
+    assert run["status"] == "running" and run["worker_id"] == "w9" and run["device"] == "cpu"
+
+
+def test_silent_worker_on_another_machine_is_declared_dead(store):
+    dataset_id = store.add_dataset(interactions_csv(), source_name="plays.csv")
+    run_id = jobs.submit(store, dataset_id, "popularity", protocol="random")
+    stale = time.time() - jobs.STALE_SECONDS - 5
+    with store.transaction() as conn:
+        conn.execute("INSERT INTO workers (id, pid, host, state, started_at, heartbeat_at) VALUES"
+                     " ('far:1', 1, 'another-machine', 'busy', ?, ?)", (stale, stale))
+    assert jobs.claim_next(store, "far:1") == run_id
+    assert jobs.worker_state(store)["alive"] is False
+    run = store.run(run_id)
+    assert run["status"] == "interrupted" and "no heartbeat" in run["error"]
+    assert store.workers() == []
+
+
+def test_idle_worker_leaves_on_its_own(store):
+    started = time.monotonic()
+    assert jobs.run_worker(store, idle_exit=0.3) == 0
+    assert time.monotonic() - started < 30
+    assert store.workers() == []
