@@ -1399,7 +1399,7 @@ def _split_tags(values: pd.Series) -> list[list[str]]:
     counts = {sep: int(present.str.count(re.escape(sep)).sum()) for sep in ("|", ";", ",")}
     sep = max(counts, key=lambda s: (counts[s], s == "|")) if any(counts.values()) else "|"
     out: list[list[str]] = []
-    for cell in values:
+    for cell in values.tolist():  # plain Python strings: iterating Arrow text is slow
         if not isinstance(cell, str):
             out.append([])
             continue
@@ -1528,12 +1528,13 @@ def add_item_tags(catalog: Catalog, source: Any) -> Catalog:
 
 def catalog_coverage(catalog: Catalog, inter: Interactions) -> dict[str, Any]:
     """How a catalogue and interactions match by item id: counts on each side (never fatal)."""
-    known = set(catalog.frame["item_id"].astype(str))
+    known = {str(i) for i in catalog.frame["item_id"].tolist()}
     ids = [str(i) for i in inter.item_ids]
     present = np.array([i in known for i in ids], dtype=bool)
-    described_ids = set(catalog.frame.loc[
-        [bool(t) or bool(str(d).strip()) for t, d in zip(catalog.frame["tags"], catalog.frame["description"],
-                                                          strict=True)], "item_id"].astype(str))
+    frame = catalog.frame
+    described_ids = {str(i) for i, t, d in zip(frame["item_id"].tolist(), frame["tags"].tolist(),
+                                                frame["description"].tolist(), strict=True)
+                     if t or str(d).strip()}
     described = sum(1 for i in ids if i in described_ids)
     return {
         "items_in_both": int(present.sum()),
