@@ -285,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--set", action="append", metavar="KEY=VALUE")
     p.add_argument("--split", default=None, choices=["random", "temporal", "global_temporal", "loo", "users"])
+    p.add_argument("--seed", type=int, default=None, help="seed of the held-out split (default 42)")
+    p.add_argument("--device", default=None, help="auto (default), cpu or cuda")
     p.add_argument("--items", help="item catalogue file")
     _add_column_options(p)
 
