@@ -58,9 +58,8 @@ def _empty_state() -> None:
     st.info(
         "No trained models on this dataset yet. Train one (Popularity and Similar items take seconds), "
         "then come back to look inside it.",
-        icon="🧭",
     )
-    st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
+    st.page_link("pages/train.py", label="Go to Train")
 
 
 # -- page -------------------------------------------------------------------------------------------
@@ -75,8 +74,9 @@ if runs is None or runs.empty:
     st.stop()
 
 labels = dict(zip(runs["id"].astype(int), runs["label"], strict=True))
+run_ids = list(labels)
 run_id = st.selectbox(
-    "Model", list(labels), format_func=labels.get, key="explore_run",
+    "Model", run_ids, index=run_ids.index(explore.preferred_run(runs)), format_func=labels.get, key="explore_run",
     help="Any finished training run on this dataset. Popularity and Random have no notion of similar items.",
 )
 
@@ -94,13 +94,13 @@ no_similarity = (
 )
 
 tab_items, tab_like, tab_people, tab_map = st.tabs(
-    ["🔥 Item similarity", "🎬 More like this", "🧑‍🤝‍🧑 People alike", "🗺️ Map of the catalogue"]
+    ["Item similarity", "More like this", "People alike", "Map of the catalogue"]
 )
 
 with tab_items:
     st.caption("How alike the model finds each pair of items: 1 means interchangeable, 0 unrelated.")
     if not similar_ok:
-        st.info(no_similarity, icon="ℹ️")
+        st.info(no_similarity)
     else:
         choice = st.radio("Which items", ["Most popular", "Pick items"], horizontal=True, key="heat_mode")
         if choice == "Most popular":
@@ -117,7 +117,7 @@ with tab_items:
             items = picked
             title = f"How alike {explore.model_title(model.name)} finds your chosen items"
         if len(items) == 0:
-            st.info("Pick at least one item.", icon="👆")
+            st.info("Pick at least one item.")
         else:
             with ui.guard("computing item similarities"):
                 heat = explore.item_similarity_heatmap(model, items, catalog)
@@ -126,12 +126,12 @@ with tab_items:
 with tab_like:
     st.caption("Search an item and see what the model considers closest to it.")
     if not similar_ok:
-        st.info(no_similarity, icon="ℹ️")
+        st.info(no_similarity)
     else:
         query = st.text_input("Search a title", key="like_query", placeholder="e.g. Toy Story")
         matches = explore.search_items(model, catalog, query, limit=50)
         if matches.empty:
-            st.warning(f"No title contains “{query}”. Try a shorter word.", icon="🔎")
+            st.warning(f"No title contains “{query}”. Try a shorter word.")
         else:
             item = st.selectbox(
                 "Item", matches["item"].tolist(), key="like_item",

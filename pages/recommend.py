@@ -32,9 +32,8 @@ def _empty_state() -> None:
     st.info(
         "No trained models on this dataset yet. Train one on the Train page (Popularity and Similar items "
         "take seconds), then come back to see who gets what, and why.",
-        icon="🎯",
     )
-    st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
+    st.page_link("pages/train.py", label="Go to Train")
 
 
 def _picture_column(frame, order: list[str], columns: dict) -> None:
@@ -63,7 +62,7 @@ with ui.guard("loading the dataset") as loaded:
 if not loaded.ok:
     st.stop()
 
-tab_person, tab_persona, tab_export = st.tabs(["🧑 One person", "✨ Persona", "⬇️ Export"])
+tab_person, tab_persona, tab_export = st.tabs(["One person", "Persona", "Export"])
 
 
 # -- one person -------------------------------------------------------------------------------------
@@ -73,7 +72,7 @@ def _one_person() -> None:
                             help="Type part of a user id; the most active matching people come first.")
     people = explore.search_users(data, query, limit=200)
     if people.empty:
-        st.warning(f"No user id contains “{query}”. Try fewer characters.", icon="🔎")
+        st.warning(f"No user id contains “{query}”. Try fewer characters.")
         return
     user_id = middle.selectbox("Person", people["user_id"].tolist(), key="rec_user",
                                format_func=dict(zip(people["user_id"], people["label"], strict=True)).get)
@@ -81,7 +80,7 @@ def _one_person() -> None:
     run_id = st.selectbox("Model", run_ids, index=run_ids.index(first), format_func=labels.get, key="rec_run",
                           help="Which trained model recommends.")
 
-    history_col, recs_col = st.columns(2)
+    history_col, recs_col = st.columns([2, 3])
     with history_col:
         st.subheader("What they picked", anchor=False)
         with ui.guard("reading this person's history"):
@@ -108,7 +107,7 @@ def _one_person() -> None:
                 + (f"{fmt.plural(hits, 'suggestion')} they really went on to pick (held out from training)."
                    if hits else "None of these was in their held-out picks.")
             )
-            order = ["rank", "title", "genres", "because", "picked_later"]
+            order = ["rank", "title", "picked_later", "because", "genres"]
             columns = {
                 "rank": st.column_config.NumberColumn("#", width="small"),
                 "title": st.column_config.TextColumn("Title", width="medium"),
@@ -117,7 +116,7 @@ def _one_person() -> None:
                     "Why", width="large",
                     help="The items in their history that raised this suggestion's score the most."),
                 "picked_later": st.column_config.CheckboxColumn(
-                    "Picked it", help="They really picked this item: it was held out from training to test "
+                    "Picked it", width="small", help="They really picked this item: it was held out from training to test "
                     "the model."),
             }
             _picture_column(recs, order, columns)
@@ -157,7 +156,7 @@ with tab_persona:
     persona_k = st.slider("How many suggestions per model", 5, 20, 10, key="persona_k")
     latest = explore.latest_run_per_model(runs)
     if not liked:
-        st.info("Pick at least one item to see what each model suggests.", icon="👆")
+        st.info("Pick at least one item to see what each model suggests.")
     else:
         with ui.guard("asking the models"):
             result = _persona(
@@ -165,7 +164,7 @@ with tab_persona:
                 int(dataset_id), tuple(liked), int(persona_k), tuple(latest["finished_at"]),
             )
             for name, problem in result.problems.items():
-                st.warning(f"{name}: {problem}", icon="ℹ️")
+                st.warning(f"{name}: {problem}")
             if not result.frame.empty:
                 st.dataframe(explore.persona_table(result), hide_index=True, width="stretch",
                              column_config={"rank": st.column_config.NumberColumn("#", width="small")})
@@ -188,5 +187,5 @@ with tab_export:
         st.download_button(
             f"Download {fmt.plural(data.n_users, 'person', 'people')} × {int(export_k)} recommendations",
             ready[2], file_name=f"recommendations-run{int(export_run)}-top{int(export_k)}.csv",
-            mime="text/csv", key="export_download", icon="⬇️",
+            mime="text/csv", key="export_download",
         )

@@ -35,16 +35,16 @@ def _segments(run_ids: tuple[int, ...], labels: tuple[str, ...], stamps: tuple[A
               protocol: str, seed: int):
     data, _ = ui.load_dataset(dataset_id)
     evaluations = {label: ui.load_evaluation(int(r)) for r, label in zip(run_ids, labels, strict=True)}
-    return explore.segment_breakdown(data, protocol, seed, evaluations)
+    models = {label: ui.load_run_model(int(r)) for r, label in zip(run_ids, labels, strict=True)}
+    return explore.segment_breakdown(data, protocol, seed, evaluations, models)
 
 
 def _empty_state() -> None:
     st.info(
         "No finished models on this dataset yet. Train a couple on the Train page (Popularity and Similar "
         "items take seconds); their scores land here as soon as they finish.",
-        icon="🏆",
     )
-    st.page_link("pages/train.py", label="Go to Train", icon="🏋️")
+    st.page_link("pages/train.py", label="Go to Train")
 
 
 def _bar_with_errors(rows, title: str, axis: str) -> go.Figure:
@@ -97,13 +97,13 @@ with ui.guard("comparing the models"):
 if board is None:
     st.stop()
 if board.empty:
-    st.info("These runs have no stored scores yet. Train them again on the Train page.", icon="🏆")
+    st.info("These runs have no stored scores yet. Train them again on the Train page.")
     st.stop()
 
 k = int(board["k"].iloc[0])
 if explore.baseline_run_id(same) is None:
     st.warning("There is no Popularity run on this test yet, so nothing to compare against. It is trained "
-               "automatically with the next model you train on this split.", icon="ℹ️")
+               "automatically with the next model you train on this split.")
 
 # -- headline --------------------------------------------------------------------------------------
 table = explore.leaderboard_table(board)
@@ -139,7 +139,7 @@ st.dataframe(table, hide_index=True, width="stretch", column_config=config,
              column_order=[c for c in table.columns if c != "run_id"])
 st.download_button(
     "Download the full table (CSV)", explore.leaderboard_csv(board),
-    file_name=f"leaderboard-{protocol}-seed{seed}.csv", mime="text/csv", key="results_csv", icon="⬇️",
+    file_name=f"leaderboard-{protocol}-seed{seed}.csv", mime="text/csv", key="results_csv",
 )
 
 # -- one metric in detail ---------------------------------------------------------------------------
@@ -204,6 +204,10 @@ st.subheader("Who gains: light vs heavy users, popular vs niche items", anchor=F
 with ui.guard("breaking the results down"):
     parts = _segments(tuple(ids), tuple(labels[i] for i in ids), tuple(same["finished_at"]), int(dataset_id),
                       str(protocol), int(seed))
+    baseline = explore.baseline_run_id(same)
+    others = [label for run, label in labels.items() if run != baseline]
+    colours = {label: charts.PALETTE[i % 5] for i, label in enumerate(others)}
+    colours.update({labels[baseline]: charts.MUTED} if baseline in labels else {})
     seg_left, seg_right = st.columns(2)
     for column, kind, title in (
         (seg_left, "user activity", "Ranking quality for light and heavy users"),
@@ -214,6 +218,7 @@ with ui.guard("breaking the results down"):
         for label, group in subset.groupby("label", sort=False):
             fig.add_trace(go.Bar(
                 x=group["segment"], y=group["ndcg"], name=str(label).split(" · ")[0],
+                marker_color=colours[label],
                 customdata=group[["users"]].to_numpy(),
                 hovertemplate="%{x}<br>NDCG %{y:.3f}<br>%{customdata[0]:,} people<extra>" + str(label) + "</extra>",
             ))

@@ -785,13 +785,20 @@ def leaderboard_csv(board: pd.DataFrame) -> bytes:
 
 
 def segment_breakdown(
-    inter: Interactions, protocol: str, seed: int, evaluations: Mapping[str, Any]
+    inter: Interactions,
+    protocol: str,
+    seed: int,
+    evaluations: Mapping[str, Any],
+    models: Mapping[str, Recommender] | None = None,
 ) -> pd.DataFrame:
     """Accuracy per segment for several runs of one split: light vs heavy users and head vs long-tail
     items (see :func:`recsys.evaluation.segments`). ``evaluations`` maps a run label -> Evaluation.
     The split is made again (splits are deterministic for a seed) and checked against each evaluation's
-    fingerprint. Columns: ``label``, ``kind``, ``segment``, ``users``, ``ndcg``, ``recall``,
-    ``rec_share``."""
+    fingerprint. The item segments need each evaluation's top-k lists: where an evaluation was stored
+    without them, the run's model (``models``, same labels) ranks the same test users again.
+    Columns: ``label``, ``kind``, ``segment``, ``users``, ``ndcg``, ``recall``, ``rec_share``."""
+    from dataclasses import replace
+
     from recsys.evaluation import segments
     from recsys.split import make_split
 
@@ -803,6 +810,10 @@ def segment_breakdown(
                 f"{label} was tested on a different version of this split (the data changed since?): "
                 "train it again to see its breakdown."
             )
+        model = (models or {}).get(label)
+        if evaluation.recs is None and model is not None:
+            recs, _ = model.recommend(evaluation.users, k=evaluation.k)
+            evaluation = replace(evaluation, recs=recs)
         parts.append(segments(evaluation, split).assign(label=label))
     if not parts:
         return pd.DataFrame(columns=["label", "kind", "segment", "users", "ndcg", "recall", "rec_share"])

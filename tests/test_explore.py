@@ -376,7 +376,7 @@ def test_leaderboard_table_chart_rows_and_csv(board_setup):
 
 
 def test_segment_breakdown(board_setup):
-    inter, _, runs, evaluations = board_setup
+    inter, split, runs, evaluations = board_setup
     parts = explore.segment_breakdown(inter, "random", 7, {"Pop": evaluations[1], "Neighbours": evaluations[2]})
     assert set(parts["label"]) == {"Pop", "Neighbours"}
     assert set(parts["kind"]) == {"user activity", "item popularity"}
@@ -384,5 +384,12 @@ def test_segment_breakdown(board_setup):
     # popularity fills its lists with the top 20% of items, except where a person has seen them all
     assert heads["rec_share"].iloc[0] > 0.85
     assert heads["rec_share"].sum() == pytest.approx(1.0)
+    # stored without its top-k lists (as the run store keeps it): the model ranks the test users again
+    from dataclasses import replace
+
+    bare = {"Pop": replace(evaluations[1], recs=None)}
+    assert set(explore.segment_breakdown(inter, "random", 7, bare)["kind"]) == {"user activity"}
+    again = explore.segment_breakdown(inter, "random", 7, bare, models={"Pop": Popularity(device="cpu").fit(split.train)})
+    pd.testing.assert_frame_equal(again, parts[parts["label"] == "Pop"].reset_index(drop=True))
     with pytest.raises(DataError, match="different version"):
         explore.segment_breakdown(inter, "random", 8, {"Pop": evaluations[1]})

@@ -129,6 +129,8 @@ def test_results_leaderboard_against_popularity(home):
     assert title_of(bars).startswith("How often a right item is in the top 10")
     assert bars["data"][0]["error_y"]["type"] == "data"
     assert "light and heavy" in title_of(specs[2]) and "niche" in title_of(specs[3])
+    for segment_chart in specs[2:]:
+        assert [len(trace["x"]) for trace in segment_chart["data"]] == [2, 2]  # two models x two segments
 
 
 def test_results_other_measure_and_comparison_target(home):
