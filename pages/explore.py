@@ -21,6 +21,9 @@ ui.page_header(
 )
 
 
+GREYS = {explore.OTHER_GENRE: "#B8BCC4", explore.UNKNOWN_GENRE: "#DADDE2"}
+
+
 # -- cached work (keyed by run id and when it finished: a finished run never changes) -----------------
 def _finished_at(run_id: int) -> Any:
     return ui.get_store().run(int(run_id)).get("finished_at")
@@ -186,11 +189,14 @@ with tab_map:
     with ui.guard("drawing the map"):
         points = _item_map(int(run_id), int(dataset_id), _finished_at(run_id), method, int(max_items))
         fig = go.Figure()
-        for genre, group in points.groupby("genre", sort=True):
+        colours = [c for c in charts.PALETTE if c != charts.MUTED]
+        for number, genre in enumerate(explore.genre_order(points)):
+            group = points[points["genre"] == genre]
+            colour = GREYS.get(genre, colours[number % len(colours)])
             fig.add_trace(
                 go.Scattergl(
                     x=group["x"], y=group["y"], mode="markers", name=str(genre),
-                    marker=dict(size=7, opacity=0.8),
+                    marker=dict(size=7, opacity=0.8, color=colour),
                     customdata=group[["title", "interactions"]].to_numpy(),
                     hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]:,} interactions<extra>" + str(genre) + "</extra>",
                 )

@@ -7,8 +7,8 @@ here imports Streamlit.
 
 Definitions used throughout:
 
-* an item's *genres* are its catalogue tags joined with ", "; its *main genre* is its first tag
-  (``"Unknown"`` without a catalogue or tags);
+* an item's *genres* are its catalogue tags joined with ", "; on the 2-D map its *main genre* is its
+  most specific tag among the most common ones (see :func:`main_genres`);
 * *user-user similarity* is the Pearson correlation of two users' score vectors over all items:
   1 when the model ranks everything the same way for both, 0 when unrelated;
 * *overlap* of two top-k lists is the number of items present in both.
@@ -36,7 +36,7 @@ BASELINE_MODEL = "popularity"
 # -- item and user labels -------------------------------------------------------------------------
 def item_labels(item_ids: np.ndarray, catalog: Catalog | None = None) -> pd.DataFrame:
     """One row per item number: ``item`` (number), ``item_id`` (text), ``title``, ``genres`` (tags joined
-    with ", "), ``main_genre`` (first tag) and ``image_url`` (may be empty)."""
+    with ", "), ``tags`` (list) and ``image_url`` (may be empty)."""
     item_ids = np.asarray(item_ids)
     ids = [str(i) for i in item_ids]
     if catalog is None:
@@ -54,10 +54,25 @@ def item_labels(item_ids: np.ndarray, catalog: Catalog | None = None) -> pd.Data
             "item_id": ids,
             "title": titles,
             "genres": [", ".join(str(x) for x in t) for t in tags],
-            "main_genre": [str(t[0]) if t else UNKNOWN_GENRE for t in tags],
+            "tags": [[str(x) for x in t] for t in tags],
             "image_url": images,
         }
     )
+
+
+def main_genres(tags: Sequence[Sequence[str]], max_genres: int = 9) -> list[str]:
+    """One colour-worthy genre per item. Only the ``max_genres`` tags most common among these items
+    count (ties: alphabetical); of those an item carries, the least common one is its main genre (the
+    most specific: Toy Story is "Animation" rather than "Adventure"; ties: alphabetical). Items with tags but none of the
+    common ones get "Other", items without tags "Unknown"."""
+    counts = pd.Series([str(t) for row in tags for t in row], dtype=object).value_counts()
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: max(0, int(max_genres))]
+    common = pd.Series(dict(ranked), dtype=np.int64)
+    out = []
+    for row in tags:
+        mine = sorted({str(t) for t in row if str(t) in common.index}, key=lambda t: (common[t], t))
+        out.append(mine[0] if mine else (OTHER_GENRE if len(row) else UNKNOWN_GENRE))
+    return out
 
 
 def _unique_labels(titles: Sequence[str], ids: Sequence[str]) -> list[str]:
@@ -220,7 +235,7 @@ def more_like_this(model: Recommender, item: int, catalog: Catalog | None = None
 # -- 2-D map of items -----------------------------------------------------------------------------
 def _item_vectors(model: Recommender, items: np.ndarray, dims: int, seed: int) -> tuple[np.ndarray, str]:
     """Vectors for ``items``: the model's own embeddings when it has them, else a TruncatedSVD of the
-    model's item-similarity rows, else of the item x user interaction matrix."""
+    model's similarities among ``items``, else of the item x user interaction matrix."""
     from sklearn.decomposition import TruncatedSVD
 
     emb = model.item_embeddings()
@@ -231,8 +246,8 @@ def _item_vectors(model: Recommender, items: np.ndarray, dims: int, seed: int) -
         n_components = max(1, min(dims, min(matrix.shape) - 1))
         return TruncatedSVD(n_components=n_components, random_state=seed).fit_transform(matrix)
 
-    try:
-        sims = model.item_similarity_matrix(np.arange(model.n_items_))[items]
+    try:  # each item described by its similarity to every item on the map (cheap: len(items) squared)
+        sims = model.item_similarity_matrix(items)
         return reduce(np.nan_to_num(sims.astype(np.float64))), "the model's item similarities (compressed)"
     except (ModelError, NotImplementedError):
         pass
@@ -245,11 +260,11 @@ def embedding_map(
     catalog: Catalog | None = None,
     method: str = "pca",
     max_items: int = 500,
-    max_genres: int = 10,
+    max_genres: int = 9,
     seed: int = 0,
 ) -> pd.DataFrame:
     """A 2-D map of the ``max_items`` most-interacted items: columns ``x``, ``y``, ``item``, ``item_id``,
-    ``title``, ``genre`` (main genre; beyond the ``max_genres`` most common ones: "Other"),
+    ``title``, ``genre`` (see :func:`main_genres`),
     ``interactions``. ``method`` is ``"pca"`` or ``"tsne"``. ``frame.attrs["source"]`` says in words
     which vectors were projected."""
     from sklearn.decomposition import PCA
@@ -275,7 +290,6 @@ def embedding_map(
         with threadpool_limits(limits=1):  # on a busy machine extra threads made t-SNE ~10x slower
             xy = tsne.fit_transform(vectors)
     picked = labels.iloc[items].reset_index(drop=True)
-    common = picked["main_genre"].value_counts().index[: int(max_genres)]
     out = pd.DataFrame(
         {
             "x": xy[:, 0],
@@ -283,13 +297,21 @@ def embedding_map(
             "item": picked["item"],
             "item_id": picked["item_id"],
             "title": picked["title"],
-            "genre": [g if g in set(common) else OTHER_GENRE for g in picked["main_genre"]],
+            "genre": main_genres(picked["tags"].tolist(), max_genres),
             "interactions": counts[items].astype(np.int64),
         }
     )
     out.attrs["source"] = source
     out.attrs["method"] = "PCA" if method == "pca" else "t-SNE"
     return out
+
+
+def genre_order(points: pd.DataFrame) -> list[str]:
+    """The genres of a map (:func:`embedding_map`), most items first, "Other" and "Unknown" last (for
+    legends and colours)."""
+    counts = points["genre"].value_counts()
+    named = sorted((g for g in counts.index if g not in (OTHER_GENRE, UNKNOWN_GENRE)), key=lambda g: (-counts[g], g))
+    return named + [g for g in (OTHER_GENRE, UNKNOWN_GENRE) if g in counts.index]
 
 
 # -- a user's history and recommendations ---------------------------------------------------------

@@ -114,11 +114,20 @@ def test_synthetic_data_is_as_described(data):
 
 def test_item_labels_with_and_without_catalogue(data):
     labels = explore.item_labels(data.item_ids, _catalog(with_unknown=True))
-    assert labels.loc[0, "title"] == "m0" and labels.loc[0, "main_genre"] == explore.UNKNOWN_GENRE
+    assert labels.loc[0, "title"] == "m0" and labels.loc[0, "tags"] == [] and labels.loc[0, "genres"] == ""
     assert labels.loc[1, "title"] == "Speed" and labels.loc[1, "genres"] == "Action, Thriller"
     assert labels.loc[2, "image_url"] == "https://img/2.jpg" and labels.loc[3, "image_url"] == ""
     bare = explore.item_labels(data.item_ids)
     assert bare["title"].tolist() == [f"m{i}" for i in range(10)]
+
+
+def test_main_genres_pick_the_most_specific_common_tag():
+    tags = [["Adventure", "Animation", "Children"], ["Adventure", "Drama"], ["Drama"], ["Drama", "Western"], [],
+            ["Adventure"]]
+    # counts: Adventure 3, Drama 3, Animation 1, Children 1, Western 1; keep the 3 most common
+    assert explore.main_genres(tags, max_genres=3) == ["Animation", "Adventure", "Drama", "Drama", "Unknown", "Adventure"]
+    assert explore.main_genres(tags, max_genres=2) == ["Adventure", "Adventure", "Drama", "Drama", "Unknown", "Adventure"]
+    assert explore.main_genres([["Western"], ["Drama"], ["Drama"]], max_genres=1) == ["Other", "Drama", "Drama"]
 
 
 def test_popular_items_most_first(data):
@@ -205,11 +214,32 @@ def test_embedding_map_from_model_vectors(cos, catalog, method):
     assert np.linalg.norm(action - drama) > spread  # the two tastes land apart
 
 
+class SimilarityOnly(CosineItems):
+    """Like an item-neighbour model: similarities but no item vectors."""
+
+    def item_embeddings(self):
+        return None
+
+    def _item_similarities(self, items):
+        unit = torch.nn.functional.normalize(self.item_vectors_.float(), dim=1)
+        return unit[items] @ unit.T
+
+
+def test_embedding_map_from_similarities(data, catalog):
+    model = SimilarityOnly(device="cpu").fit(data)
+    points = explore.embedding_map(model, catalog, max_items=10)
+    assert points.attrs["source"] == "the model's item similarities (compressed)"
+    action = points[points["genre"] == "Action"][["x", "y"]].mean().to_numpy()
+    drama = points[points["genre"] == "Drama"][["x", "y"]].mean().to_numpy()
+    assert np.linalg.norm(action - drama) > 0.5
+
+
 def test_embedding_map_without_vectors_uses_interactions(pop, catalog):
-    points = explore.embedding_map(pop, catalog, max_items=6, max_genres=1)
+    points = explore.embedding_map(pop, catalog, max_items=6, max_genres=1)  # keeps Action, the rest: Other
     assert len(points) == 6
     assert "interacted" in points.attrs["source"]
     assert set(points["genre"]) <= {"Action", "Drama", explore.OTHER_GENRE}
+    assert explore.genre_order(points)[-1] == explore.OTHER_GENRE
     assert points["interactions"].tolist() == [10, 10, 8, 8, 6, 6]
     with pytest.raises(DataError):
         explore.embedding_map(pop, catalog, method="umap")
