@@ -177,7 +177,7 @@ with tab_export:
                                 key="export_run")
     export_k = right.number_input("Items per person", 1, 100, 10, key="export_k")
     if st.button("Prepare the CSV", key="export_prepare", type="primary"):
-        with ui.guard("preparing the CSV"):
+        with ui.guard("preparing the CSV"), st.spinner("Recommending for everyone…"):
             st.session_state["export_csv"] = (
                 int(export_run), int(export_k),
                 explore.recommendations_csv(ui.load_run_model(export_run), catalog, k=int(export_k)),

@@ -345,7 +345,7 @@ def _because(model: Recommender, user: int, item: int, titles: pd.Series, n: int
         return ""
     liked = [titles.iloc[i] for i, weight in reasons if weight > 0]
     if not liked:
-        return "Popular with everyone" if model.name == "popularity" else ""
+        return {BASELINE_MODEL: "Popular with everyone", "random": "Picked at random"}.get(model.name, "")
     return "Because you liked " + ", ".join(liked)
 
 
@@ -548,8 +548,8 @@ def latest_run_per_model(runs: pd.DataFrame) -> pd.DataFrame:
 @dataclass(frozen=True)
 class MetricInfo:
     """How a metric is shown: ``title`` in plain words (``{k}`` is the list length), ``definition`` for
-    the help tooltip, ``kind`` ("accuracy" or "beyond"), and whether higher is better (None: neither,
-    e.g. novelty is a matter of taste)."""
+    the help tooltip, ``kind`` ("accuracy", "beyond" or "rating"), and whether higher is better (None:
+    neither, e.g. novelty is a matter of taste)."""
 
     title: str
     short: str
@@ -605,6 +605,14 @@ METRICS: dict[str, MetricInfo] = {
         "How concentrated exposure is", "Gini of exposure",
         "Gini coefficient of how often each item is recommended: 0 = every item equally often, 1 = always "
         "the same few.", "beyond", None),
+    "rmse": MetricInfo(
+        "Typical rating error (larger misses count more)", "RMSE",
+        "Root mean squared error between predicted and actual held-out ratings, in rating points: lower is "
+        "better.", "rating", False),
+    "mae": MetricInfo(
+        "Typical rating error", "MAE",
+        "Mean absolute error between predicted and actual held-out ratings, in rating points: lower is "
+        "better.", "rating", False),
 }
 
 

@@ -271,6 +271,10 @@ def test_recommendations_with_reasons(data, catalog, cos, pop):
         explore.recommendations_for_user(pop, "nobody", catalog)
 
 
+def test_random_says_so(rnd, catalog):
+    assert (explore.recommendations_for_user(rnd, "u00", catalog, k=3)["because"] == "Picked at random").all()
+
+
 def test_compare_recommendations(catalog, cos, pop):
     same = explore.compare_recommendations(pop, pop, "u00", catalog, k=3)
     assert same.overlap == 3 and same.names == ("popularity (A)", "popularity (B)")
@@ -403,6 +407,18 @@ def test_leaderboard_table_chart_rows_and_csv(board_setup):
     header = text[0].split(",")
     assert header[:3] == ["run", "model", "label"] and {"ndcg", "ndcg low", "ndcg p-value", "seconds"} <= set(header)
     assert explore.metric_help("ndcg").startswith("NDCG@10: ")
+
+
+def test_rating_errors_rank_lowest_first(board_setup):
+    from dataclasses import replace
+
+    _, _, runs, evaluations = board_setup
+    rated = {rid: replace(e, summary={**e.summary, "rmse": rmse}) for (rid, e), rmse in zip(evaluations.items(), [1.1, 0.8, 1.5], strict=True)}
+    board = explore.leaderboard(explore.leaderboard_runs(runs, "random", 7), rated, n_resamples=100)
+    rows = explore.metric_comparison(board, "rmse")
+    assert rows["run_id"].tolist() == [2, 1, 3] and rows["title"].iloc[0].startswith("Typical rating error")
+    assert rows.set_index("run_id").loc[2, "vs_baseline"] == pytest.approx(-0.3)
+    assert "RMSE" in explore.leaderboard_table(board).columns
 
 
 def test_segment_breakdown(board_setup):
