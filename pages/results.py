@@ -62,12 +62,27 @@ def _bar_with_errors(rows, title: str, axis: str) -> go.Figure:
     return charts.style(fig, title, x="Model", y=axis, height=380)
 
 
+@st.fragment(run_every=3)
+def _watch_training(dataset_id: int, finished: int) -> None:
+    """While models train, check every few seconds; redraw the page when one finishes."""
+    all_runs = ui.get_store().list_runs(dataset_id)
+    if len(explore.finished_runs(all_runs)) != finished:
+        st.rerun(scope="app")
+    waiting = explore.pending_runs(all_runs)
+    if len(waiting):
+        st.caption(f"{fmt.plural(len(waiting), 'model')} still training or waiting: "
+                   "they join the leaderboard as soon as they finish.")
+
+
 # -- page -------------------------------------------------------------------------------------------
 dataset_id = ui.dataset_picker(help="The dataset whose trained models you want to compare.")
 runs = None
 if dataset_id is not None:
     with ui.guard("listing the finished runs"):
-        runs = explore.finished_runs(ui.get_store().list_runs(dataset_id))
+        all_runs = ui.get_store().list_runs(dataset_id)
+        runs = explore.finished_runs(all_runs)
+        if len(explore.pending_runs(all_runs)):
+            _watch_training(int(dataset_id), len(runs))
 if runs is None or runs.empty:
     if dataset_id is not None:
         _empty_state()

@@ -530,6 +530,13 @@ def finished_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return done.assign(label=labels)
 
 
+def pending_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a ``Store.list_runs`` table still waiting or training (``queued`` / ``running``)."""
+    if runs is None or runs.empty or "status" not in runs:
+        return pd.DataFrame(columns=["id", "model", "status"])
+    return runs[runs["status"].isin(["queued", "running"])].reset_index(drop=True)
+
+
 def preferred_run(runs: pd.DataFrame) -> int | None:
     """The run to show first: the newest personalised one (not Popularity or Random), else the newest."""
     done = finished_runs(runs)

@@ -367,6 +367,9 @@ def test_finished_runs_and_split_choices(board_setup):
     assert explore.baseline_run_id(same) == 1
     assert explore.baseline_run_id(same[same["model"] != "popularity"]) is None
     assert explore.finished_runs(pd.DataFrame()).empty
+    waiting = runs.assign(status=["done", "running", "queued", "failed", "cancelled"])
+    assert explore.pending_runs(waiting)["id"].tolist() == [2, 3]
+    assert explore.pending_runs(runs).empty
 
 
 def test_leaderboard_against_popularity(board_setup):

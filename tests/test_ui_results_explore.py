@@ -88,6 +88,19 @@ def test_without_finished_runs_each_page_points_to_train(page, tmp_path, monkeyp
     assert not at.get("plotly_chart")
 
 
+def test_results_says_when_models_are_still_training(tmp_path, monkeypatch):
+    folder = tmp_path / "waiting"
+    store = Store(folder)
+    dataset = store.ensure_demo()
+    jobs.submit(store, dataset, "popularity")  # queued; no worker runs in this test
+    monkeypatch.setenv("TASTEMAKER_HOME", str(folder))
+    monkeypatch.chdir(ROOT)
+    at = open_page("pages/results.py", dataset)
+    assert_no_errors(at)
+    assert any("Train" in info.value for info in at.info)
+    assert any(c.value.startswith("1 model still training or waiting") for c in at.caption)
+
+
 @pytest.mark.parametrize("page", ["pages/results.py", "pages/explore.py", "pages/recommend.py"])
 def test_a_run_whose_files_are_gone_gives_a_clear_error_not_a_traceback(page, tmp_path, monkeypatch):
     folder = tmp_path / "broken"
