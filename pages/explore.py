@@ -69,7 +69,7 @@ def _empty_state() -> None:
 dataset_id = ui.dataset_picker(help="The dataset whose trained models you want to look into.")
 runs = None
 if dataset_id is not None:
-    with ui.guard("listing the trained models") as listed:
+    with ui.guard("listing the trained models"):
         runs = explore.finished_runs(ui.get_store().list_runs(dataset_id))
 if runs is None or runs.empty:
     if dataset_id is not None:
@@ -92,8 +92,8 @@ if not loaded.ok:
 
 similar_ok = explore.supports_item_similarity(model)
 no_similarity = (
-    f"{explore.model_title(model.name)} has no notion of similar items (it scores every item the same way "
-    "for everyone). Pick a personalised model such as Similar items, EASE or Implicit ALS."
+    f"{explore.model_title(model.name)} has no notion of similar items: it does not learn what items have "
+    "in common. Pick a personalised model such as Similar items, EASE or Implicit ALS."
 )
 
 tab_items, tab_like, tab_people, tab_map = st.tabs(

@@ -8,9 +8,11 @@ run, trained by the worker loop itself (``jobs.run_worker(once=True)``, what ``p
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -60,6 +62,13 @@ def open_page(page: str, dataset: int | None = None) -> AppTest:
 
 def charts(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def values(array) -> list:
+    """A Plotly JSON array: a plain list, or the typed-array form ``{"dtype", "bdata"}`` of Plotly 6."""
+    if isinstance(array, dict):
+        return np.frombuffer(base64.b64decode(array["bdata"]), dtype=array["dtype"]).tolist()
+    return list(array)
 
 
 def title_of(spec: dict) -> str:
@@ -143,7 +152,7 @@ def test_results_leaderboard_against_popularity(home):
     assert bars["data"][0]["error_y"]["type"] == "data"
     assert "light and heavy" in title_of(specs[2]) and "niche" in title_of(specs[3])
     for segment_chart in specs[2:]:
-        assert [len(trace["x"]) for trace in segment_chart["data"]] == [2, 2]  # two models x two segments
+        assert [len(values(trace["x"])) for trace in segment_chart["data"]] == [2, 2]  # two models x two segments
 
 
 def test_results_other_measure_and_comparison_target(home):
@@ -187,6 +196,30 @@ def test_explore_heatmaps_more_like_this_and_map(home):
     like = at.dataframe[0].value
     assert len(like) == 10 and like["similarity"].is_monotonic_decreasing
     assert "Toy Story (1995)" not in set(like["title"])  # similar to itself goes without saying
+
+
+def test_explore_chosen_items_and_clustered_map(home):
+    _, dataset, _ = home
+    at = open_page("pages/explore.py", dataset)
+    at.radio(key="heat_mode").set_value("Pick items").run()
+    at.multiselect(key="heat_items").set_value([]).run()
+    assert any("Pick at least one item" in info.value for info in at.info)
+    first = charts(at)[0]
+    assert "chosen" not in title_of(first)  # no heatmap without items
+    options = at.multiselect(key="heat_items").options
+    at.multiselect(key="heat_items").set_value([0, 1, 2]).run()  # the three most popular by number order
+    assert_no_errors(at)
+    heat = charts(at)[0]
+    assert title_of(heat) == "How alike Implicit ALS finds your chosen items"
+    assert len(heat["data"][0]["x"]) == 3 and len(options) == 500
+
+    at.radio(key="map_method").set_value("tsne")
+    at.slider(key="map_n").set_value(100).run()
+    assert_no_errors(at)
+    item_map = charts(at)[-1]
+    assert title_of(item_map) == "The 100 most popular items as Implicit ALS sees them"
+    assert axis_titles(item_map) == ("t-SNE direction 1", "t-SNE direction 2")
+    assert sum(len(values(trace["x"])) for trace in item_map["data"]) == 100
 
 
 def test_explore_with_popularity_explains_there_is_no_similarity(home):
