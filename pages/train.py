@@ -51,7 +51,7 @@ def _model_settings(model: str) -> dict:
     defaults = {k: v for k, v in MODELS[model].default_params().items() if k not in HIDDEN_PARAMS}
     chosen = {}
     with st.expander(f"{words.model_label(model)}: settings", expanded=False):
-        st.caption(MODELS[model].description)
+        st.markdown(_describe(model))
         if not defaults:
             st.caption("This model has nothing to tune.")
         cols = st.columns(3)
@@ -61,6 +61,15 @@ def _model_settings(model: str) -> dict:
             if value != default:
                 chosen[name] = value
     return chosen
+
+
+def _describe(model: str) -> str:
+    """``**Label**: what it does``; a description that already starts with a name keeps it."""
+    description = MODELS[model].description.strip()
+    head, sep, rest = description.partition(": ")
+    if sep and len(head) <= 30:
+        return f"**{head}**: {rest}"
+    return f"**{words.model_label(model)}**: {description}"
 
 
 def _default_models(summary: dict) -> list[str]:
@@ -95,7 +104,7 @@ def training_form(dataset_id: int, summary: dict) -> None:
         format_func=words.model_label, placeholder="Choose one or more models",
     )
     for model in picked:
-        st.markdown(f"- **{words.model_label(model)}**: {MODELS[model].description}")
+        st.markdown(f"- {_describe(model)}")
     settings = {model: _model_settings(model) for model in picked}
 
     st.markdown("**Where to train**")
@@ -143,10 +152,11 @@ def training_form(dataset_id: int, summary: dict) -> None:
 # -- the live view ---------------------------------------------------------------------------------
 def curves_figure(epochs: pd.DataFrame, title: str) -> go.Figure:
     """Training loss and validation quality per epoch, side by side."""
-    metric = str(epochs["metric"].dropna().iloc[0]) if "metric" in epochs and epochs["metric"].notna().any() else "ndcg@10"
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Training loss (lower is better)",
-                                                        f"Quality on held-out data: {metric.upper()}"),
-                        horizontal_spacing=0.12)
+    metric = "ndcg@10"
+    if "metric" in epochs and epochs["metric"].notna().any():
+        metric = str(epochs["metric"].dropna().iloc[0])
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14, subplot_titles=(
+        "Loss (lower is better)", f"{metric.upper()} on held-out data"))
     fig.add_trace(go.Scatter(x=epochs["epoch"], y=epochs["loss"], mode="lines+markers", name="Loss",
                              line=dict(color=charts.ACCENT, width=2),
                              hovertemplate="Pass %{x}: loss %{y:.4f}<extra></extra>"), row=1, col=1)
@@ -154,14 +164,33 @@ def curves_figure(epochs: pd.DataFrame, title: str) -> go.Figure:
     fig.add_trace(go.Scatter(x=valid["epoch"], y=valid["validation"], mode="lines+markers", name=metric,
                              line=dict(color=charts.PALETTE[1], width=2),
                              hovertemplate="Pass %{x}: %{y:.3f}<extra></extra>"), row=1, col=2)
-    total = int(epochs["epochs"].dropna().max()) if "epochs" in epochs and epochs["epochs"].notna().any() else None
+    total = None
+    if "epochs" in epochs and epochs["epochs"].notna().any():
+        total = int(epochs["epochs"].dropna().max())
     for col in (1, 2):
         fig.update_xaxes(title_text="Training pass (epoch)", row=1, col=col,
                          range=[0.5, total + 0.5] if total else None)
     fig.update_yaxes(title_text="Loss", row=1, col=1)
-    fig.update_yaxes(title_text=metric.upper(), tickformat=".3f", row=1, col=2)
+    fig.update_yaxes(title_text=f"{metric.upper()} (higher is better)", tickformat=".3f", rangemode="tozero",
+                     row=1, col=2)
+    if valid.empty:
+        fig.update_yaxes(range=[0, 1], showticklabels=False, row=1, col=2)
+        fig.add_annotation(text="The first quality check<br>comes after a few passes", showarrow=False,
+                           x=0.5, y=0.5, xref="x2 domain", yref="y2 domain",
+                           font=dict(color=charts.MUTED, size=13))
+    fig.update_annotations(font_size=13, selector=dict(showarrow=False, y=1.0))
     fig.update_layout(showlegend=False)
     return charts.style(fig, title, height=300)
+
+
+def _latest_check(epochs: pd.DataFrame) -> str | None:
+    """"Latest quality check: NDCG@10 0.103 after pass 5." or None before the first one."""
+    if "validation" not in epochs or not epochs["validation"].notna().any():
+        return None
+    last = epochs.dropna(subset=["validation"]).iloc[-1]
+    metric = str(last.get("metric") or "ndcg@10").upper()
+    return (f"Latest quality check: {metric} {fmt.metric(last['validation'])} after pass "
+            f"{fmt.count(last['epoch'])}.")
 
 
 def _run_title(run: dict) -> str:
@@ -199,21 +228,27 @@ def active_run_card(run: dict) -> None:
             epochs = store.epochs(int(run["id"]))
             if len(epochs):
                 charts.show(curves_figure(epochs, "Learning as it goes"), key=f"live_curves_{run['id']}")
+                check = _latest_check(epochs)
+                if check:
+                    st.caption(check)
 
 
 def runs_table(runs: pd.DataFrame) -> None:
-    metric = "ndcg@10"
+    metric = next((m for m in ("ndcg", "ndcg@10") if m in runs), None)
     shown = pd.DataFrame({
         "Run": runs["id"].map(lambda i: f"#{i}"),
         "Model": runs["model"].map(words.model_label) + runs["is_baseline"].map({True: " (yardstick)", False: ""}),
         "Status": runs["status"].map(words.status_label),
-        "Tested on": runs["protocol"].map(words.protocol_label),
-        "Device": runs["device"].fillna("–").str.upper(),
         "Took": runs["duration_seconds"].map(fmt.duration),
-        "Quality (NDCG@10)": runs[metric].map(fmt.metric) if metric in runs else "–",
+        "NDCG@10": runs[metric].map(fmt.metric) if metric else "–",
+        "Device": runs["device"].fillna("–").str.upper(),
+        "Tested on": runs["protocol"].map(words.protocol_label),
         "Note": runs["error"].fillna(""),
     })
-    st.dataframe(shown, hide_index=True)
+    st.dataframe(shown, hide_index=True, column_config={
+        "Run": st.column_config.TextColumn(width="small"),
+        "NDCG@10": st.column_config.TextColumn(help="Ranking quality on the held-out data, 0 to 1: higher is better."),
+    })
 
 
 def live_view(dataset_id: int) -> None:
@@ -242,6 +277,9 @@ def live_view(dataset_id: int) -> None:
             epochs = store.epochs(chosen)
             if len(epochs):
                 charts.show(curves_figure(epochs, f"How {labels[chosen]} learned"), key="finished_curves")
+                check = _latest_check(epochs)
+                if check:
+                    st.caption(check)
     st.page_link("pages/results.py", label="Compare them on the Results page →")
 
 

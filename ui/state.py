@@ -93,14 +93,15 @@ def dataset_picker(label: str = "Dataset", key: str = "dataset_picker", help: st
     if current not in names:
         current = ids[0]
         set_current_dataset(current)
-    if st.session_state.get(key) != current:
-        st.session_state[key] = current
+    # The widget's key includes the current dataset: when the dataset changes elsewhere (another page, a
+    # save), a new widget starts from it, so the box never shows one dataset while the page uses another.
+    widget_key = f"{key}_{current}"
 
     def _follow() -> None:
-        set_current_dataset(st.session_state[key])
+        set_current_dataset(st.session_state[widget_key])
 
-    st.selectbox(label, ids, format_func=lambda i: names.get(i, str(i)), key=key, on_change=_follow,
-                 help=help)
+    st.selectbox(label, ids, index=ids.index(current), format_func=lambda i: names.get(i, str(i)),
+                 key=widget_key, on_change=_follow, help=help)
     return current_dataset()
 
 

@@ -1,0 +1,156 @@
+"""Shared fixtures. The browser ones start a real ``streamlit run app.py`` on a free localhost port, with its
+own TASTEMAKER_HOME, and drive it with headless Chromium from the Debian packages through Playwright."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+SERVER_START_SECONDS = 90
+
+
+@dataclass
+class Server:
+    """A running dashboard: its address, its data folder and its log file."""
+
+    url: str
+    home: Path
+    log: Path
+    process: subprocess.Popen
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            return response.read().strip() == b"ok"
+    except OSError:
+        return False
+
+
+def _stop_workers(home: Path) -> None:
+    """Stop the background training workers the dashboard started for this test session."""
+    if not (home / "tastemaker.db").exists():
+        return
+    from recsys import jobs
+    from recsys.store import Store
+
+    for worker in jobs.worker_state(Store(home))["workers"]:
+        try:
+            os.kill(int(worker["pid"]), signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+@pytest.fixture(scope="session")
+def streamlit_server(tmp_path_factory) -> Iterator[Server]:
+    """``streamlit run app.py`` headless on a free port, polled until ``/_stcore/health`` says ok."""
+    home = tmp_path_factory.mktemp("browser-home")
+    log = home / "streamlit.log"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [
+        sys.executable, "-m", "streamlit", "run", "app.py",
+        "--server.headless", "true", "--server.address", "127.0.0.1", "--server.port", str(port),
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]
+    env = dict(os.environ, TASTEMAKER_HOME=str(home))
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(url=url, home=home, log=log, process=process)
+    try:
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while not _healthy(url):
+            if process.poll() is not None:
+                pytest.fail(f"streamlit exited with code {process.returncode}:\n{server.log_tail()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not answer on {url} within {SERVER_START_SECONDS} s:\n"
+                            f"{server.log_tail()}")
+            time.sleep(0.3)
+        yield server
+    finally:
+        _stop_workers(home)
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Debian Chromium driven by Playwright. Fails (never skips) when it is missing: ``make test``
+    installs it (``make browser``)."""
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"Chromium is not installed at {CHROMIUM}. Install it with `make browser` (Debian packages "
+            "chromium and chromium-driver); `make test` does this for you."
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("Playwright is not installed: `pip install -r requirements-dev.txt` (or `make test`).")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def browser_page(chromium, request, tmp_path):
+    """A fresh tab with a tall viewport (Streamlit scrolls inside its own container, so full-page
+    screenshots miss content: a tall window shows it instead). When the test fails, a screenshot of the
+    moment is saved next to the test's temporary files and its path printed."""
+    context = chromium.new_context(viewport={"width": 1440, "height": 1900}, device_scale_factor=1)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        yield page
+    finally:
+        report = getattr(request.node, "report_call", None)
+        if report is not None and report.failed:
+            path = tmp_path / "failure.png"
+            try:
+                page.screenshot(path=str(path))
+                print(f"\nscreenshot of the failure: {path}")
+            except Exception as exc:  # noqa: BLE001 - the test's own error matters more
+                print(f"\nno screenshot of the failure: {exc}")
+        context.close()
