@@ -24,13 +24,13 @@ ui.page_header(
 GREYS = {explore.OTHER_GENRE: "#B8BCC4", explore.UNKNOWN_GENRE: "#DADDE2"}
 
 
-# -- cached work (keyed by run id and when it finished: a finished run never changes) -----------------
+# -- cached work: keyed by the data folder, run id and finish time (a finished run never changes) -----
 def _finished_at(run_id: int) -> Any:
     return ui.get_store().run(int(run_id)).get("finished_at")
 
 
 @st.cache_data(show_spinner="Drawing the map…", max_entries=16)
-def _item_map(run_id: int, dataset_id: int, finished_at: Any, method: str, max_items: int):
+def _item_map(home: str, run_id: int, dataset_id: int, finished_at: Any, method: str, max_items: int):
     model = ui.load_run_model(run_id)
     _, catalog = ui.load_dataset(dataset_id)
     return explore.embedding_map(model, catalog, method=method, max_items=max_items)
@@ -187,7 +187,7 @@ with tab_map:
     )
     max_items = right.slider("Most popular items shown", 100, 2000, 500, step=100, key="map_n")
     with ui.guard("drawing the map"):
-        points = _item_map(int(run_id), int(dataset_id), _finished_at(run_id), method, int(max_items))
+        points = _item_map(str(ui.get_store().home), int(run_id), int(dataset_id), _finished_at(run_id), method, int(max_items))
         fig = go.Figure()
         colours = [c for c in charts.PALETTE if c != charts.MUTED]
         for number, genre in enumerate(explore.genre_order(points)):

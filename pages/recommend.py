@@ -21,7 +21,7 @@ ui.page_header(
 
 
 @st.cache_data(show_spinner="Asking every model…", max_entries=32)
-def _persona(run_ids: tuple[int, ...], labels: tuple[str, ...], dataset_id: int, liked: tuple[str, ...], k: int,
+def _persona(home: str, run_ids: tuple[int, ...], labels: tuple[str, ...], dataset_id: int, liked: tuple[str, ...], k: int,
              stamp: Any) -> explore.PersonaResult:
     _, catalog = ui.load_dataset(dataset_id)
     models = {label: ui.load_run_model(run_id) for run_id, label in zip(run_ids, labels, strict=True)}
@@ -160,6 +160,7 @@ with tab_persona:
     else:
         with ui.guard("asking the models"):
             result = _persona(
+                str(ui.get_store().home),
                 tuple(int(r) for r in latest["id"]), tuple(explore.model_title(m) for m in latest["model"]),
                 int(dataset_id), tuple(liked), int(persona_k), tuple(latest["finished_at"]),
             )

@@ -21,9 +21,9 @@ ui.page_header(
 )
 
 
-# -- cached work: finished runs never change, so run ids and finish times are safe keys ---------------
+# -- cached work: keyed by the data folder, run ids and finish times (a finished run never changes) ----
 @st.cache_data(show_spinner="Comparing the models…", max_entries=16)
-def _board(run_ids: tuple[int, ...], stamps: tuple[Any, ...], selected: int | None, dataset_id: int,
+def _board(home: str, run_ids: tuple[int, ...], stamps: tuple[Any, ...], selected: int | None, dataset_id: int,
            protocol: str, seed: int):
     runs = explore.leaderboard_runs(ui.get_store().list_runs(dataset_id), protocol, seed)
     evaluations = {int(r): ui.load_evaluation(int(r)) for r in run_ids}
@@ -31,7 +31,7 @@ def _board(run_ids: tuple[int, ...], stamps: tuple[Any, ...], selected: int | No
 
 
 @st.cache_data(show_spinner="Breaking results down by segment…", max_entries=16)
-def _segments(run_ids: tuple[int, ...], labels: tuple[str, ...], stamps: tuple[Any, ...], dataset_id: int,
+def _segments(home: str, run_ids: tuple[int, ...], labels: tuple[str, ...], stamps: tuple[Any, ...], dataset_id: int,
               protocol: str, seed: int):
     data, _ = ui.load_dataset(dataset_id)
     evaluations = {label: ui.load_evaluation(int(r)) for r, label in zip(run_ids, labels, strict=True)}
@@ -108,7 +108,7 @@ selected = right.selectbox(
 
 board = None
 with ui.guard("comparing the models"):
-    board = _board(tuple(ids), tuple(same["finished_at"]), int(selected), int(dataset_id), str(protocol), int(seed))
+    board = _board(str(ui.get_store().home), tuple(ids), tuple(same["finished_at"]), int(selected), int(dataset_id), str(protocol), int(seed))
 if board is None:
     st.stop()
 if board.empty:
@@ -217,7 +217,7 @@ if beyond and "ndcg" in set(board["metric"]):
 # -- segments ---------------------------------------------------------------------------------------
 st.subheader("Who gains: light vs heavy users, popular vs niche items", anchor=False)
 with ui.guard("breaking the results down"):
-    parts = _segments(tuple(ids), tuple(labels[i] for i in ids), tuple(same["finished_at"]), int(dataset_id),
+    parts = _segments(str(ui.get_store().home), tuple(ids), tuple(labels[i] for i in ids), tuple(same["finished_at"]), int(dataset_id),
                       str(protocol), int(seed))
     baseline = explore.baseline_run_id(same)
     others = [label for run, label in labels.items() if run != baseline]
