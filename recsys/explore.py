@@ -63,8 +63,8 @@ def item_labels(item_ids: np.ndarray, catalog: Catalog | None = None) -> pd.Data
 def main_genres(tags: Sequence[Sequence[str]], max_genres: int = 9) -> list[str]:
     """One colour-worthy genre per item. Only the ``max_genres`` tags most common among these items
     count (ties: alphabetical); of those an item carries, the least common one is its main genre (the
-    most specific: Toy Story is "Animation" rather than "Adventure"; ties: alphabetical). Items with tags but none of the
-    common ones get "Other", items without tags "Unknown"."""
+    most specific: Toy Story is "Animation" rather than "Adventure"; ties: alphabetical). Items with
+    tags but none of the common ones get "Other", items without tags "Unknown"."""
     counts = pd.Series([str(t) for row in tags for t in row], dtype=object).value_counts()
     ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[: max(0, int(max_genres))]
     common = pd.Series(dict(ranked), dtype=np.int64)
@@ -264,9 +264,10 @@ def embedding_map(
     seed: int = 0,
 ) -> pd.DataFrame:
     """A 2-D map of the ``max_items`` most-interacted items: columns ``x``, ``y``, ``item``, ``item_id``,
-    ``title``, ``genre`` (see :func:`main_genres`),
-    ``interactions``. ``method`` is ``"pca"`` or ``"tsne"``. ``frame.attrs["source"]`` says in words
-    which vectors were projected."""
+    ``title``, ``genre`` (see :func:`main_genres`), ``interactions``. ``method`` is ``"pca"`` or
+    ``"tsne"``. ``frame.attrs["source"]`` says in words which vectors were projected (the model's item
+    vectors; else its similarities among these items; else who interacted with them), and
+    ``frame.attrs["method"]`` names the projection."""
     from sklearn.decomposition import PCA
     from sklearn.manifold import TSNE
 

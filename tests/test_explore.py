@@ -144,6 +144,10 @@ def test_search_items_and_users(data, catalog, cos):
     assert set(users["user_id"]) == {f"u{i}" for i in range(10, 20)}
     assert users["interactions"].is_monotonic_decreasing
     assert explore.search_users(data, "u05").loc[0, "label"] == "User u05 (3 interactions)"
+    ids = pd.DataFrame({"user": ["1", "10", "10", "21", "21", "21"], "item": ["a", "a", "b", "a", "b", "c"]})
+    few = Interactions.from_frame(ids, "user", "item")
+    assert explore.search_users(few, "1")["user_id"].tolist() == ["1", "21", "10"]  # exact match, then most active
+    assert explore.search_users(few)["user_id"].tolist() == ["21", "10", "1"]
 
 
 def test_item_similarity_heatmap_is_cosine_labelled_by_title(data, catalog, cos):
