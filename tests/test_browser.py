@@ -17,7 +17,8 @@ from recsys.store import Store
 from ui.words import model_label
 
 ROOT = Path(__file__).resolve().parents[1]
-RATINGS = ROOT / "assets" / "datasets" / "ml-latest-small" / "ratings.csv"
+DEMO = ROOT / "assets" / "datasets" / "ml-latest-small"
+RATINGS, MOVIES = DEMO / "ratings.csv", DEMO / "movies.csv"
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 FIRST_VISIT_MS = 60_000  # the first page of a fresh server imports torch and sets up the demo
 TRAINING_MS = 90_000
@@ -67,7 +68,7 @@ def shoot(page, name: str) -> None:
 def test_upload_train_compare_and_recommend(streamlit_server, browser_page, tmp_path):
     page = browser_page
     model = iterative_model()
-    sample = tmp_path / "listening-sample.csv"
+    sample = tmp_path / "ratings-sample.csv"
     pd.read_csv(RATINGS, nrows=5000).to_csv(sample, index=False)
 
     # -- Data: the demo is there on a fresh start --------------------------------------------------------
@@ -75,22 +76,27 @@ def test_upload_train_compare_and_recommend(streamlit_server, browser_page, tmp_
     wait_for_app(page, "Your data")
     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for(timeout=FIRST_VISIT_MS)
     assert page.get_by_text("MovieLens (demo)").first.is_visible()
-    shoot(page, "1-data")
+    shoot(page, "data")
 
     # -- Data: upload, confirm the detected columns, check, save -----------------------------------------
     page.get_by_role("tab", name="Add your own").click()
     uploader = page.get_by_test_id("stFileUploader").filter(has_text="Interactions file")
     uploader.locator('input[type="file"]').set_input_files(str(sample))
     page.get_by_text("1 · Confirm the columns").wait_for()
+    catalogue = page.get_by_test_id("stFileUploader").filter(has_text="Item catalogue")
+    catalogue.locator('input[type="file"]').set_input_files(str(MOVIES))
+    page.get_by_text(re.compile(r"Catalogue: [\d,]+ items described")).wait_for()
     assert page.get_by_role("combobox", name="Who: the person's id").input_value() == "userId"
     assert page.get_by_role("combobox", name="What: the item's id").input_value() == "movieId"
     page.get_by_role("button", name="Check the data").click()
     page.get_by_text("3 · Save it").wait_for()
-    page.get_by_role("textbox", name="Dataset name").fill("Listening sample")
+    page.locator('[data-testid="stPlotlyChart"]:visible', has_text="Activity over time").wait_for()
+    shoot(page, "data-upload")
+    page.get_by_role("textbox", name="Dataset name").fill("Ratings sample")
     page.get_by_role("button", name="Save dataset").click()
     page.get_by_text("Saved as").wait_for()
     sidebar = page.get_by_test_id("stSidebar")
-    sidebar.get_by_text("Listening sample").wait_for()
+    sidebar.get_by_text("Ratings sample").wait_for()
 
     # -- Train: one model that learns epoch by epoch -------------------------------------------------------
     open_page(page, "Train", "Train models")
@@ -113,7 +119,7 @@ def test_upload_train_compare_and_recommend(streamlit_server, browser_page, tmp_
         except PlaywrightTimeout:
             pass
         if live.count():
-            shoot(page, "2-train")
+            shoot(page, "train")
             shot_live = True
     page.get_by_text("Nothing is training right now").wait_for(timeout=TRAINING_MS)
     finished.wait_for()
@@ -125,8 +131,10 @@ def test_upload_train_compare_and_recommend(streamlit_server, browser_page, tmp_
     if not shot_live:  # it trained too fast to be caught live: show the finished run's curves
         finished.click()
         live.first.wait_for()
-        shoot(page, "2-train")
-    runs = Store(streamlit_server.home).list_runs()
+        shoot(page, "train")
+    store = Store(streamlit_server.home)
+    assert store.list_datasets().iloc[-1]["has_catalog"]
+    runs = store.list_runs()
     assert set(runs["status"]) == {"done"}, runs[["model", "status", "error"]]
     assert {model, "popularity"} <= set(runs["model"])
 
@@ -136,12 +144,12 @@ def test_upload_train_compare_and_recommend(streamlit_server, browser_page, tmp_
     board = page.get_by_test_id("stDataFrame").first
     board.wait_for()
     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
-    shoot(page, "3-results")
+    shoot(page, "results")
 
     # -- Explore ---------------------------------------------------------------------------------------------
     open_page(page, "Explore", "Explore")
     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
-    shoot(page, "4-explore")
+    shoot(page, "explore")
 
     # -- Recommendations: one person's history beside their top picks, with reasons -----------------------
     open_page(page, "Recommendations", "Recommendations")
@@ -150,7 +158,7 @@ def test_upload_train_compare_and_recommend(streamlit_server, browser_page, tmp_
     page.get_by_role("heading", name=re.compile(r"^Top \d+ from")).wait_for()
     page.get_by_role("heading", name="What they picked").wait_for()
     wait_for_app(page, "Recommendations")
-    shoot(page, "5-recommendations")
+    shoot(page, "recommendations")
 
     problems = [line for line in streamlit_server.log_tail(200).splitlines() if "Traceback" in line]
     assert not problems, streamlit_server.log_tail(200)
