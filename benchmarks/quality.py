@@ -53,19 +53,20 @@ def implicit_available() -> bool:
 
 def implicit_params(ours: Recommender, threads: int | None = None) -> dict[str, Any]:
     """implicit settings equivalent to our model's: same factors, epochs, regularisation (and learning
-    rate for BPR). For ALS our confidence is ``1 + alpha * r`` while implicit's is ``alpha * r``, so
+    rate and negative checking for BPR). For ALS our confidence is ``1 + alpha * r`` while implicit's is ``alpha * r``, so
     with binary ``r`` implicit gets ``alpha + 1``; our ``binary`` setting decides what ``r`` is."""
     params: dict[str, Any] = {"num_threads": threads or os.cpu_count() or 1}
     names = ours.param_names()
     for ours_name, their_name in (("factors", "factors"), ("epochs", "iterations"),
                                   ("regularization", "regularization"), ("learning_rate", "learning_rate"),
-                                  ("seed", "random_state")):
+                                  ("seed", "random_state"), ("verify_negatives", "verify_negative_samples")):
         if ours_name in names:
             params[their_name] = getattr(ours, ours_name)
     if ours.name == "ials":
         alpha = float(getattr(ours, "alpha", 1.0))
         params["alpha"] = alpha + 1.0 if getattr(ours, "binary", True) else alpha
         params.pop("learning_rate", None)
+        params.pop("verify_negative_samples", None)
     return params
 
 

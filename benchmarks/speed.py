@@ -268,7 +268,8 @@ def matched_implicit_params(model: str, args: argparse.Namespace) -> dict[str, A
 
     ours = make_model(model, **json.loads(args.ours_params or "{}"))
     params = implicit_params(ours)
-    return {k: v for k, v in params.items() if k in ("regularization", "alpha", "learning_rate")}
+    return {k: v for k, v in params.items()
+            if k in ("regularization", "alpha", "learning_rate", "verify_negative_samples")}
 
 
 def _worker_argv(kind: str, lib: str, model: str, data: Path, args: argparse.Namespace) -> list[str]:
