@@ -25,9 +25,9 @@ install-dev: .deps-stamp-dev browser
 
 # Debian's Chromium for the browser tests (Playwright's own browser download cannot work offline).
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
-		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver >/dev/null; \
-		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver >/dev/null; fi; \
+	@if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/noto ]; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null; \
+		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null; fi; \
 	fi
 
 run: install
@@ -37,7 +37,7 @@ test: install-dev
 	$(BIN)/python -m pytest -q
 
 lint: install-dev
-	$(BIN)/python -m ruff check recsys pages app.py tests benchmarks
+	$(BIN)/python -m ruff check recsys ui pages app.py tests benchmarks
 
 # Benchmarks against implicit (docs/benchmarks.md). implicit goes into its own venv under the ignored
 # benchmarks/out/, never into the app's .venv. OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE (set on some hosts
