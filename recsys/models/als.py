@@ -170,74 +170,95 @@ class ImplicitALS(Recommender):
     # -- training -----------------------------------------------------------------------------
     def _start_training(self, train: Interactions, catalog: Catalog | None) -> None:
         device = self.device_
-        user_items = self.user_items_
-        item_users = user_items.T.tocsr()
-        item_users.sort_indices()
+        csr = sp.csr_matrix(self.user_items_, dtype=np.float32)
+        csr.sort_indices()
         k = int(self.factors)
         generator = torch.Generator().manual_seed(int(self.seed))
         scale = float(self.init_scale)
         self.user_factors_ = (torch.rand(self.n_users_, k, generator=generator) * scale).to(device)
         self.item_factors_ = (torch.rand(self.n_items_, k, generator=generator) * scale).to(device)
-        # Per half-step: the interaction pattern (CSR), each cell's confidence c and c - 1, and a work
-        # matrix with the same pattern whose values the SDDMM overwrites.
-        self._halves = []
-        for matrix in (user_items, item_users):
-            confidence = self._confidence(torch.as_tensor(matrix.data, dtype=torch.float32, device=device))
-            work = torch_csr(matrix, device)
-            self._halves.append({"work": work, "c": confidence, "c1": confidence - 1.0})
-        self._total_confidence = float(self._halves[0]["c"].sum())
-        self._scores_fresh = False  # whether _halves[0]["work"] holds <x_u, y_i> of the current factors
+        self._state = state = _TrainingState(csr, self._confidence, device)
+        # training runs on copies renumbered by activity (see _TrainingState); published after each epoch
+        self._x = self.user_factors_.index_select(0, state.user_order)
+        self._y = self.item_factors_.index_select(0, state.item_order)
 
-    def _sddmm(self, work: torch.Tensor, left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
-        """Overwrite ``work``'s values with <left_row, right_col> at its pattern; return the values."""
-        torch.sparse.sampled_addmm(work, left, right.T, beta=0.0, alpha=1.0, out=work)
-        return work.values()
+    def _run_epoch(self, epoch: int) -> float:
+        """One ALS sweep (users, then items) and the loss of the resulting factors.
 
-    def _half_step(self, half: dict, solve: torch.Tensor, fixed: torch.Tensor, scores_fresh: bool) -> None:
-        """``cg_steps`` CG steps on ``solve`` (rows) given ``fixed``, in place, for all rows at once."""
-        work, conf, conf1 = half["work"], half["c"], half["c1"]
+        The sampled scores ``s_ui = <x_u, y_i>`` at the interactions are kept up to date as the factors
+        move: a CG step adds ``step_u * <p_u, y_i>`` to ``x_u . y_i``, and ``<p_u, y_i>`` is the SDDMM
+        that step computes anyway. So each half-step's first residual and the epoch's loss cost no extra
+        pass. Every SDDMM runs on the user-major pattern (its item-major twin is about twice as slow on
+        a CPU); the item side reads its values through a fixed permutation."""
+        state = self._state
+        x, y = self._x, self._y
+        reg, steps = float(self.regularization), int(self.cg_steps)
+        with torch.no_grad():
+            if epoch == 0 or not state.scores_fresh:
+                state.sddmm(x, y, into=state.scores)
+            self._conjugate_gradient(state, x, y, reg, steps, user_side=True)
+            self._conjugate_gradient(state, y, x, reg, steps, user_side=False)
+            state.scores_fresh = True
+            self.user_factors_.index_copy_(0, state.user_order, x)
+            self.item_factors_.index_copy_(0, state.item_order, y)
+            return self._loss(state, x, y, reg)
+
+    @staticmethod
+    def _conjugate_gradient(
+        state: _TrainingState, solve: torch.Tensor, fixed: torch.Tensor, reg: float, steps: int, user_side: bool,
+    ) -> None:
+        """``steps`` CG steps on every row of ``solve`` at once, in place, warm-started; keeps
+        ``state.scores`` equal to the sampled products of the updated factors."""
+        weights = state.user_weights if user_side else state.item_weights  # the SpMM operand
+        values = weights.values()
+        conf, conf1 = (state.c, state.c1) if user_side else (state.c_t, state.c1_t)
+        rows_of_cells = state.rows if user_side else state.cols  # which row of `solve` each cell moves
         gram = fixed.T @ fixed
-        gram.diagonal().add_(float(self.regularization))
-        # residual r = b - A x = sum_i (c - (c - 1) <x, y_i>) y_i - x (YtY + reg I)
-        values = work.values() if scores_fresh else self._sddmm(work, solve, fixed)
-        values.mul_(conf1).neg_().add_(conf)
-        residual = torch.addmm(work @ fixed, solve, gram, alpha=-1.0)
+        gram.diagonal().add_(reg)
+        # residual r = b - A x = sum_i (c - (c - 1) s_i) y_i - x (YtY + reg I)
+        if user_side:
+            torch.mul(state.scores, conf1, out=values)
+        else:
+            torch.index_select(state.scores, 0, state.to_item_major, out=values)
+            values.mul_(conf1)
+        values.neg_().add_(conf)
+        residual = torch.mm(solve, gram)
+        torch.addmm(residual, weights, fixed, beta=-1.0, out=residual)
         direction = residual.clone()
-        rs_old = (residual * residual).sum(1)
+        a_dir = torch.empty_like(residual)
+        rs_old = torch.einsum("ij,ij->i", residual, residual)
         tiny = torch.finfo(solve.dtype).tiny
-        for _ in range(int(self.cg_steps)):
-            self._sddmm(work, direction, fixed).mul_(conf1)
-            a_dir = torch.addmm(work @ fixed, direction, gram)
-            step = rs_old / (direction * a_dir).sum(1).clamp_min(tiny)
-            step = torch.where(rs_old > 1e-20, step, torch.zeros_like(step)).unsqueeze(1)
-            solve.addcmul_(step, direction)
-            residual.addcmul_(step, a_dir, value=-1.0)
-            rs_new = (residual * residual).sum(1)
+        for _ in range(steps):
+            # A p = p (YtY + reg I) + sum_i (c - 1) <p, y_i> y_i
+            sampled = state.sddmm(direction, fixed) if user_side else state.sddmm(fixed, direction)
+            if user_side:
+                torch.mul(sampled, conf1, out=values)
+            else:
+                torch.index_select(sampled, 0, state.to_item_major, out=values)
+                values.mul_(conf1)
+            torch.mm(direction, gram, out=a_dir)
+            torch.addmm(a_dir, weights, fixed, out=a_dir)
+            step = rs_old / torch.einsum("ij,ij->i", direction, a_dir).clamp_min(tiny)
+            step = torch.where(rs_old > 1e-20, step, torch.zeros_like(step))
+            solve.addcmul_(step.unsqueeze(1), direction)
+            residual.addcmul_(step.unsqueeze(1), a_dir, value=-1.0)
+            state.scores.addcmul_(step.index_select(0, rows_of_cells), sampled)
+            rs_new = torch.einsum("ij,ij->i", residual, residual)
             direction.mul_((rs_new / rs_old.clamp_min(tiny)).unsqueeze(1)).add_(residual)
             rs_old = rs_new
 
-    def _loss(self) -> float:
-        """Mean weighted squared loss plus regularisation (normalised as implicit's training loss).
-        Leaves <x_u, y_i> in the user-side work matrix for the next epoch's first residual."""
-        x, y = self.user_factors_, self.item_factors_
-        half = self._halves[0]
-        scores = self._sddmm(half["work"], x, y)
-        self._scores_fresh = True
-        conf, conf1 = half["c"], half["c1"]
+    def _loss(self, state: _TrainingState, x: torch.Tensor, y: torch.Tensor, reg: float) -> float:
+        """Weighted squared loss plus regularisation, divided by the total weight of all cells
+        (``n_users * n_items + sum(c) - nnz``, as implicit normalises its training loss)."""
+        s = state.scores
         dense = ((x.T @ x) * (y.T @ y)).sum()  # sum over every cell of <x_u, y_i>^2
-        observed = (conf - 2.0 * conf * scores + conf1 * scores * scores).sum()
-        reg = float(self.regularization) * ((x * x).sum() + (y * y).sum())
-        cells = self.n_users_ * self.n_items_ + self._total_confidence - len(conf)
-        return float((dense + observed + reg) / cells)
-
-    def _run_epoch(self, epoch: int) -> float:
-        with torch.no_grad():
-            self._half_step(self._halves[0], self.user_factors_, self.item_factors_, self._scores_fresh)
-            self._half_step(self._halves[1], self.item_factors_, self.user_factors_, False)
-            return self._loss()
+        observed = (state.c - 2.0 * state.c * s + state.c1 * s * s).sum()
+        penalty = reg * ((x * x).sum() + (y * y).sum())
+        cells = self.n_users_ * self.n_items_ + state.total_confidence - state.nnz
+        return float((dense + observed + penalty) / cells)
 
     def _finish_training(self) -> None:
-        del self._halves
+        del self._state, self._x, self._y
 
     # -- scoring ------------------------------------------------------------------------------
     def _score_users(self, users: torch.Tensor) -> torch.Tensor:
@@ -261,3 +282,67 @@ class ImplicitALS(Recommender):
         y = self.item_factors_
         return ridge_attribution(
             y, history, values, self._weight, self._coefficient, float(self.regularization), item, gram=y.T @ y)
+
+
+class _TrainingState:
+    """What ALS training keeps besides the factors: the interaction pattern in both orientations as
+    torch CSR tensors (sharing index arrays), the confidences, and the sampled scores.
+
+    Users and items are renumbered by decreasing activity (``user_order[new] = old``): the factor rows
+    read most often then sit together in memory, which makes the sparse products ~15% faster on a CPU at
+    power-law data. ``scores[n]`` is ``<x_u, y_i>`` for the n-th interaction in (renumbered) user-major
+    order; ``to_item_major`` permutes user-major cell values into item-major order; ``rows``/``cols``
+    give each user-major cell's user and item. With ``binary`` data ``c`` and ``c1`` are plain numbers
+    (no per-cell arrays)."""
+
+    def __init__(self, csr: sp.csr_matrix, confidence: Callable[[torch.Tensor], torch.Tensor],
+                 device: torch.device) -> None:
+        n_users, n_items = csr.shape
+        self.nnz = csr.nnz
+        user_order = np.argsort(-np.diff(csr.indptr), kind="stable")
+        item_order = np.argsort(-np.bincount(csr.indices, minlength=n_items), kind="stable")
+        item_rank = np.empty(n_items, np.int64)
+        item_rank[item_order] = np.arange(n_items)
+        csr = csr[user_order]
+        csr = sp.csr_matrix((csr.data, item_rank[csr.indices], csr.indptr), shape=csr.shape)
+        csr.sort_indices()
+        self.user_order = torch.as_tensor(user_order, device=device)
+        self.item_order = torch.as_tensor(item_order, device=device)
+        index = torch.int32 if csr.nnz < 2**31 - 1 and max(csr.shape) < 2**31 - 1 else torch.int64
+        rows = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(csr.indptr))
+        cols = csr.indices.astype(np.int64)
+        order = np.argsort(cols, kind="stable")  # item-major, users ascending within an item
+        t_indptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=n_items))])
+        as_index = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64), device=device).to(index)  # noqa: E731
+        self.rows, self.cols, self.to_item_major = as_index(rows), as_index(cols), as_index(order)
+        crow, col = as_index(csr.indptr), self.cols
+        t_crow, t_col = as_index(t_indptr), as_index(rows[order])
+
+        def pattern(c_rows: torch.Tensor, c_cols: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+            values = torch.zeros(len(c_cols), device=device)
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+                return torch.sparse_csr_tensor(c_rows, c_cols, values, size=shape, check_invariants=False)
+
+        self.sampled = pattern(crow, col, (n_users, n_items))  # SDDMM output
+        self.user_weights = pattern(crow, col, (n_users, n_items))  # SpMM operand, user half-step
+        self.item_weights = pattern(t_crow, t_col, (n_items, n_users))  # SpMM operand, item half-step
+        self.scores = torch.zeros(csr.nnz, device=device)
+        self.scores_fresh = False
+        data = torch.as_tensor(csr.data, dtype=torch.float32, device=device)
+        conf = confidence(data)
+        self.total_confidence = float(conf.sum())
+        if csr.nnz and bool((conf == conf[0]).all()):
+            self.c = self.c_t = float(conf[0])
+            self.c1 = self.c1_t = float(conf[0]) - 1.0
+        else:
+            self.c, self.c1 = conf, conf - 1.0
+            self.c_t, self.c1_t = conf[self.to_item_major.long()], self.c1[self.to_item_major.long()]
+
+    def sddmm(self, left: torch.Tensor, right: torch.Tensor, into: torch.Tensor | None = None) -> torch.Tensor:
+        """``<left_u, right_i>`` at every interaction, user-major (``into`` receives a copy if given)."""
+        torch.sparse.sampled_addmm(self.sampled, left, right.T, beta=0.0, alpha=1.0, out=self.sampled)
+        values = self.sampled.values()
+        if into is not None:
+            into.copy_(values)
+        return values
