@@ -68,11 +68,82 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Train ``--model`` (settings from ``--set``) on every row of FILE and save it to ``--out``, with a
+    ``train.json`` beside it saying what was trained on what. Iterative models print each epoch."""
+    import json
+    import time
+    from pathlib import Path
+
+    from recsys.data import load_interactions, load_items
+    from recsys.models import MODELS, make_model
+
+    if args.model not in MODELS:
+        raise DataError(f"Unknown model {args.model!r}. Available: {', '.join(MODELS)}.")
+    params = parse_settings(args.set)
+    model = make_model(args.model, **params)
+    if model.needs_catalog and not args.items:
+        raise DataError(f"{args.model} needs an item catalogue (titles, genres or tags): add --items FILE.")
+    inter = load_interactions(args.file, columns=column_overrides(args))
+    catalog = load_items(args.items) if args.items else None
+
+    def report_epoch(record: dict) -> None:
+        extra = "".join(f", {key} {record[key]:.4f}" for key in ("rmse", "validation") if record.get(key) is not None)
+        print(f"epoch {record['epoch']}/{record['epochs']}: loss {record['loss']:.4f}{extra} "
+              f"({record['seconds']:.2f} s)", file=sys.stderr)
+
+    started = time.perf_counter()
+    model.fit(inter, on_epoch=report_epoch, catalog=catalog)
+    seconds = time.perf_counter() - started
+    out = model.save(args.out)
+    (Path(out) / "train.json").write_text(json.dumps({
+        "file": str(args.file),
+        "items_file": str(args.items) if args.items else None,
+        "model": args.model,
+        "params": model.get_params(),
+        "columns": inter.report.columns if inter.report is not None else None,
+        "interactions": len(inter),
+        "users": inter.n_users,
+        "items": inter.n_items,
+        "explicit": bool(inter.explicit),
+        "fit_seconds": round(seconds, 3),
+        "device": str(model.device_),
+    }, indent=1, default=str))
+    print(f"trained {args.model} on {len(inter):,} interactions ({inter.n_users:,} users, {inter.n_items:,} items) "
+          f"in {seconds:.1f} s on {model.device_}; saved to {out}")
+    return 0
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    raise NotImplementedError
+    """Write the top ``--k`` items for ``--users`` (``all`` or comma-separated ids) of the model saved in
+    MODEL_DIR to ``--out`` as CSV ``user,item,rank,score``, in the file's own ids; items a user already
+    has are excluded. Unknown user ids are named on stderr and skipped."""
+    from pathlib import Path
+
+    from recsys.data import lookup_ids
+    from recsys.models import load_model
+
+    if args.k < 1:
+        raise DataError(f"--k must be at least 1, got {args.k}.")
+    model = load_model(args.model_dir)
+    user_ids = None
+    if args.users.strip().lower() != "all":
+        wanted = [u.strip() for u in args.users.split(",") if u.strip()]
+        if not wanted:
+            raise DataError("--users expects 'all' or comma-separated user ids.")
+        known = lookup_ids(model.user_ids_, wanted) >= 0
+        missing = [u for u, ok in zip(wanted, known, strict=True) if not ok]
+        if not known.any():
+            raise DataError(f"None of the users {', '.join(missing[:5])} are in the data the model was trained on.")
+        if missing:
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+            print(f"skipped {len(missing)} unknown user(s): {', '.join(missing[:5])}{more}", file=sys.stderr)
+        user_ids = [u for u, ok in zip(wanted, known, strict=True) if ok]
+    frame = model.recommend_frame(user_ids, k=args.k)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    print(f"wrote {len(frame):,} recommendations for {frame['user'].nunique():,} users to {out}")
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
