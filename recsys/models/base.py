@@ -100,11 +100,14 @@ class Recommender:
         self.user_ids_ = np.asarray(train.user_ids)
         self.item_ids_ = np.asarray(train.item_ids)
         self.user_items_ = train.to_csr(use_values=True)
+        # What "I like this item" means for a new user (fold-in): the top of a rating scale, else 1.
+        explicit = train.explicit and train.values is not None and len(train)
+        self.liked_value_ = float(train.values.max()) if explicit else 1.0
         if self.iterative:
             self._start_training(train, catalog)
             validate = validation_ndcg(self, validation) if validation is not None and len(validation) else None
             self.history_ = run_epochs(
-                int(getattr(self, "epochs")),
+                int(self.epochs),  # every iterative model has `epochs`
                 self._run_epoch,
                 on_epoch=on_epoch,
                 validate=validate,
@@ -238,7 +241,8 @@ class Recommender:
         allowed_items: np.ndarray | None = None, denied_items: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` for a new user who likes ``items`` (item numbers), without retraining.
-        Returns (items, scores) as 1-D arrays."""
+        Without ``values`` each item counts as liked: the top of the rating scale for a model trained on
+        explicit ratings, 1 otherwise. Returns (items, scores) as 1-D arrays."""
         self._check_fitted()
         if not self.supports_fold_in:
             raise ModelError(f"{self.name} cannot recommend for a new user without retraining.")
@@ -255,7 +259,10 @@ class Recommender:
         return top_items[keep].cpu().numpy(), top_scores[keep].cpu().numpy()
 
     def _history_matrix(self, items: np.ndarray, values: np.ndarray | None = None) -> sp.csr_matrix:
-        data = np.ones(len(items), np.float32) if values is None else np.asarray(values, np.float32)
+        if values is None:
+            data = np.full(len(items), getattr(self, "liked_value_", 1.0), np.float32)
+        else:
+            data = np.asarray(values, np.float32)
         return sp.csr_matrix((data, (np.zeros(len(items), np.int64), items)), shape=(1, self.n_items_))
 
     # -- similar items and explanations ------------------------------------------------------
