@@ -2,18 +2,7 @@
 
 from __future__ import annotations
 
-MODEL_LABELS: dict[str, str] = {
-    "popularity": "Popularity",
-    "random": "Random",
-    "itemknn": "Similar items (ItemKNN)",
-    "userknn": "Similar people (UserKNN)",
-    "ease": "EASE",
-    "ials": "Implicit ALS",
-    "bpr": "BPR",
-    "mf": "Matrix factorisation",
-    "content": "Content-based",
-    "multvae": "Mult-VAE",
-}
+from recsys.explore import model_title
 
 PROTOCOL_LABELS: dict[str, str] = {
     "random": "Random 20% of each person's interactions",
@@ -61,7 +50,7 @@ PHASE_LABELS: dict[str, str] = {
 
 def model_label(name: str) -> str:
     """A model's display name: ``"itemknn" -> "Similar items (ItemKNN)"``."""
-    return MODEL_LABELS.get(str(name), str(name))
+    return model_title(name)
 
 
 def protocol_label(protocol: str) -> str:
