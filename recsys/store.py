@@ -316,7 +316,7 @@ class Store:
         The same bytes (sha256) uploaded again, with no column mapping or the same one, return the
         existing id. ``columns`` maps roles (user, item, rating, time) to column names; ``items`` is an
         optional item catalogue. Raises :class:`DataError` when the file cannot be used."""
-        from recsys.data import load_interactions
+        from recsys.data import catalog_coverage, load_interactions
 
         raw, _, label = _read_source(source, source_name)
         content_hash = hashlib.sha256(raw).hexdigest()
@@ -326,6 +326,8 @@ class Store:
             return existing
         inter = load_interactions(_named_bytes(raw, label), columns=columns)
         catalog = self._load_catalog(items) if items is not None else None
+        if catalog is not None and inter.report is not None:
+            inter.report.add_catalog(catalog_coverage(catalog, inter))  # coverage, and `content` shortlisted
         report = _report_dict(inter)
         used_columns = wanted or _clean(dict(report.get("columns") or {}))
         return self._register(

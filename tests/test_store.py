@@ -102,6 +102,10 @@ def test_catalogue_kept_with_the_dataset(store):
     row = catalog.frame.set_index("item_id").loc["0"]
     assert row["title"] == "A" and list(row["tags"]) == ["x", "y"]
     assert store.dataset(dataset_id)["has_catalog"] is True
+    # The saved report says how the catalogue matches: 3 of the 80 items are described.
+    coverage = store.dataset(dataset_id)["report"]["catalog"]
+    assert coverage["items_in_both"] == 3
+    assert coverage["items_without_catalog_entry"] == store.dataset(dataset_id)["n_items"] - 3
 
 
 def test_file_like_upload_keeps_only_its_name(store):
