@@ -10,13 +10,18 @@ An epoch draws ``len(train)`` triples: the positive (u, i) uniformly among the i
 among the items, redrawn where the user has j. Triples are processed in large vectorised batches: each
 batch's gradient is computed at once and scattered with ``index_add_`` (summed, like Hogwild SGD on the
 same samples). Updates are SGD with a learning rate; rows hit by many samples of a batch move by the sum
-of their per-sample steps, so ``learning_rate`` is per sample, as in implicit.
+of their per-sample steps, so ``learning_rate`` is per sample, as in implicit. Whether the user has j is
+checked with a small hashed bit array (:class:`_PairFilter`): never misses a true interaction, and the
+few false alarms are simply redrawn.
 
 Fold-in: a new user's factor is the least-squares fit of ``p . q_i + b_i ~ 1`` over their history with
 ridge ``regularization``: the vector that scores their items highest in the squared sense.
 """
 
 from __future__ import annotations
+
+import contextlib
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,10 +69,14 @@ class BPR(Recommender):
         self.patience = patience
 
     def _batch(self) -> int:
-        """Samples per step: given, else 1M on a GPU and 64k on a CPU (fits in cache)."""
+        """Triples per step: ``batch_size`` when given, else a twentieth of an epoch, between 1024 and
+        65536 on a CPU (1M on a GPU). A row hit by many triples of one step moves by the sum of their
+        steps, so steps stay small next to the data: on the demo, batches of 4k reach implicit's NDCG
+        where batches of 64k (most of the data at once) lose 0.02."""
         if self.batch_size:
             return int(self.batch_size)
-        return 2**20 if self.device_.type == "cuda" else 2**16
+        cap = 2**20 if self.device_.type == "cuda" else 2**16
+        return int(min(cap, max(1024, self._samples // 20)))
 
     def _start_training(self, train: Interactions, catalog: Catalog | None) -> None:
         device = self.device_
@@ -79,59 +88,57 @@ class BPR(Recommender):
         self.item_factors_ = ((torch.rand(self.n_items_, k, generator=init) - 0.5) / k).to(device)
         self.item_bias_ = torch.zeros(self.n_items_, device=device)
         users = np.repeat(np.arange(csr.shape[0], dtype=np.int64), np.diff(csr.indptr))
-        self._users = torch.as_tensor(users, device=device)
-        self._items = torch.as_tensor(csr.indices.astype(np.int64), device=device)
-        # (user, item) keys in increasing order (CSR rows sorted by item): membership by binary search
-        self._keys = self._users * self.n_items_ + self._items
+        index = torch.int32 if max(self.n_users_, self.n_items_) < 2**31 - 1 else torch.int64
+        self._users = torch.as_tensor(users, device=device).to(index)
+        self._items = torch.as_tensor(csr.indices.astype(np.int64), device=device).to(index)
+        self._seen = _PairFilter(users, csr.indices.astype(np.int64), self.n_items_, device)
+        self._samples = len(users)  # triples per epoch
 
     def _negatives(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Uniform items for each user, redrawn (up to 3 times) where the user has them; returns the items
-        and a mask of the samples whose negative is valid."""
+        """Uniform items for each user, redrawn (up to 3 times) where the user may have them; returns
+        the items and a mask of the samples whose negative is surely not one of the user's items."""
         n_items = self.n_items_
         negatives = torch.randint(0, n_items, users.shape, generator=self._generator, device=users.device)
-        if not self.verify_negatives or len(self._keys) == 0:
+        if not self.verify_negatives:
             return negatives, torch.ones_like(users, dtype=torch.bool)
-        for _ in range(4):
-            keys = users * n_items + negatives
-            pos = torch.searchsorted(self._keys, keys).clamp_max(len(self._keys) - 1)
-            clash = self._keys[pos] == keys
-            if not bool(clash.any()):
+        clash = self._seen.may_contain(users, negatives)
+        for _ in range(3):
+            redo = torch.nonzero(clash).squeeze(1)
+            if len(redo) == 0:
                 break
-            redraw = torch.randint(0, n_items, users.shape, generator=self._generator, device=users.device)
-            negatives = torch.where(clash, redraw, negatives)
+            redraw = torch.randint(0, n_items, redo.shape, generator=self._generator, device=users.device)
+            negatives[redo] = redraw
+            clash[redo] = self._seen.may_contain(users[redo], redraw)
         return negatives, ~clash
 
     def _run_epoch(self, epoch: int) -> dict[str, float]:
-        n = len(self._users)
-        lr, reg = float(self.learning_rate), float(self.regularization)
-        users_f, items_f, bias = self.user_factors_, self.item_factors_, self.item_bias_
-        batch = self._batch()
-        total_loss = torch.zeros((), device=self.device_, dtype=torch.float64)
-        total_correct = torch.zeros((), device=self.device_, dtype=torch.float64)
-        with torch.no_grad():
-            for start in range(0, n, batch):
-                size = min(batch, n - start)
-                pick = torch.randint(0, n, (size,), generator=self._generator, device=self.device_)
-                u, i = self._users[pick], self._items[pick]
+        n, samples, batch = len(self._users), self._samples, self._batch()
+        lr, decay = float(self.learning_rate), float(self.learning_rate) * float(self.regularization)
+        update = self._update_function()
+        totals = torch.zeros(2, device=self.device_, dtype=torch.float64)
+        # every batch has the same size (the last one's surplus samples are masked out): one compiled shape
+        positions = torch.arange(batch, device=self.device_)
+        with torch.no_grad(), _cpu_threads(1 if update is not sgd_step else None):
+            for start in range(0, samples, batch):
+                pick = torch.randint(0, n, (batch,), generator=self._generator, device=self.device_)
+                u = self._users.index_select(0, pick)
+                i = self._items.index_select(0, pick)
                 j, valid = self._negatives(u)
-                pu = users_f.index_select(0, u)
-                qi = items_f.index_select(0, i)
-                qj = items_f.index_select(0, j)
-                diff = qi - qj
-                x = (pu * diff).sum(1) + bias.index_select(0, i) - bias.index_select(0, j)
-                total_loss += (-F.logsigmoid(x) * valid).sum()
-                total_correct += ((x > 0) & valid).sum()
-                g = torch.sigmoid(-x) * valid * lr  # d log sigmoid(x) / dx, scaled by the step
-                g_col = g.unsqueeze(1)
-                users_f.index_add_(0, u, g_col * diff - (lr * reg) * pu)
-                items_f.index_add_(0, i, g_col * pu - (lr * reg) * qi)
-                items_f.index_add_(0, j, -g_col * pu - (lr * reg) * qj)
-                bias.index_add_(0, i, g - (lr * reg) * bias.index_select(0, i))
-                bias.index_add_(0, j, -g - (lr * reg) * bias.index_select(0, j))
-        return {"loss": float(total_loss) / max(1, n), "correct": float(total_correct) / max(1, n)}
+                if start + batch > samples:
+                    valid &= positions < samples - start
+                totals += update(self.user_factors_, self.item_factors_, self.item_bias_, u, i, j,
+                                 valid.float(), lr, decay)
+        return {"loss": float(totals[0]) / max(1, samples), "correct": float(totals[1]) / max(1, samples)}
+
+    def _update_function(self):
+        """The batch update: compiled (one fused, single-threaded loop) for large data on a CPU when
+        torch can compile here, else the same function run op by op."""
+        if self.device_.type != "cpu" or self._samples < COMPILE_FROM_SAMPLES or _COMPILED.get("step", 1) is None:
+            return sgd_step
+        return compiled_sgd_step
 
     def _finish_training(self) -> None:
-        del self._users, self._items, self._keys, self._generator
+        del self._users, self._items, self._seen, self._generator
 
     # -- scoring ------------------------------------------------------------------------------
     def _score_users(self, users: torch.Tensor) -> torch.Tensor:
@@ -163,3 +170,88 @@ class BPR(Recommender):
         score of item i less its bias."""
         return ridge_attribution(
             self.item_factors_, history, values, self._weight, self._target, self._fold_in_ridge(), item)
+
+
+def sgd_step(
+    users_f: torch.Tensor, items_f: torch.Tensor, bias: torch.Tensor, u: torch.Tensor, i: torch.Tensor,
+    j: torch.Tensor, valid: torch.Tensor, lr: float, decay: float,
+) -> torch.Tensor:
+    """One batch of BPR SGD steps on triples (u, i, j), summed into the rows they touch, in place.
+    ``valid`` (0/1) masks samples out. Returns (sum of -log sigmoid(x_uij), count of x_uij > 0)."""
+    pu = users_f[u]
+    qi, qj = items_f[i], items_f[j]
+    diff = qi - qj
+    x = (pu * diff).sum(1) + bias[i] - bias[j]
+    g = (torch.sigmoid(-x) * valid * lr).unsqueeze(1)  # d log sigmoid(x) / dx, times the step
+    users_f.index_add_(0, u, g * diff - decay * pu)
+    items_f.index_add_(0, i, g * pu - decay * qi)
+    items_f.index_add_(0, j, -g * pu - decay * qj)
+    bias.index_add_(0, i, g[:, 0] - decay * bias[i])
+    bias.index_add_(0, j, -g[:, 0] - decay * bias[j])
+    return torch.stack([(-F.logsigmoid(x) * valid).sum(), ((x > 0).float() * valid).sum()]).double()
+
+
+COMPILE_FROM_SAMPLES = 2_000_000  # below this, compiling (seconds, once per shape) costs more than it saves
+_COMPILED: dict[str, object] = {}
+
+
+def compiled_sgd_step(*args):
+    """:func:`sgd_step` compiled by torch's inductor (CPU), falling back to :func:`sgd_step` for good
+    where compiling fails (no C++ compiler, an unsupported platform). Fused into one loop it runs ~4x
+    faster than op by op: the profile is all gathers and scatters of factor rows, and the fusion removes
+    their temporaries. Compilation happens before anything is written, so a failure changes nothing."""
+    compiled = _COMPILED.get("step", "unset")
+    if compiled == "unset":
+        compiled = _COMPILED["step"] = torch.compile(sgd_step, dynamic=False, fullgraph=True)
+    if compiled is None:
+        return sgd_step(*args)
+    try:
+        return compiled(*args)
+    except Exception as exc:  # noqa: BLE001 - any compiler failure means: run op by op
+        warnings.warn(f"BPR runs uncompiled (slower): torch.compile failed here ({exc})", stacklevel=2)
+        _COMPILED["step"] = None
+        return sgd_step(*args)
+
+
+@contextlib.contextmanager
+def _cpu_threads(count: int | None):
+    """Run the block with ``count`` intra-op CPU threads (unchanged when ``None``), then restore.
+
+    BPR's compiled CPU step runs single-threaded: its scatter into factor rows is then sequential, hence
+    deterministic, and measured faster than the two-thread version (atomic adds)."""
+    if count is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class _PairFilter:
+    """Answers "may user u have item i?" for many pairs at once, never wrongly "no".
+
+    A bit array (a one-hash Bloom filter) of about 16 bits per interaction: a pair hashes to one bit,
+    set for every training pair. "Yes" for a pair the user does not have happens with probability about
+    1/16; the caller redraws those. One random read per query, where a binary search over all pairs
+    takes ~24."""
+
+    MULTIPLIER = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64 (Fibonacci hashing)
+
+    def __init__(self, users: np.ndarray, items: np.ndarray, n_items: int, device: torch.device) -> None:
+        self.n_items = int(n_items)
+        self.bits = max(10, int(np.ceil(np.log2(max(1, 16 * len(users))))))
+        keys = torch.as_tensor(users.astype(np.int64) * self.n_items + items.astype(np.int64), device=device)
+        positions = torch.unique(self._hash(keys))
+        self.table = torch.zeros(1 << max(0, self.bits - 6), dtype=torch.int64, device=device)
+        # distinct bits of one word add up to their OR
+        self.table.index_add_(0, positions >> 6, torch.ones_like(positions) << (positions & 63))
+
+    def _hash(self, keys: torch.Tensor) -> torch.Tensor:
+        return ((keys * self.MULTIPLIER) >> (64 - self.bits)) & ((1 << self.bits) - 1)
+
+    def may_contain(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        positions = self._hash(users.long() * self.n_items + items.long())
+        return ((self.table.index_select(0, positions >> 6) >> (positions & 63)) & 1).bool()
