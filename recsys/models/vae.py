@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from recsys.data import Catalog, Interactions
 from recsys.models.base import Recommender
 
-# learned tensors, in layer order: (weight, bias) of encoder hidden, encoder output (mu and log-variance),
+# learned tensors, in layer order: (weight, bias) of encoder hidden (weight stored n_items x hidden), encoder
+# output (mu and log-variance),
 # decoder hidden, decoder output
 LAYERS = ("encoder_hidden", "encoder_out", "decoder_hidden", "decoder_out")
 
@@ -46,11 +47,11 @@ class MultVAE(Recommender):
         hidden: int = 600,
         dropout: float = 0.5,
         beta: float = 0.2,
-        anneal_steps: int = 200,
-        learning_rate: float = 1e-3,
+        anneal_steps: int = 150,
+        learning_rate: float = 2e-3,
         regularization: float = 0.0,
-        epochs: int = 100,
-        batch_size: int = 500,
+        epochs: int = 30,
+        batch_size: int = 128,
         seed: int = 42,
         device: str | None = None,
         validate_every: int = 5,
@@ -85,6 +86,8 @@ class MultVAE(Recommender):
         for layer, (fan_in, fan_out) in sizes.items():
             bound = math.sqrt(6.0 / (fan_in + fan_out))
             weight = (torch.rand(fan_out, fan_in, generator=generator) * 2 - 1) * bound
+            if layer == "encoder_hidden":  # stored (n_items, hidden): the sparse product reads it as is
+                weight = weight.T.contiguous()
             bias = torch.randn(fan_out, generator=generator) * 0.001
             setattr(self, f"{layer}_weight_", weight.to(self.device_).requires_grad_(True))
             setattr(self, f"{layer}_bias_", bias.to(self.device_).requires_grad_(True))
@@ -93,9 +96,9 @@ class MultVAE(Recommender):
     def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and log-variance of q(z | x); ``x`` may be a sparse COO matrix (the usual case)."""
         if x.is_sparse:
-            h = torch.sparse.mm(x, self.encoder_hidden_weight_.T) + self.encoder_hidden_bias_
+            h = torch.sparse.mm(x, self.encoder_hidden_weight_) + self.encoder_hidden_bias_
         else:
-            h = F.linear(x, self.encoder_hidden_weight_, self.encoder_hidden_bias_)
+            h = x @ self.encoder_hidden_weight_ + self.encoder_hidden_bias_
         out = F.linear(torch.tanh(h), self.encoder_out_weight_, self.encoder_out_bias_)
         k = int(self.factors)
         return out[:, :k], out[:, k:]
