@@ -24,9 +24,8 @@ import torch.nn.functional as F
 from recsys.data import Catalog, Interactions
 from recsys.models.base import Recommender
 
-# learned tensors, in layer order: (weight, bias) of encoder hidden (weight stored n_items x hidden), encoder
-# output (mu and log-variance),
-# decoder hidden, decoder output
+# learned tensors, in layer order: (weight, bias) of encoder hidden (weight stored n_items x hidden),
+# encoder output (mu and log-variance), decoder hidden, decoder output
 LAYERS = ("encoder_hidden", "encoder_out", "decoder_hidden", "decoder_out")
 
 
