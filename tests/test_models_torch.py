@@ -181,16 +181,40 @@ def test_bpr_negatives_are_never_the_users_items(small):
     assert valid.float().mean() > 0.95
 
 
-def test_bpr_fold_in_is_the_ridge_fit_and_explanations_sum_to_it(small):
+def test_bpr_fold_in_is_the_centred_ridge_fit_and_explanations_sum_to_it(small):
     model = BPR(factors=6, epochs=5, batch_size=256, device="cpu").fit(small)
     q, b = model.item_factors_.double().numpy(), model.item_bias_.double().numpy()
+    x = model.user_factors_.double().numpy()
+    # the margin: mean of p_u . (q_i - q_mean) over the training interactions
+    centred = q - q.mean(0)
+    margin = np.mean([x[u] @ centred[i] for u, i in zip(small.users, small.items, strict=True)])
+    assert model.fold_in_margin_ == pytest.approx(margin, rel=1e-4)
     items = np.array([0, 3, 6, 9])
-    reg = float(model.regularization)
-    p = np.linalg.solve(q[items].T @ q[items] + reg * np.eye(6), q[items].T @ (1 - b[items]))
+    ridge = 5.0 * np.mean((centred**2).sum(1))
+    p = np.linalg.solve(centred[items].T @ centred[items] + ridge * np.eye(6), centred[items].T @ np.full(4, margin))
     got = model._score_histories(model._history_matrix(items)).double().numpy()[0]
     np.testing.assert_allclose(got, q @ p + b, atol=1e-4)
     contributions = model._explain(0, items, np.ones(4, np.float32), 12)
-    assert contributions.sum() == pytest.approx(q[12] @ p, abs=1e-4)
+    assert contributions.sum() == pytest.approx(centred[12] @ p, abs=1e-4)
+
+
+@pytest.mark.slow  # compiling takes ~10 s
+def test_bpr_compiled_step_matches_the_op_by_op_step():
+    """The fused (torch.compile) update used for large data on a CPU is the same arithmetic."""
+    from recsys.models.bpr import _cpu_threads, compiled_sgd_step, sgd_step
+
+    gen = torch.Generator().manual_seed(0)
+    users_f, items_f, bias = torch.randn(30, 8, generator=gen), torch.randn(20, 8, generator=gen), torch.randn(20)
+    u, i, j = (torch.randint(0, n, (64,), generator=gen) for n in (30, 20, 20))
+    valid = (torch.rand(64, generator=gen) > 0.1).float()
+    eager = [t.clone() for t in (users_f, items_f, bias)]
+    fused = [t.clone() for t in (users_f, items_f, bias)]
+    with torch.no_grad(), _cpu_threads(1):
+        totals_eager = sgd_step(*eager, u, i, j, valid, 0.05, 0.0005)
+        totals_fused = compiled_sgd_step(*fused, u, i, j, valid, 0.05, 0.0005)
+    for a, b in zip(eager, fused, strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(totals_eager.numpy(), totals_fused.numpy(), rtol=1e-5)
 
 
 # -- mf --------------------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ of their per-sample steps, so ``learning_rate`` is per sample, as in implicit. W
 checked with a small hashed bit array (:class:`_PairFilter`): never misses a true interaction, and the
 few false alarms are simply redrawn.
 
-Fold-in: a new user's factor is the least-squares fit of ``p . q_i + b_i ~ 1`` over their history with
-ridge ``regularization``: the vector that scores their items highest in the squared sense.
+Fold-in: a new user's factor is the ridge least-squares fit of ``p . (q_i - q_mean) ~ m`` over their
+history, where ``m`` is the mean margin trained users give their own items over the average item.
 """
 
 from __future__ import annotations
@@ -139,24 +139,40 @@ class BPR(Recommender):
 
     def _finish_training(self) -> None:
         del self._users, self._items, self._seen, self._generator
+        # mean of p_u . (q_i - q_mean) over the training interactions: how far trained users put their
+        # items above the average item (the fold-in target)
+        csr = self.user_items_
+        counts = torch.as_tensor(np.diff(csr.indptr).astype(np.float32), device=self.device_)
+        binary = sp.csr_matrix((np.ones(csr.nnz, np.float32), csr.indices, csr.indptr), shape=csr.shape)
+        summed = torch.as_tensor(binary @ self.item_factors_.cpu().numpy(), device=self.device_)
+        margins = (self.user_factors_ * (summed - counts[:, None] * self.item_factors_.mean(0))).sum()
+        self.fold_in_margin_ = float(margins) / max(1, csr.nnz)
 
     # -- scoring ------------------------------------------------------------------------------
     def _score_users(self, users: torch.Tensor) -> torch.Tensor:
         return self.user_factors_[users] @ self.item_factors_.T + self.item_bias_
 
     def _fold_in(self, history: sp.csr_matrix) -> torch.Tensor:
-        """Ridge least squares for each row: ``argmin_p sum_i (1 - b_i - p . q_i)^2 + reg |p|^2`` over
-        the row's items."""
-        return ridge_fold_in(self.item_factors_, history, self._weight, self._target, self._fold_in_ridge())
+        """Each row's factor: ``argmin_p sum_i (p . (q_i - q_mean) - m)^2 + reg |p|^2`` over the row's
+        items, with ``m = fold_in_margin_``. BPR only learns differences between items, so the new user
+        is fitted to prefer their items over the average item by the margin trained users show."""
+        return ridge_fold_in(self._centred_items(), history, self._weight, self._margin, self._fold_in_ridge())
+
+    def _centred_items(self) -> torch.Tensor:
+        return self.item_factors_ - self.item_factors_.mean(0)
 
     def _fold_in_ridge(self) -> float:
-        return max(float(self.regularization), 1e-3)
+        """Ridge of the fold-in solve, relative to the scale of the item factors: ``FOLD_IN_RIDGE`` times
+        the mean squared norm of the centred item factors. (Measured on the demo: fold-in NDCG@10 0.173
+        with a ridge of 0.001, 0.190 at 0.01, 0.23 at 3-10 times that mean norm, falling again beyond.)"""
+        centred = self._centred_items()
+        return FOLD_IN_RIDGE * max(float((centred * centred).sum(1).mean()), 1e-6)
 
     def _weight(self, values: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         return torch.ones_like(values)
 
-    def _target(self, values: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        return 1.0 - self.item_bias_[items]
+    def _margin(self, values: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        return torch.full_like(values, float(self.fold_in_margin_))
 
     def _score_histories(self, history: sp.csr_matrix) -> torch.Tensor:
         return self._fold_in(history) @ self.item_factors_.T + self.item_bias_
@@ -165,11 +181,11 @@ class BPR(Recommender):
         return self.item_factors_
 
     def _explain(self, user: int, history: np.ndarray, values: np.ndarray, item: int) -> np.ndarray:
-        """Factor attribution of the fold-in solve (as implicit's ALS explain): history item j adds
-        ``(1 - b_j) q_i^T W^-1 q_j`` with ``W = sum_j q_j q_j^T + reg I``; these sum to the fold-in
-        score of item i less its bias."""
-        return ridge_attribution(
-            self.item_factors_, history, values, self._weight, self._target, self._fold_in_ridge(), item)
+        """Factor attribution of the fold-in solve (as implicit's ALS explain): with ``c_j = q_j -
+        q_mean``, history item j adds ``m c_i^T W^-1 c_j`` where ``W = sum_j c_j c_j^T + reg I``; these
+        sum to the fold-in score of item i above the average item, less its bias."""
+        centred = self._centred_items()
+        return ridge_attribution(centred, history, values, self._weight, self._margin, self._fold_in_ridge(), item)
 
 
 def sgd_step(
@@ -191,6 +207,7 @@ def sgd_step(
     return torch.stack([(-F.logsigmoid(x) * valid).sum(), ((x > 0).float() * valid).sum()]).double()
 
 
+FOLD_IN_RIDGE = 5.0
 COMPILE_FROM_SAMPLES = 2_000_000  # below this, compiling (seconds, once per shape) costs more than it saves
 _COMPILED: dict[str, object] = {}
 
