@@ -177,10 +177,8 @@ class ImplicitALS(Recommender):
         scale = float(self.init_scale)
         self.user_factors_ = (torch.rand(self.n_users_, k, generator=generator) * scale).to(device)
         self.item_factors_ = (torch.rand(self.n_items_, k, generator=generator) * scale).to(device)
-        self._state = state = _TrainingState(csr, self._confidence, device)
-        # training runs on copies renumbered by activity (see _TrainingState); published after each epoch
-        self._x = self.user_factors_.index_select(0, state.user_order)
-        self._y = self.item_factors_.index_select(0, state.item_order)
+        constant = 1.0 + float(self.alpha) if self.binary else None
+        self._state = _TrainingState(csr, self._confidence, device, constant)
 
     def _run_epoch(self, epoch: int) -> float:
         """One ALS sweep (users, then items) and the loss of the resulting factors.
@@ -191,17 +189,23 @@ class ImplicitALS(Recommender):
         pass. Every SDDMM runs on the user-major pattern (its item-major twin is about twice as slow on
         a CPU); the item side reads its values through a fixed permutation."""
         state = self._state
-        x, y = self._x, self._y
         reg, steps = float(self.regularization), int(self.cg_steps)
         with torch.no_grad():
+            # the epoch runs on the factors renumbered like the pattern (see _TrainingState); one copy at
+            # a time is kept, in the published order between epochs
+            x = self.user_factors_.index_select(0, state.user_order)
+            y = self.item_factors_.index_select(0, state.item_order)
+            del self.user_factors_, self.item_factors_
             if epoch == 0 or not state.scores_fresh:
                 state.sddmm(x, y, into=state.scores)
             self._conjugate_gradient(state, x, y, reg, steps, user_side=True)
             self._conjugate_gradient(state, y, x, reg, steps, user_side=False)
             state.scores_fresh = True
-            self.user_factors_.index_copy_(0, state.user_order, x)
-            self.item_factors_.index_copy_(0, state.item_order, y)
-            return self._loss(state, x, y, reg)
+            loss = self._loss(state, x, y, reg)
+            self.user_factors_ = torch.empty_like(x).index_copy_(0, state.user_order, x)
+            del x
+            self.item_factors_ = torch.empty_like(y).index_copy_(0, state.item_order, y)
+            return loss
 
     @staticmethod
     def _conjugate_gradient(
@@ -212,7 +216,6 @@ class ImplicitALS(Recommender):
         weights = state.user_weights if user_side else state.item_weights  # the SpMM operand
         values = weights.values()
         conf, conf1 = (state.c, state.c1) if user_side else (state.c_t, state.c1_t)
-        rows_of_cells = state.rows if user_side else state.cols  # which row of `solve` each cell moves
         gram = fixed.T @ fixed
         gram.diagonal().add_(reg)
         # residual r = b - A x = sum_i (c - (c - 1) s_i) y_i - x (YtY + reg I)
@@ -231,18 +234,26 @@ class ImplicitALS(Recommender):
         for _ in range(steps):
             # A p = p (YtY + reg I) + sum_i (c - 1) <p, y_i> y_i
             sampled = state.sddmm(direction, fixed) if user_side else state.sddmm(fixed, direction)
-            if user_side:
-                torch.mul(sampled, conf1, out=values)
-            else:
+            scale = 1.0
+            if not user_side:
                 torch.index_select(sampled, 0, state.to_item_major, out=values)
                 values.mul_(conf1)
+            elif weights is state.sampled:  # keep the sampled products: the scores need them below
+                scale = state.user_scale
+            else:
+                torch.mul(sampled, conf1, out=values)
             torch.mm(direction, gram, out=a_dir)
-            torch.addmm(a_dir, weights, fixed, out=a_dir)
+            torch.addmm(a_dir, weights, fixed, alpha=scale, out=a_dir)
             step = rs_old / torch.einsum("ij,ij->i", direction, a_dir).clamp_min(tiny)
             step = torch.where(rs_old > 1e-20, step, torch.zeros_like(step))
             solve.addcmul_(step.unsqueeze(1), direction)
             residual.addcmul_(step.unsqueeze(1), a_dir, value=-1.0)
-            state.scores.addcmul_(step.index_select(0, rows_of_cells), sampled)
+            # which row of `solve` each (user-major) cell belongs to: users run in order, items are the columns
+            if user_side:
+                per_cell = step.repeat_interleave(state.row_lengths, output_size=state.nnz)
+            else:
+                per_cell = step.index_select(0, state.cols)
+            state.scores.addcmul_(per_cell, sampled)
             rs_new = torch.einsum("ij,ij->i", residual, residual)
             direction.mul_((rs_new / rs_old.clamp_min(tiny)).unsqueeze(1)).add_(residual)
             rs_old = rs_new
@@ -252,13 +263,17 @@ class ImplicitALS(Recommender):
         (``n_users * n_items + sum(c) - nnz``, as implicit normalises its training loss)."""
         s = state.scores
         dense = ((x.T @ x) * (y.T @ y)).sum()  # sum over every cell of <x_u, y_i>^2
-        observed = (state.c - 2.0 * state.c * s + state.c1 * s * s).sum()
+        # sum over the interactions of c - 2 c s + (c - 1) s^2, without temporaries where c is one number
+        if isinstance(state.c, float):
+            observed = state.c * state.nnz - 2.0 * state.c * s.sum() + state.c1 * torch.dot(s, s)
+        else:
+            observed = state.c.sum() - 2.0 * torch.dot(state.c, s) + torch.dot(state.c1 * s, s)
         penalty = reg * ((x * x).sum() + (y * y).sum())
         cells = self.n_users_ * self.n_items_ + state.total_confidence - state.nnz
         return float((dense + observed + penalty) / cells)
 
     def _finish_training(self) -> None:
-        del self._state, self._x, self._y
+        del self._state
 
     # -- scoring ------------------------------------------------------------------------------
     def _score_users(self, users: torch.Tensor) -> torch.Tensor:
@@ -291,32 +306,39 @@ class _TrainingState:
     Users and items are renumbered by decreasing activity (``user_order[new] = old``): the factor rows
     read most often then sit together in memory, which makes the sparse products ~15% faster on a CPU at
     power-law data. ``scores[n]`` is ``<x_u, y_i>`` for the n-th interaction in (renumbered) user-major
-    order; ``to_item_major`` permutes user-major cell values into item-major order; ``rows``/``cols``
-    give each user-major cell's user and item. With ``binary`` data ``c`` and ``c1`` are plain numbers
+    order; ``to_item_major`` permutes user-major cell values into item-major order; ``cols`` gives each
+    user-major cell's item and ``row_lengths`` each user's number of cells. With ``binary`` data ``c`` and ``c1`` are plain numbers
     (no per-cell arrays)."""
 
     def __init__(self, csr: sp.csr_matrix, confidence: Callable[[torch.Tensor], torch.Tensor],
-                 device: torch.device) -> None:
+                 device: torch.device, constant: float | None = None) -> None:
         n_users, n_items = csr.shape
         self.nnz = csr.nnz
+        wide = csr.nnz >= 2**31 - 1 or max(csr.shape) >= 2**31 - 1
+        itype = np.int64 if wide else np.int32
         user_order = np.argsort(-np.diff(csr.indptr), kind="stable")
         item_order = np.argsort(-np.bincount(csr.indices, minlength=n_items), kind="stable")
-        item_rank = np.empty(n_items, np.int64)
-        item_rank[item_order] = np.arange(n_items)
-        csr = csr[user_order]
-        csr = sp.csr_matrix((csr.data, item_rank[csr.indices], csr.indptr), shape=csr.shape)
+        item_rank = np.empty(n_items, itype)
+        item_rank[item_order] = np.arange(n_items, dtype=itype)
+        csr = csr[user_order]  # a copy: the caller's matrix is left as it is
+        csr.indices = item_rank[csr.indices]
+        csr.has_sorted_indices = False
         csr.sort_indices()
+        # the item-major twin by scipy's counting sort: transpose a matrix whose values are cell numbers
+        cells = sp.csr_matrix((np.arange(csr.nnz, dtype=itype), csr.indices, csr.indptr), shape=csr.shape)
+        cells = cells.T.tocsr()
+
+        def as_index(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(array, dtype=itype)).to(device)
+
         self.user_order = torch.as_tensor(user_order, device=device)
         self.item_order = torch.as_tensor(item_order, device=device)
-        index = torch.int32 if csr.nnz < 2**31 - 1 and max(csr.shape) < 2**31 - 1 else torch.int64
-        rows = np.repeat(np.arange(n_users, dtype=np.int64), np.diff(csr.indptr))
-        cols = csr.indices.astype(np.int64)
-        order = np.argsort(cols, kind="stable")  # item-major, users ascending within an item
-        t_indptr = np.concatenate([[0], np.cumsum(np.bincount(cols, minlength=n_items))])
-        as_index = lambda a: torch.as_tensor(np.asarray(a, dtype=np.int64), device=device).to(index)  # noqa: E731
-        self.rows, self.cols, self.to_item_major = as_index(rows), as_index(cols), as_index(order)
+        self.row_lengths = torch.as_tensor(np.diff(csr.indptr), device=device)
+        self.cols = as_index(csr.indices)
+        self.to_item_major = as_index(cells.data)
         crow, col = as_index(csr.indptr), self.cols
-        t_crow, t_col = as_index(t_indptr), as_index(rows[order])
+        t_crow, t_col = as_index(cells.indptr), as_index(cells.indices)
+        del cells
 
         def pattern(c_rows: torch.Tensor, c_cols: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
             values = torch.zeros(len(c_cols), device=device)
@@ -325,19 +347,22 @@ class _TrainingState:
                 return torch.sparse_csr_tensor(c_rows, c_cols, values, size=shape, check_invariants=False)
 
         self.sampled = pattern(crow, col, (n_users, n_items))  # SDDMM output
-        self.user_weights = pattern(crow, col, (n_users, n_items))  # SpMM operand, user half-step
         self.item_weights = pattern(t_crow, t_col, (n_items, n_users))  # SpMM operand, item half-step
         self.scores = torch.zeros(csr.nnz, device=device)
         self.scores_fresh = False
-        data = torch.as_tensor(csr.data, dtype=torch.float32, device=device)
-        conf = confidence(data)
-        self.total_confidence = float(conf.sum())
-        if csr.nnz and bool((conf == conf[0]).all()):
-            self.c = self.c_t = float(conf[0])
-            self.c1 = self.c1_t = float(conf[0]) - 1.0
-        else:
+        if constant is None:
+            conf = confidence(torch.as_tensor(csr.data, dtype=torch.float32, device=device))
             self.c, self.c1 = conf, conf - 1.0
             self.c_t, self.c1_t = conf[self.to_item_major.long()], self.c1[self.to_item_major.long()]
+            self.total_confidence = float(conf.sum())
+            self.user_weights = pattern(crow, col, (n_users, n_items))  # SpMM operand, user half-step
+            self.user_scale = 1.0
+        else:  # one confidence for all: no per-cell arrays, and the user SpMM reads the SDDMM output
+            self.c = self.c_t = float(constant)
+            self.c1 = self.c1_t = float(constant) - 1.0
+            self.total_confidence = float(constant) * csr.nnz
+            self.user_weights = self.sampled
+            self.user_scale = self.c1  # (c - 1) S @ Y, the scale applied by the product itself
 
     def sddmm(self, left: torch.Tensor, right: torch.Tensor, into: torch.Tensor | None = None) -> torch.Tensor:
         """``<left_u, right_i>`` at every interaction, user-major (``into`` receives a copy if given)."""

@@ -49,7 +49,7 @@ class BPR(Recommender):
         factors: int = 64,
         learning_rate: float = 0.05,
         regularization: float = 0.01,
-        epochs: int = 30,
+        epochs: int = 50,
         batch_size: int | None = None,
         verify_negatives: bool = True,
         seed: int = 42,
