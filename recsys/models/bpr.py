@@ -87,11 +87,13 @@ class BPR(Recommender):
         self.user_factors_ = ((torch.rand(self.n_users_, k, generator=init) - 0.5) / k).to(device)
         self.item_factors_ = ((torch.rand(self.n_items_, k, generator=init) - 0.5) / k).to(device)
         self.item_bias_ = torch.zeros(self.n_items_, device=device)
-        users = np.repeat(np.arange(csr.shape[0], dtype=np.int64), np.diff(csr.indptr))
-        index = torch.int32 if max(self.n_users_, self.n_items_) < 2**31 - 1 else torch.int64
-        self._users = torch.as_tensor(users, device=device).to(index)
-        self._items = torch.as_tensor(csr.indices.astype(np.int64), device=device).to(index)
-        self._seen = _PairFilter(users, csr.indices.astype(np.int64), self.n_items_, device)
+        wide = max(self.n_users_, self.n_items_) >= 2**31 - 1
+        itype = np.int64 if wide else np.int32
+        users = np.repeat(np.arange(csr.shape[0], dtype=itype), np.diff(csr.indptr))
+        items = csr.indices.astype(itype)  # a copy
+        self._users = torch.from_numpy(users).to(device)
+        self._items = torch.from_numpy(items).to(device)
+        self._seen = _PairFilter(users, items, self.n_items_, device)
         self._samples = len(users)  # triples per epoch
 
     def _negatives(self, users: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -257,14 +259,18 @@ class _PairFilter:
 
     MULTIPLIER = -7046029254386353131  # 0x9E3779B97F4A7C15 as int64 (Fibonacci hashing)
 
-    def __init__(self, users: np.ndarray, items: np.ndarray, n_items: int, device: torch.device) -> None:
+    def __init__(self, users: np.ndarray, items: np.ndarray, n_items: int, device: torch.device,
+                 chunk: int = 2**20) -> None:
         self.n_items = int(n_items)
         self.bits = max(10, int(np.ceil(np.log2(max(1, 16 * len(users))))))
-        keys = torch.as_tensor(users.astype(np.int64) * self.n_items + items.astype(np.int64), device=device)
-        positions = torch.unique(self._hash(keys))
-        self.table = torch.zeros(1 << max(0, self.bits - 6), dtype=torch.int64, device=device)
-        # distinct bits of one word add up to their OR
-        self.table.index_add_(0, positions >> 6, torch.ones_like(positions) << (positions & 63))
+        table = np.zeros(1 << max(0, self.bits - 6), dtype=np.uint64)
+        for start in range(0, len(users), chunk):  # in chunks: no large temporaries
+            keys = torch.from_numpy(users[start : start + chunk].astype(np.int64) * self.n_items
+                                    + items[start : start + chunk])
+            positions = self._hash(keys).numpy()
+            bits = np.left_shift(np.uint64(1), (positions & 63).astype(np.uint64))
+            np.bitwise_or.at(table, positions >> 6, bits)
+        self.table = torch.from_numpy(table.view(np.int64)).to(device)
 
     def _hash(self, keys: torch.Tensor) -> torch.Tensor:
         return ((keys * self.MULTIPLIER) >> (64 - self.bits)) & ((1 << self.bits) - 1)
