@@ -201,7 +201,8 @@ def test_bpr_fold_in_is_the_centred_ridge_fit_and_explanations_sum_to_it(small):
 @pytest.mark.slow  # compiling takes ~10 s
 def test_bpr_compiled_step_matches_the_op_by_op_step():
     """The fused (torch.compile) update used for large data on a CPU is the same arithmetic."""
-    from recsys.models.bpr import _cpu_threads, compiled_sgd_step, sgd_step
+    from recsys.models.als import cpu_threads
+    from recsys.models.bpr import compiled_sgd_step, sgd_step
 
     gen = torch.Generator().manual_seed(0)
     users_f, items_f, bias = torch.randn(30, 8, generator=gen), torch.randn(20, 8, generator=gen), torch.randn(20)
@@ -209,7 +210,7 @@ def test_bpr_compiled_step_matches_the_op_by_op_step():
     valid = (torch.rand(64, generator=gen) > 0.1).float()
     eager = [t.clone() for t in (users_f, items_f, bias)]
     fused = [t.clone() for t in (users_f, items_f, bias)]
-    with torch.no_grad(), _cpu_threads(1):
+    with torch.no_grad(), cpu_threads(1):
         totals_eager = sgd_step(*eager, u, i, j, valid, 0.05, 0.0005)
         totals_fused = compiled_sgd_step(*fused, u, i, j, valid, 0.05, 0.0005)
     for a, b in zip(eager, fused, strict=True):

@@ -12,7 +12,9 @@ batch's gradient is computed at once and scattered with ``index_add_`` (summed, 
 same samples). Updates are SGD with a learning rate; rows hit by many samples of a batch move by the sum
 of their per-sample steps, so ``learning_rate`` is per sample, as in implicit. Whether the user has j is
 checked with a small hashed bit array (:class:`_PairFilter`): never misses a true interaction, and the
-few false alarms are simply redrawn.
+few false alarms are simply redrawn. On a CPU an epoch runs single-threaded (see
+:func:`recsys.models.als.cpu_threads`), and from ``COMPILE_FROM_SAMPLES`` triples on, the batch update is
+one loop compiled by ``torch.compile`` (op by op where compiling is not possible).
 
 Fold-in: a new user's factor is the ridge least-squares fit of ``p . (q_i - q_mean) ~ m`` over their
 history, where ``m`` is the mean margin trained users give their own items over the average item.
@@ -20,7 +22,6 @@ history, where ``m`` is the mean margin trained users give their own items over 
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 
 import numpy as np
@@ -29,7 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from recsys.data import Catalog, Interactions
-from recsys.models.als import ridge_attribution, ridge_fold_in
+from recsys.models.als import cpu_threads, ridge_attribution, ridge_fold_in
 from recsys.models.base import Recommender
 
 
@@ -120,7 +121,7 @@ class BPR(Recommender):
         totals = torch.zeros(2, device=self.device_, dtype=torch.float64)
         # every batch has the same size (the last one's surplus samples are masked out): one compiled shape
         positions = torch.arange(batch, device=self.device_)
-        with torch.no_grad(), _cpu_threads(1 if update is not sgd_step else None):
+        with torch.no_grad(), cpu_threads(1 if self.device_.type == "cpu" else None):
             for start in range(0, samples, batch):
                 pick = torch.randint(0, n, (batch,), generator=self._generator, device=self.device_)
                 u = self._users.index_select(0, pick)
@@ -230,23 +231,6 @@ def compiled_sgd_step(*args):
         warnings.warn(f"BPR runs uncompiled (slower): torch.compile failed here ({exc})", stacklevel=2)
         _COMPILED["step"] = None
         return sgd_step(*args)
-
-
-@contextlib.contextmanager
-def _cpu_threads(count: int | None):
-    """Run the block with ``count`` intra-op CPU threads (unchanged when ``None``), then restore.
-
-    BPR's compiled CPU step runs single-threaded: its scatter into factor rows is then sequential, hence
-    deterministic, and measured faster than the two-thread version (atomic adds)."""
-    if count is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 class _PairFilter:

@@ -19,7 +19,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys.data import Catalog, Interactions
-from recsys.models.als import ridge_attribution, ridge_fold_in
+from recsys.models.als import cpu_threads, ridge_attribution, ridge_fold_in
 from recsys.models.base import Recommender
 
 
@@ -90,7 +90,7 @@ class BiasedMF(Recommender):
         batch = int(self.batch_size)
         user_rows, item_rows = self._user_rows, self._item_rows
         sums = torch.zeros(3, device=self.device_, dtype=torch.float64)
-        with torch.no_grad():
+        with torch.no_grad(), cpu_threads(1 if self.device_.type == "cpu" else None):
             for start in range(0, n, batch):
                 pick = order[start : start + batch]
                 u, i, r = self._users[pick], self._items[pick], self._ratings[pick]
