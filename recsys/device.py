@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import torch
 
 
@@ -29,3 +31,22 @@ def describe_device(device: torch.device | None = None) -> dict:
         free, total = torch.cuda.mem_get_info(index)
         return {"kind": "cuda", "name": torch.cuda.get_device_name(index), "free_bytes": free, "total_bytes": total}
     return {"kind": "cpu", "name": "CPU", "free_bytes": None, "total_bytes": None}
+
+
+def available_memory(device: str | torch.device) -> int | None:
+    """Free bytes on ``device``: GPU free memory, or the machine's available RAM (``None`` if unknown)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None

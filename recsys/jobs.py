@@ -85,27 +85,6 @@ def _data_stats(source: Any) -> tuple[int, int, int, bool]:
     raise TypeError("estimate() needs (store, dataset_id), a dataset dict, Interactions, or size figures")
 
 
-def _available_memory(device: str) -> int | None:
-    """Free bytes on the device (GPU: free memory; CPU: MemAvailable), or None when unknown."""
-    if device.startswith("cuda"):
-        import torch
-
-        from recsys.device import describe_device
-
-        return int(describe_device(torch.device(device))["free_bytes"])
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def _model_cost(name: str, p: dict[str, Any], n_users: int, n_items: int, nnz: int) -> tuple[float, float, float, str]:
     """(sparse operations, dense operations, bytes on the training device, what drives the size)."""
     f = int(p.get("factors") or 64)
@@ -150,7 +129,7 @@ def estimate(source: Any, model: str, params: dict[str, Any] | None = None, devi
     :class:`Interactions`, or ``{"n_users", "n_items", "n_interactions"}``. ``device`` is what would be
     requested ("auto", "cpu", "cuda"); the estimate is for the device that would actually be used.
     ``fits`` is False when it needs more memory than the device has free, or would take over a week."""
-    from recsys.device import pick_device
+    from recsys.device import available_memory, pick_device
     from recsys.models import MODELS
 
     n_users, n_items, nnz, _ = _data_stats(source)
@@ -164,7 +143,7 @@ def estimate(source: Any, model: str, params: dict[str, Any] | None = None, devi
     speed = _SPEED[kind]
     seconds = float(sparse_ops / speed["sparse"] + dense_ops / speed["dense"] + nnz * 2e-6 + 3.0)  # + load, split, save
     reasons = []
-    free = _available_memory(resolved)
+    free = available_memory(resolved)
     if free is not None and memory > free * MEMORY_HEADROOM:
         where = "GPU" if kind == "cuda" else "this machine"
         advice = {
@@ -178,7 +157,7 @@ def estimate(source: Any, model: str, params: dict[str, Any] | None = None, devi
             f"try {advice}{cpu}"
         )
     if kind == "cuda":
-        host_free = _available_memory("cpu")
+        host_free = available_memory("cpu")
         if host_free is not None and host_bytes > host_free * MEMORY_HEADROOM:
             reasons.append(f"loading the data needs about {_bytes(host_bytes)} but only {_bytes(host_free)} is free")
     if seconds > MAX_SECONDS:

@@ -8,36 +8,17 @@ are ``x_u @ B``, so each history item's contribution to an item is exact: ``B[h,
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from recsys.data import Catalog, Interactions
+from recsys.device import available_memory
 from recsys.models.base import ModelError, Recommender
 from recsys.models.knn import _torch_csr
 
 MEMORY_FRACTION = 0.5  # of the free memory EASE may plan to use
 WORKING_COPIES = 3  # G, its Cholesky factor and P are alive at once
-
-
-def available_memory(device: torch.device) -> int | None:
-    """Free bytes on ``device``: GPU free memory, or the machine's available RAM (``None`` if unknown)."""
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        return int(free)
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
-    except (ValueError, OSError, AttributeError):
-        return None
 
 
 def ease_memory_bytes(n_items: int, dtype: torch.dtype = torch.float32) -> int:
