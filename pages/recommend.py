@@ -43,14 +43,7 @@ def _picture_column(frame, order: list[str], columns: dict) -> None:
 
 
 dataset_id = ui.dataset_picker(help="The dataset whose people and trained models you want to look at.")
-runs = None
-if dataset_id is not None:
-    with ui.guard("listing the trained models"):
-        runs = explore.finished_runs(ui.get_store().list_runs(dataset_id))
-if runs is None or runs.empty:
-    if dataset_id is not None:
-        _empty_state()
-    st.stop()
+runs = ui.finished_runs_or_stop(dataset_id, _empty_state)
 
 labels = dict(zip(runs["id"].astype(int), runs["label"], strict=True))
 run_ids = list(labels)

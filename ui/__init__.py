@@ -27,6 +27,7 @@ from ui.state import (  # noqa: E402
     dataset_summary,
     datasets,
     device_info,
+    finished_runs_or_stop,
     get_store,
     load_dataset,
     load_evaluation,
@@ -37,6 +38,6 @@ from ui.state import (  # noqa: E402
 
 __all__ = [
     "charts", "errors", "fmt", "layout", "state", "guard", "show_error", "page_header", "pills",
-    "current_dataset", "dataset_picker", "dataset_summary", "datasets", "device_info", "get_store",
+    "current_dataset", "dataset_picker", "dataset_summary", "datasets", "device_info", "finished_runs_or_stop", "get_store",
     "load_dataset", "load_evaluation", "load_run_model", "run_recommendations", "set_current_dataset",
 ]

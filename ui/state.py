@@ -193,3 +193,20 @@ def worker_info() -> dict[str, Any]:
     if info.get("run_id") is not None:
         return {"state": "running", "label": f"Training run #{info['run_id']}", "note": waiting}
     return {"state": "idle", "label": "Ready", "note": waiting}
+
+
+def finished_runs_or_stop(dataset_id: int | None, empty_state) -> pd.DataFrame:
+    """The dataset's finished runs (``explore.finished_runs``); when there are none, draw
+    ``empty_state()`` (only if a dataset is chosen) and stop the page."""
+    from recsys import explore
+    from ui.errors import guard
+
+    runs = None
+    if dataset_id is not None:
+        with guard("listing the trained models"):
+            runs = explore.finished_runs(get_store().list_runs(dataset_id))
+    if runs is None or runs.empty:
+        if dataset_id is not None:
+            empty_state()
+        st.stop()
+    return runs
