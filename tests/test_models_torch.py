@@ -11,7 +11,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys.data import Interactions
-from recsys.models import make_model
+from recsys.models import als, make_model
 from recsys.models.als import ImplicitALS
 from recsys.models.bpr import BPR
 from recsys.models.mf import BiasedMF
@@ -113,6 +113,30 @@ def test_ials_few_cg_steps_are_only_approximate():
     x, y = model.user_factors_.double().numpy(), model.item_factors_.double().numpy()
     conf, pref = confidence_matrix(dense, 1.0, True), (dense > 0).astype(float)
     assert np.abs(y - exact_solve(x, conf.T, pref.T, 0.5)).max() > 1e-3
+
+
+def test_user_blocks_cut_by_rows_and_by_cells():
+    # rows hold 5, 1, 1, 4, 2, 2 cells
+    indptr = np.array([0, 5, 6, 7, 11, 13, 15])
+    assert als.user_blocks(indptr, max_rows=10, max_cells=100) == [(0, 6)]
+    assert als.user_blocks(indptr, max_rows=2, max_cells=100) == [(0, 2), (2, 4), (4, 6)]
+    # by cells: 5 + 1 + 1 = 7 > 6 stops the first block at two rows; a row over the limit stands alone
+    assert als.user_blocks(indptr, max_rows=10, max_cells=6) == [(0, 2), (2, 4), (4, 6)]
+    assert als.user_blocks(indptr, max_rows=10, max_cells=3) == [(0, 1), (1, 3), (3, 4), (4, 5), (5, 6)]
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_ials_user_blocks_give_the_one_block_result(binary, monkeypatch):
+    train = make_interactions(clustered(90, 40, seed=3))
+    params = {"factors": 6, "epochs": 3, "regularization": 0.5, "binary": binary, "device": "cpu"}
+    whole = ImplicitALS(**params).fit(train)
+    monkeypatch.setitem(als.BLOCK_ELEMENTS, "cpu", 60)  # 10 users (at 6 factors) or 60 cells a block
+    blocked, blocks = ImplicitALS(**params), []
+    blocked.fit(train, on_epoch=lambda record: blocks.append(len(blocked._state.blocks)))
+    assert min(blocks) >= 9  # 90 users, at most 10 a block
+    np.testing.assert_allclose(blocked.user_factors_.numpy(), whole.user_factors_.numpy(), atol=1e-5)
+    np.testing.assert_allclose(blocked.item_factors_.numpy(), whole.item_factors_.numpy(), atol=1e-5)
+    assert [h["loss"] for h in blocked.history_] == pytest.approx([h["loss"] for h in whole.history_], rel=1e-5)
 
 
 @pytest.mark.parametrize("binary", [True, False])
