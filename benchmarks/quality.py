@@ -40,6 +40,10 @@ from recsys.models.base import Recommender
 from recsys.split import Split, random_split
 
 IMPLICIT_MODELS = {"implicit-als": "ials", "implicit-bpr": "bpr"}  # reference -> our counterpart
+# our models with other settings, reported beside the defaults: implicit's CPU BPR draws each negative as
+# the item of a random interaction (popularity-weighted), ours uniformly unless told; this row compares
+# the two libraries' convergence with the same sampling
+VARIANTS = {"bpr-popularity": ("bpr", {"negative_sampling": "popularity"})}
 
 
 def implicit_available() -> bool:
@@ -143,7 +147,8 @@ def _make(name: str, overrides: dict[str, dict[str, Any]], seed: int, threads: i
         params = {**implicit_params(ours, threads), **overrides.get(name, {})}
         cls = ImplicitALSReference if name == "implicit-als" else ImplicitBPRReference
         return cls(params=params, binary=bool(getattr(ours, "binary", True)))
-    model = make_model(name, **overrides.get(name, {}))
+    base, settings = VARIANTS.get(name, (name, {}))
+    model = make_model(base, **{**settings, **overrides.get(name, {})})
     if "seed" in model.param_names() and "seed" not in overrides.get(name, {}):
         model.seed = seed
     return model
@@ -164,7 +169,8 @@ def run_model(
         curve.append(_test_ndcg(model, split, test_users))
         scoring[0] += time.perf_counter() - started
 
-    want_curve = curves and (name in IMPLICIT_MODELS or name in IMPLICIT_MODELS.values())
+    compared = {*IMPLICIT_MODELS, *IMPLICIT_MODELS.values(), *VARIANTS}
+    want_curve = curves and name in compared
     on_epoch = score_now if want_curve and model.iterative else None
     if want_curve and isinstance(model, _ImplicitReference):
         model.on_iteration = score_now
@@ -238,6 +244,8 @@ def main(argv: list[str] | None = None) -> int:
     split = random_split(inter, test_fraction=0.2, seed=args.seed)
     names = args.models.split(",") if args.models else list(MODELS)
     have_implicit = implicit_available()
+    if not args.models:
+        names += list(VARIANTS)
     if not args.models and not args.no_implicit:
         names += list(IMPLICIT_MODELS)
     if args.no_implicit or not have_implicit:

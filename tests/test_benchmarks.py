@@ -155,16 +155,19 @@ def test_implicit_settings_translate_our_confidence():
 
 def test_quality_runs_on_a_sample_of_the_demo(tmp_path):
     out = tmp_path / "q.json"
-    params = json.dumps({"ials": {"epochs": 2}})
-    argv = ["--models", "popularity,random,ials", "--sample-users", "80", "--params", params, "--no-implicit",
-            "--json", str(out)]
+    params = json.dumps({"ials": {"epochs": 2}, "bpr-popularity": {"epochs": 2}})
+    argv = ["--models", "popularity,random,ials,bpr-popularity", "--sample-users", "80", "--params", params,
+            "--no-implicit", "--curves", "--json", str(out)]
     assert quality.main(argv) == 0
     rows = {r["model"]: r for r in json.loads(out.read_text())["models"]}
-    for name in ("popularity", "random", "ials"):
+    for name in ("popularity", "random", "ials", "bpr-popularity"):
         assert "error" not in rows[name], rows[name]
         assert 0.0 <= rows[name]["ndcg@10"] <= 1.0 and 0.0 < rows[name]["coverage"] <= 1.0
         assert rows[name]["top10_all_users_seconds"] > 0
     assert rows["popularity"]["ndcg@10"] > rows["random"]["ndcg@10"]
+    # a variant is our model with other settings, its own row and curve
+    assert rows["bpr-popularity"]["params"]["negative_sampling"] == "popularity"
+    assert len(rows["bpr-popularity"]["curve"]) == 2 and len(rows["ials"]["curve"]) == 2
 
 
 @pytest.mark.skipif(not HAVE_IMPLICIT, reason="implicit is not installed (requirements-bench.txt)")

@@ -13,6 +13,7 @@ import torch
 from recsys.data import Interactions
 from recsys.models import als, make_model
 from recsys.models.als import ImplicitALS
+from recsys.models.base import ModelError
 from recsys.models.bpr import BPR
 from recsys.models.mf import BiasedMF
 from recsys.models.vae import MultVAE
@@ -197,12 +198,30 @@ def test_bpr_negatives_are_never_the_users_items(small):
     model = BPR(device="cpu", epochs=1)
     model.fit(small)
     model._start_training(small, None)
-    users = model._users.repeat(20)
+    users = torch.as_tensor(small.users, dtype=torch.int64).repeat(20)
     negatives, valid = model._negatives(users)
     has = small.to_csr(use_values=False).toarray() > 0
     picked = has[users.numpy(), negatives.numpy()]
     assert not picked[valid.numpy()].any()
     assert valid.float().mean() > 0.95
+
+
+def test_bpr_popularity_negatives_follow_item_counts(small):
+    model = BPR(device="cpu", epochs=1, negative_sampling="popularity")
+    model.fit(small)
+    model._start_training(small, None)
+    drawn = np.bincount(model._draw_items(200_000).numpy(), minlength=small.n_items) / 200_000
+    share = small.item_counts() / len(small)
+    np.testing.assert_allclose(drawn, share, atol=0.004)
+    uniform = BPR(device="cpu", epochs=1).fit(small)
+    uniform._start_training(small, None)
+    drawn = np.bincount(uniform._draw_items(200_000).numpy(), minlength=small.n_items) / 200_000
+    np.testing.assert_allclose(drawn, 1 / small.n_items, atol=0.004)
+
+
+def test_bpr_rejects_an_unknown_negative_sampling(small):
+    with pytest.raises(ModelError, match="negative_sampling must be one of uniform, popularity"):
+        BPR(device="cpu", epochs=1, negative_sampling="hard").fit(small)
 
 
 def test_bpr_fold_in_is_the_centred_ridge_fit_and_explanations_sum_to_it(small):
