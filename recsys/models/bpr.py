@@ -161,9 +161,10 @@ class BPR(Recommender):
     def _update_function(self):
         """The batch update: compiled (one fused, single-threaded loop) for large data on a CPU when
         torch can compile here, else the same function run op by op."""
-        if self.device_.type != "cpu" or self._samples * int(self.epochs) < COMPILE_FROM_SAMPLES or _COMPILED.get("step", 1) is None:
-            return sgd_step
-        return compiled_sgd_step
+        large = self._samples * int(self.epochs) >= COMPILE_FROM_SAMPLES
+        if self.device_.type == "cpu" and large and _COMPILED.get("step", 1) is not None:
+            return compiled_sgd_step
+        return sgd_step
 
     def _finish_training(self) -> None:
         del self._users, self._items, self._seen, self._generator
