@@ -377,7 +377,7 @@ class _TrainingState:
     power-law data. ``scores[n]`` is ``<x_u, y_i>`` for the n-th interaction in (renumbered) user-major
     order; ``to_item_major`` permutes user-major cell values into item-major order; ``cols`` gives each
     user-major cell's item and ``row_lengths`` each user's number of cells. ``blocks`` cut the users into
-    runs of at most ``BLOCK_ELEMENTS`` factor numbers and cells (at 10M interactions on a CPU: 5 blocks,
+    runs of at most ``BLOCK_ELEMENTS`` factor numbers and cells (at 10M interactions on a CPU: 4 blocks,
     and 0.2 GB less memory at the peak than one block). With ``binary`` data ``c`` and ``c1`` are plain
     numbers (no per-cell arrays), and the user side's SpMM reads the SDDMM output itself."""
 
