@@ -183,7 +183,7 @@ class BPR(Recommender):
 
     # -- scoring ------------------------------------------------------------------------------
     def _score_users(self, users: torch.Tensor) -> torch.Tensor:
-        return self.user_factors_[users] @ self.item_factors_.T + self.item_bias_
+        return torch.addmm(self.item_bias_, self.user_factors_[users], self.item_factors_.T)  # bias added in the same pass
 
     def _fold_in(self, history: sp.csr_matrix) -> torch.Tensor:
         """Each row's factor: ``argmin_p sum_i (p . (q_i - q_mean) - m)^2 + reg |p|^2`` over the row's
@@ -208,7 +208,7 @@ class BPR(Recommender):
         return torch.full_like(values, float(self.fold_in_margin_))
 
     def _score_histories(self, history: sp.csr_matrix) -> torch.Tensor:
-        return self._fold_in(history) @ self.item_factors_.T + self.item_bias_
+        return torch.addmm(self.item_bias_, self._fold_in(history), self.item_factors_.T)
 
     def item_embeddings(self) -> torch.Tensor:
         return self.item_factors_

@@ -129,9 +129,9 @@ class BiasedMF(Recommender):
             return self._clip(pred).float().cpu().numpy()
 
     def _score_users(self, users: torch.Tensor) -> torch.Tensor:
-        scores = self.user_factors_[users] @ self.item_factors_.T
-        scores += (self.global_mean_ + self.user_bias_[users]).unsqueeze(1) + self.item_bias_
-        return self._clip(scores)
+        scores = torch.addmm(self.item_bias_, self.user_factors_[users], self.item_factors_.T)
+        scores += (self.global_mean_ + self.user_bias_[users]).unsqueeze(1)
+        return scores.clamp_(self.rating_min_, self.rating_max_)  # in place: no second users x items array
 
     def _augmented_items(self) -> torch.Tensor:
         """Item factors with a column of ones, so that the user bias is solved with the factor."""
