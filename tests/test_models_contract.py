@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from recsys.data import Catalog, Interactions
-from recsys.models import MODELS, PERSONALISED, ModelError, Recommender, load_model, make_model
+from recsys.models import MODELS, PERSONALISED, ModelError, Recommender, base, load_model, make_model
 
 N_USERS, N_ITEMS, PER_USER = 200, 100, 20
 
@@ -162,6 +162,18 @@ def test_recommend_never_returns_seen_items(name, fitted):
     # and with exclude_seen=False the seen items may come back: the filter is the only difference
     all_items, _ = model.recommend(np.arange(4), k=N_ITEMS, exclude_seen=False)
     assert sorted(all_items[0].tolist()) == list(range(N_ITEMS))
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if n != "random"])  # random draws per block
+def test_recommend_is_the_same_in_any_block_size(name, fitted, monkeypatch):
+    model = fitted[name]
+    whole_items, whole_scores = model.recommend(None, k=10)
+    items, scores = model.recommend(None, k=10, batch_size=7)  # blocks of 7 users, the last one short
+    np.testing.assert_allclose(scores, whole_scores, rtol=1e-5, atol=1e-6)
+    assert (items == whole_items).mean() > 0.95  # ties may order differently between products
+    monkeypatch.setitem(base.SCORE_BATCH_ELEMENTS, "cpu", 3 * N_ITEMS)  # the default block: 3 users
+    items, scores = model.recommend(None, k=10)
+    np.testing.assert_allclose(scores, whole_scores, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ALL)
