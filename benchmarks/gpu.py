@@ -22,19 +22,17 @@ finish in under five minutes end to end.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from benchmarks import synthetic
-from benchmarks.machine import machine_info, machine_markdown, markdown_table, size_label
+from benchmarks.machine import machine_info, machine_markdown, markdown_table, publish, size_label
 
 SCALES: dict[str, dict[str, Any]] = {
     "full": {"ials": [10_000_000, 50_000_000], "bpr": [10_000_000], "ease_items": 20_000,
@@ -273,11 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results = run(args.device, args.scale, args.seed)
     text = report_markdown(results)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
-    if args.markdown:
-        Path(args.markdown).write_text(text + "\n")
+    publish(text, results, args.json, args.markdown)
     return 0
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import platform
 import resource
 import sys
+from pathlib import Path
 from typing import Any
 
 
@@ -112,6 +114,15 @@ def machine_markdown(info: dict[str, Any]) -> str:
         f"- BLAS/OpenMP environment: {info.get('env') or 'none set'}",
     ]
     return "\n".join(lines)
+
+
+def publish(text: str, results: dict[str, Any], json_path: str | None, markdown_path: str | None) -> None:
+    """Print a benchmark's Markdown report; also write it, and the full results as JSON, where asked."""
+    print(text)
+    if json_path:
+        Path(json_path).write_text(json.dumps(results, indent=1, default=str))
+    if markdown_path:
+        Path(markdown_path).write_text(text + "\n")
 
 
 def markdown_table(header: list[str], rows: list[list[Any]]) -> str:

@@ -25,13 +25,12 @@ import os
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from benchmarks.machine import machine_info, machine_markdown, markdown_table
+from benchmarks.machine import machine_info, machine_markdown, markdown_table, publish
 from recsys import metrics
 from recsys.data import Catalog, Interactions, load_demo, load_interactions
 from recsys.evaluation import evaluate
@@ -271,11 +270,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{name}] {json.dumps({k: v for k, v in row.items() if k not in ('curve', 'params')})}",
               file=sys.stderr)
     text = report_markdown(results)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
-    if args.markdown:
-        Path(args.markdown).write_text(text + "\n")
+    publish(text, results, args.json, args.markdown)
     return 0
 
 

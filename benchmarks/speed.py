@@ -39,6 +39,7 @@ from benchmarks.machine import (
     markdown_table,
     parse_size,
     peak_rss_mb,
+    publish,
     size_label,
 )
 
@@ -466,11 +467,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[ease {n_items}] {results['ease'][-1]}", file=sys.stderr)
     results["machine"]["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     text = report_markdown(results)
-    print(text)
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
-    if args.markdown:
-        Path(args.markdown).write_text(text + "\n")
+    publish(text, results, args.json, args.markdown)
     return 0
 
 
