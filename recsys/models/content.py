@@ -25,8 +25,9 @@ from sklearn.decomposition import TruncatedSVD
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from recsys.data import Catalog, Interactions
+from recsys.models.als import torch_csr
 from recsys.models.base import ModelError, Recommender
-from recsys.models.knn import _dense, _torch_csr
+from recsys.models.knn import _dense
 
 _WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
 _YEAR = re.compile(r"\((\d{4})\)\s*$")
@@ -92,7 +93,7 @@ class ContentBased(Recommender):
     def _features(self) -> torch.Tensor:
         """Item features (items x vocabulary) as a sparse tensor on the device, built once."""
         if getattr(self, "_features_t", None) is None:
-            self._features_t = _torch_csr(self.item_features_, self.device_)
+            self._features_t = torch_csr(self.item_features_, self.device_)
         return self._features_t
 
     def _profiles(self, history: sp.csr_matrix) -> sp.csr_matrix:

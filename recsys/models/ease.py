@@ -14,8 +14,8 @@ import torch
 
 from recsys.data import Catalog, Interactions
 from recsys.device import available_memory
+from recsys.models.als import torch_csr
 from recsys.models.base import ModelError, Recommender
-from recsys.models.knn import _torch_csr
 
 MEMORY_FRACTION = 0.5  # of the free memory EASE may plan to use
 WORKING_COPIES = 3  # G, its Cholesky factor and P are alive at once
@@ -98,7 +98,7 @@ class EASE(Recommender):
         dense = torch.as_tensor(binary.toarray(), device=self.device_).to(torch.float64)  # users x items
         solved = torch.linalg.solve(kernel, dense).to(dtype)  # (lambda I + X X^T)^-1 X
         del dense, kernel
-        precision = torch.sparse.mm(_torch_csr(binary.T.tocsr(), self.device_).to(dtype), solved)
+        precision = torch.sparse.mm(torch_csr(binary.T.tocsr(), self.device_).to(dtype), solved)
         precision.mul_(-1.0 / lam)
         precision.diagonal().add_(1.0 / lam)
         return precision
@@ -106,7 +106,7 @@ class EASE(Recommender):
     def _score_histories(self, history: sp.csr_matrix) -> torch.Tensor:
         rows = sp.csr_matrix(history, dtype=np.float32, copy=True)
         rows.data[:] = 1.0
-        return torch.sparse.mm(_torch_csr(rows, self.device_), self.weights_)
+        return torch.sparse.mm(torch_csr(rows, self.device_), self.weights_)
 
     def _explain(self, user: int, history: np.ndarray, values: np.ndarray, item: int) -> np.ndarray:
         index = torch.as_tensor(history, device=self.device_)

@@ -8,13 +8,12 @@ decomposes exactly into the contributions of the user's history items (``explain
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from recsys.data import Catalog, Interactions
+from recsys.models.als import torch_csr
 from recsys.models.base import ModelError, Recommender
 
 _BLOCK_ENTRIES = 2**24  # dense block size (float32 entries, 64 MB) when computing similarities
@@ -27,17 +26,9 @@ def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return out
 
 
-def _torch_csr(matrix: sp.csr_matrix, device: torch.device) -> torch.Tensor:
-    """A scipy CSR matrix as a torch sparse CSR tensor (float32) on ``device``."""
-    matrix = sp.csr_matrix(matrix, dtype=np.float32)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta": it works
-        return torch.sparse_csr_tensor(
-            torch.as_tensor(matrix.indptr.astype(np.int64)),
-            torch.as_tensor(matrix.indices.astype(np.int64)),
-            torch.as_tensor(matrix.data),
-            size=matrix.shape,
-        ).to(device)
+def _interaction_matrix(matrix: sp.csr_matrix, use_values: bool) -> sp.csr_matrix:
+    """The matrix the neighbourhoods are computed on: the values (float32) or, by default, ones."""
+    return sp.csr_matrix(matrix, dtype=np.float32) if use_values else _binary(matrix)
 
 
 def _dense(matrix: sp.spmatrix, device: torch.device) -> torch.Tensor:
@@ -76,12 +67,9 @@ class ItemKNN(Recommender):
         self.device = device
 
     # -- training ------------------------------------------------------------------------------
-    def _interaction_matrix(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
-        return sp.csr_matrix(matrix, dtype=np.float32) if self.use_values else _binary(matrix)
-
     def _weighted_matrix(self) -> sp.csr_matrix:
         """The users x items matrix the similarities are computed from (user weighting applied)."""
-        matrix = self._interaction_matrix(self.user_items_)
+        matrix = _interaction_matrix(self.user_items_, self.use_values)
         if self.user_weighting:
             per_user = np.diff(matrix.indptr)
             weights = 1.0 / np.sqrt(np.log2(2.0 + per_user))  # squared in every product of two columns
@@ -96,7 +84,7 @@ class ItemKNN(Recommender):
         self.item_sq_norms_ = sq_norms
         n_items = self.n_items_
         k = int(min(self.neighbors, max(1, n_items - 1)))
-        cross = _torch_csr(weighted.T.tocsr(), self.device_)  # items x users
+        cross = torch_csr(weighted.T.tocsr(), self.device_)  # items x users
         history_norm = torch.as_tensor(sq_norms, device=self.device_).pow(float(self.asymmetry))
         target_pow = float(1.0 - self.asymmetry)
         block = max(1, min(n_items, _BLOCK_ENTRIES // max(1, n_items), _BLOCK_ENTRIES // max(1, self.n_users_)))
@@ -125,12 +113,12 @@ class ItemKNN(Recommender):
     def _similarity_transposed(self) -> torch.Tensor:
         """``S.T`` (targets x history items) as a sparse tensor on the device, built once."""
         if getattr(self, "_similarity_t", None) is None:
-            self._similarity_t = _torch_csr(self.similarity_.T.tocsr(), self.device_)
+            self._similarity_t = torch_csr(self.similarity_.T.tocsr(), self.device_)
         return self._similarity_t
 
     # -- scoring -------------------------------------------------------------------------------
     def _score_histories(self, history: sp.csr_matrix) -> torch.Tensor:
-        rows = _dense(self._interaction_matrix(history), self.device_)  # batch x items
+        rows = _dense(_interaction_matrix(history, self.use_values), self.device_)  # batch x items
         return torch.sparse.mm(self._similarity_transposed(), rows.T).T
 
     def _explain(self, user: int, history: np.ndarray, values: np.ndarray, item: int) -> np.ndarray:
@@ -143,7 +131,7 @@ class ItemKNN(Recommender):
         the kept neighbours."""
         weighted = self._weighted_matrix()
         chosen = _dense(weighted[:, items.cpu().numpy()], self.device_)  # users x len(items)
-        gram = torch.sparse.mm(_torch_csr(weighted.T.tocsr(), self.device_), chosen).T
+        gram = torch.sparse.mm(torch_csr(weighted.T.tocsr(), self.device_), chosen).T
         norms = torch.as_tensor(self.item_sq_norms_, device=self.device_).sqrt()
         return gram / (norms[items][:, None] * norms[None, :] + 1e-12)
 
@@ -175,13 +163,10 @@ class UserKNN(Recommender):
         self.use_values = use_values
         self.device = device
 
-    def _interaction_matrix(self, matrix: sp.csr_matrix) -> sp.csr_matrix:
-        return sp.csr_matrix(matrix, dtype=np.float32) if self.use_values else _binary(matrix)
-
     def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
         if int(self.neighbors) < 1:
             raise ModelError("userknn needs neighbors >= 1.")
-        matrix = self._interaction_matrix(self.user_items_)
+        matrix = _interaction_matrix(self.user_items_, self.use_values)
         self.user_sq_norms_ = np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel().astype(np.float32)
         self._after_load()
 
@@ -191,8 +176,8 @@ class UserKNN(Recommender):
     def _matrices(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(users x items, items x users) sparse tensors on the device, built once."""
         if getattr(self, "_matrix_t", None) is None:
-            matrix = self._interaction_matrix(self.user_items_)
-            self._matrix_t = (_torch_csr(matrix, self.device_), _torch_csr(matrix.T.tocsr(), self.device_))
+            matrix = _interaction_matrix(self.user_items_, self.use_values)
+            self._matrix_t = (torch_csr(matrix, self.device_), torch_csr(matrix.T.tocsr(), self.device_))
         return self._matrix_t
 
     def _neighbours(
@@ -201,7 +186,7 @@ class UserKNN(Recommender):
         """For each history row: (top neighbour users, their similarity^exponent), both (rows, k).
         ``exclude[r]`` is a user number never to pick for row ``r`` (the user themself), or -1."""
         matrix, _ = self._matrices()
-        rows = self._interaction_matrix(history)
+        rows = _interaction_matrix(history, self.use_values)
         row_sq = torch.as_tensor(np.asarray(rows.multiply(rows).sum(axis=1)).ravel(), device=self.device_)
         gram = torch.sparse.mm(matrix, _dense(rows, self.device_).T).T  # rows x users
         user_sq = torch.as_tensor(self.user_sq_norms_, device=self.device_)
@@ -239,9 +224,9 @@ class UserKNN(Recommender):
         row = self.user_items_[[user]]
         users, weights = self._neighbours(row, exclude=np.array([user]))
         users, weights = users[0].cpu().numpy(), weights[0].cpu().numpy()
-        matrix = self._interaction_matrix(self.user_items_)
+        matrix = _interaction_matrix(self.user_items_, self.use_values)
         votes = np.asarray(matrix[users, item].toarray()).ravel() * weights  # per neighbour
-        mine = np.asarray(self._interaction_matrix(row)[0, history].toarray()).ravel()
+        mine = np.asarray(_interaction_matrix(row, self.use_values)[0, history].toarray()).ravel()
         overlap = np.asarray(matrix[users][:, history].toarray()) * mine[None, :]  # neighbours x history
         totals = overlap.sum(axis=1, keepdims=True)
         shares = np.divide(overlap, totals, out=np.zeros_like(overlap), where=totals > 0)
@@ -249,11 +234,9 @@ class UserKNN(Recommender):
 
     def _item_similarities(self, items: torch.Tensor) -> torch.Tensor:
         """Cosine of the item columns (who interacted with them)."""
-        matrix, matrix_t = self._matrices()
-        chosen = _dense(self._interaction_matrix(self.user_items_)[:, items.cpu().numpy()], self.device_)
+        _, matrix_t = self._matrices()
+        interactions = _interaction_matrix(self.user_items_, self.use_values)
+        chosen = _dense(interactions[:, items.cpu().numpy()], self.device_)
         gram = torch.sparse.mm(matrix_t, chosen).T
-        sq = torch.as_tensor(
-            np.asarray(self._interaction_matrix(self.user_items_).power(2).sum(axis=0)).ravel(),
-            device=self.device_,
-        )
+        sq = torch.as_tensor(np.asarray(interactions.power(2).sum(axis=0)).ravel(), device=self.device_)
         return gram / (sq[items].sqrt()[:, None] * sq.sqrt()[None, :] + 1e-12)
