@@ -40,14 +40,12 @@ def torch_csr(matrix: sp.csr_matrix, device: torch.device, values: np.ndarray | 
     them without a conversion per call)."""
     index_type = torch.int32 if matrix.nnz < 2**31 - 1 and max(matrix.shape) < 2**31 - 1 else torch.int64
     data = matrix.data if values is None else values
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(
-            torch.as_tensor(matrix.indptr.astype(np.int64), device=device).to(index_type),
-            torch.as_tensor(matrix.indices.astype(np.int64), device=device).to(index_type),
-            torch.tensor(np.asarray(data, dtype=np.float32), device=device),  # a copy: callers write into it
-            size=matrix.shape, check_invariants=False,
-        )
+    return _sparse_csr(
+        torch.as_tensor(matrix.indptr.astype(np.int64), device=device).to(index_type),
+        torch.as_tensor(matrix.indices.astype(np.int64), device=device).to(index_type),
+        torch.tensor(np.asarray(data, dtype=np.float32), device=device),  # a copy: callers write into it
+        matrix.shape,
+    )
 
 
 def padded_rows(history: sp.csr_matrix, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -136,7 +136,7 @@ class BPR(Recommender):
         return negatives, ~clash
 
     def _run_epoch(self, epoch: int) -> dict[str, float]:
-        n, samples, batch = self._samples, self._samples, self._batch()
+        samples, batch = self._samples, self._batch()
         lr, decay = float(self.learning_rate), float(self.learning_rate) * float(self.regularization)
         update = self._update_function()
         totals = torch.zeros(2, device=self.device_, dtype=torch.float64)
@@ -147,7 +147,7 @@ class BPR(Recommender):
             for start in range(0, samples, batch):
                 # sorted: the batch reads and writes factor rows in memory order (the summed update is
                 # the same in any order)
-                pick = torch.randint(0, n, (batch,), generator=self._generator, device=self.device_,
+                pick = torch.randint(0, samples, (batch,), generator=self._generator, device=self.device_,
                                      dtype=self._users.dtype).sort()[0]  # int32 sorts ~3x faster
                 u = self._users.index_select(0, pick)
                 i = self._items.index_select(0, pick)
@@ -232,11 +232,9 @@ def sgd_step(
     The factor rows are gathered here, op by op (a row copy each, into ``rows`` when given: buffers
     reused from batch to batch); ``apply`` (default :func:`apply_step`) does the arithmetic and the
     scatters, the part worth compiling."""
-    if rows is None:
-        pu, qi, qj = users_f.index_select(0, u), items_f.index_select(0, i), items_f.index_select(0, j)
-    else:
-        pu, qi, qj = (torch.index_select(source, 0, index, out=buffer)
-                      for source, index, buffer in zip((users_f, items_f, items_f), (u, i, j), rows, strict=True))
+    buffers = rows or (None, None, None)
+    pu, qi, qj = (torch.index_select(source, 0, index, out=buffer)
+                  for source, index, buffer in zip((users_f, items_f, items_f), (u, i, j), buffers, strict=True))
     return (apply or apply_step)(users_f, items_f, bias, u, i, j, pu, qi, qj, valid, lr, decay)
 
 

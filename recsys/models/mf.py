@@ -116,7 +116,15 @@ class BiasedMF(Recommender):
 
     # -- prediction and scoring ---------------------------------------------------------------
     def _clip(self, ratings: torch.Tensor) -> torch.Tensor:
-        return ratings.clamp(self.rating_min_, self.rating_max_)
+        """``ratings`` (a fresh tensor) clamped to the training scale, in place."""
+        return ratings.clamp_(self.rating_min_, self.rating_max_)
+
+    def _ratings(self, factors: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+        """Predicted ratings of every item for rows with these factors and ``mu + b_u`` offsets: one
+        users x items array, the item biases added inside the product."""
+        scores = torch.addmm(self.item_bias_, factors, self.item_factors_.T)
+        scores += offsets.unsqueeze(1)
+        return self._clip(scores)
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         """Predicted ratings for pairs of user and item numbers (float32 array)."""
@@ -129,9 +137,7 @@ class BiasedMF(Recommender):
             return self._clip(pred).float().cpu().numpy()
 
     def _score_users(self, users: torch.Tensor) -> torch.Tensor:
-        scores = torch.addmm(self.item_bias_, self.user_factors_[users], self.item_factors_.T)
-        scores += (self.global_mean_ + self.user_bias_[users]).unsqueeze(1)
-        return scores.clamp_(self.rating_min_, self.rating_max_)  # in place: no second users x items array
+        return self._ratings(self.user_factors_[users], self.global_mean_ + self.user_bias_[users])
 
     def _augmented_items(self) -> torch.Tensor:
         """Item factors with a column of ones, so that the user bias is solved with the factor."""
@@ -149,9 +155,7 @@ class BiasedMF(Recommender):
         """Fold-in: ridge fit of (p, b_u) to the history's ratings, then predicted ratings."""
         solved = ridge_fold_in(self._augmented_items(), history, self._weight, self._residual,
                                max(float(self.regularization), 1e-3))
-        scores = solved[:, :-1] @ self.item_factors_.T
-        scores += (self.global_mean_ + solved[:, -1]).unsqueeze(1) + self.item_bias_
-        return self._clip(scores)
+        return self._ratings(solved[:, :-1], self.global_mean_ + solved[:, -1])
 
     def item_embeddings(self) -> torch.Tensor:
         return self.item_factors_
