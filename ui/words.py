@@ -27,8 +27,9 @@ PARAM_LABELS: dict[str, tuple[str, str]] = {
     "shrinkage": ("Shrinkage", "Damps similarities computed from only a few shared interactions."),
     "dropout": ("Dropout", "Share of each history hidden during training, so the model generalises."),
     "hidden": ("Hidden size", "Width of the network's hidden layer."),
-    "negative_sampling": ("Negatives drawn", "uniform (every item alike) or popularity (popular items more "
-                          "often, as the implicit library does): what each liked item is ranked above."),
+    "negative_sampling": ("Comparison items", "Which items the model learns to rank below each person's own: "
+                          "uniform (any item, equally often) or popularity (popular items more often, as the "
+                          "implicit library does). Type one of the two words."),
 }
 
 STATUS_LABELS: dict[str, tuple[str, str]] = {

@@ -90,8 +90,9 @@ class BPR(Recommender):
 
     def _start_training(self, train: Interactions, catalog: Catalog | None) -> None:
         if self.negative_sampling not in NEGATIVE_SAMPLING:
-            raise ModelError(f"bpr negative_sampling must be one of {', '.join(NEGATIVE_SAMPLING)}, "
-                             f"not {self.negative_sampling!r}.")
+            raise ModelError(f"BPR's comparison items: negative_sampling must be one of {', '.join(NEGATIVE_SAMPLING)} "
+                             f"(not {self.negative_sampling!r}). Type uniform, or popularity to draw popular "
+                             "items more often.")
         device = self.device_
         csr = self.user_items_
         k = int(self.factors)
