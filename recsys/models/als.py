@@ -152,7 +152,7 @@ class ImplicitALS(Recommender):
         FACTORS,
         REGULARIZATION.but(default=20.0, tune=(0.1, 500.0)),
         Setting("alpha", "float", 1.0, "Confidence weight",
-                "How much more an interaction counts than a blank: confidence is 1 + alpha times its value.",
+                "How much more a played or rated item counts than one never touched (confidence 1 + weight x value).",
                 low=0.0, high=1e4, tune=(0.1, 50.0), log=True),
         EPOCHS.but(default=15),
         Setting("cg_steps", "int", 3, "Solver steps",

@@ -160,10 +160,9 @@ class Recommender:
         else:
             self._fit(train, catalog)
             self.history_ = []
-        broken = self._non_finite_state()
-        if broken is not None:
-            raise ModelError(f"{self.name}'s training went wrong: some learned values are not finite "
-                             f"({broken}). {self._divergence_advice()}")
+        if not self._learned_values_are_finite():
+            raise ModelError(f"{self.name}'s training went wrong: some learned values became NaN or infinite. "
+                             f"{self._divergence_advice()}")
         return self
 
     def _divergence_advice(self) -> str:
@@ -175,10 +174,10 @@ class Recommender:
             return f"Try a higher regularisation (now {params['regularization']:g})."
         return "Check the data for extreme values (ratings or counts far larger than the rest)."
 
-    def _non_finite_state(self) -> str | None:
-        """The name of the first learned array holding NaN or infinity, or ``None`` when all are finite.
-        A sum in float64 is finite exactly when every float32 entry is, and needs no mask as large as
-        the array."""
+    def _learned_values_are_finite(self) -> bool:
+        """Whether every learned number is finite and, for iterative models (whose factors may be finite
+        but too large to multiply), the scores of the first few users too. A sum in float64 is finite
+        exactly when every float32 entry is, and needs no mask as large as the array."""
         for key, value in vars(self).items():
             if not key.endswith("_") or key.startswith("_") or key == "user_items_":
                 continue
@@ -193,8 +192,12 @@ class Recommender:
             else:
                 continue
             if not finite:
-                return key.rstrip("_").replace("_", " ")
-        return None
+                return False
+        if not self.iterative or not self.n_users_:
+            return True
+        with torch.no_grad():
+            scores = self._score_users(torch.arange(min(self.n_users_, 64), device=self.device_))
+            return bool(torch.isfinite(scores.sum(dtype=torch.float64)))
 
     def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
         raise NotImplementedError

@@ -42,7 +42,7 @@ SHRINKAGE = Setting(
 )
 ASYMMETRY = Setting(
     "asymmetry", "float", 0.5, "Asymmetry",
-    "0.5 is the plain cosine; other values trust one side of each pair more (see the docs).",
+    "0.5 is the plain cosine; higher values let popular items be recommended more, lower ones favour niche items.",
     low=0.0, high=1.0, tune=(0.0, 1.0),
 )
 
@@ -172,7 +172,8 @@ class UserKNN(Recommender):
     settings = (
         NEIGHBORS,
         SHRINKAGE,
-        ASYMMETRY.but(default=0.4),
+        ASYMMETRY.but(default=0.4, help="0.5 is the plain cosine; higher values let people with long histories "
+                      "count more as neighbours."),
         Setting("exponent", "float", 3.0, "Sharpness",
                 "Raises each similarity to this power, so the closest people count far more.",
                 low=0.0, high=20.0, tune=(1.0, 6.0)),

@@ -48,7 +48,7 @@ class MultVAE(Recommender):
                 "Share of each history hidden during training, so the model learns to fill gaps.",
                 low=0.0, high=0.95, tune=(0.1, 0.8)),
         Setting("beta", "float", 0.2, "Pull toward average taste",
-                "How strongly each person's taste is pulled toward the average (the KL weight beta).",
+                "How strongly each person's taste is pulled toward the average (the weight of the KL term).",
                 low=0.0, high=10.0, tune=(0.05, 1.0), log=True),
         Setting("anneal_steps", "int", 150, "Warm-up steps",
                 "Update steps over which that pull grows from nothing to its full strength.", low=0, high=10**7),
