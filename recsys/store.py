@@ -674,9 +674,10 @@ class Store:
         from recsys.models import load_model
 
         path = self.run_dir(run_id) / "model"
+        run = self.run(run_id)
         if not (path / "model.json").exists():
-            raise StoreError(f"Run {run_id} has no saved model (status: {self.run(run_id)['status']}).")
-        return load_model(path, device=device)
+            raise StoreError(f"Run {run_id} has no saved model (status: {run['status']}).")
+        return load_model(path, device=device, kind=run["model"])
 
     def load_evaluation(self, run_id: int):
         """The run's :class:`recsys.evaluation.Evaluation`, per-user arrays included (``recs`` is None)."""

@@ -129,7 +129,8 @@ class Recommender:
         """Learn from ``train``. Iterative models report each epoch to ``on_epoch`` (see
         :func:`recsys.training.run_epochs`) and, given ``validation``, its NDCG@10 every
         ``validate_every`` epochs."""
-        self.set_params(**self.get_params())  # settings given to the constructor are checked here
+        declared = {setting.name for setting in self.settings}
+        self.set_params(**{k: v for k, v in self.get_params().items() if k in declared})  # constructor values too
         if self.needs_catalog and catalog is None:
             raise ModelError(f"{self.name} needs an item catalogue (titles, genres or tags): add one first.")
         self.device_ = pick_device(getattr(self, "device", None))
@@ -501,18 +502,20 @@ def load_model(path: str | os.PathLike, device: str | None = None, kind: str | N
         meta = json.loads(raw)
     except ValueError as exc:  # UnicodeDecodeError included
         raise ModelError(f"{path / 'model.json'} is damaged (not valid JSON): train the model again.") from exc
-    name = meta.get("model") if isinstance(meta, dict) else None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_VERSION or name not in MODELS:
+    if not isinstance(meta, dict):
+        raise ModelError(f"{path / 'model.json'} is damaged (not a model description): train the model again.")
+    name = meta.get("model")
+    if meta.get("format") != FORMAT_VERSION or name not in MODELS:
         raise ModelError(f"{path} holds a model this version of Tastemaker cannot read ({name!r}).")
     if kind is not None and name != kind:
-        raise ModelError(f"{path} holds a {name} model, not the {kind} model expected there.")
+        raise ModelError(f"{path} holds a model of kind {name} where kind {kind} was expected.")
     _check_meta(meta, path)
     with _open_regular(path / "arrays.npz") as fh:
         arrays = _read_arrays(fh, path / "arrays.npz")
     try:
         return MODELS[name]._from_saved(meta, arrays, device=device)
-    except ModelError:
-        raise
+    except ModelError as exc:  # a stored setting (or the device asked for) that is not allowed
+        raise ModelError(f"The {name} model in {path} cannot be loaded: {exc}") from exc
     except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
         detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:120]
         raise ModelError(f"The {name} model in {path} is damaged ({detail}): train it again.") from exc
