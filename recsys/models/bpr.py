@@ -36,7 +36,15 @@ import torch.nn.functional as F
 from recsys.data import Catalog, Interactions
 from recsys.models.als import cpu_threads, ridge_attribution, ridge_fold_in
 from recsys.models.base import Recommender
-from recsys.models.settings import BATCH_SIZE, EPOCHS, FACTORS, ITERATIVE, LEARNING_RATE, REGULARIZATION, Setting
+from recsys.models.settings import (
+    BATCH_SIZE,
+    EPOCHS,
+    FACTORS,
+    ITERATIVE,
+    LEARNING_RATE,
+    REGULARIZATION,
+    Setting,
+)
 
 
 class BPR(Recommender):

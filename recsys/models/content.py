@@ -27,8 +27,8 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from recsys.data import Catalog, Interactions
 from recsys.models.als import torch_csr
 from recsys.models.base import ModelError, Recommender
-from recsys.models.settings import DEVICE, USE_VALUES, Setting
 from recsys.models.knn import _dense
+from recsys.models.settings import DEVICE, USE_VALUES, Setting
 
 _WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
 _YEAR = re.compile(r"\((\d{4})\)\s*$")

@@ -21,7 +21,15 @@ import torch
 from recsys.data import Catalog, Interactions
 from recsys.models.als import cpu_threads, ridge_attribution, ridge_fold_in
 from recsys.models.base import Recommender
-from recsys.models.settings import BATCH_SIZE, EPOCHS, FACTORS, INIT_SCALE, ITERATIVE, LEARNING_RATE, REGULARIZATION
+from recsys.models.settings import (
+    BATCH_SIZE,
+    EPOCHS,
+    FACTORS,
+    INIT_SCALE,
+    ITERATIVE,
+    LEARNING_RATE,
+    REGULARIZATION,
+)
 
 
 class BiasedMF(Recommender):

@@ -23,7 +23,15 @@ import torch.nn.functional as F
 
 from recsys.data import Catalog, Interactions
 from recsys.models.base import Recommender
-from recsys.models.settings import BATCH_SIZE, EPOCHS, FACTORS, ITERATIVE, LEARNING_RATE, REGULARIZATION, Setting
+from recsys.models.settings import (
+    BATCH_SIZE,
+    EPOCHS,
+    FACTORS,
+    ITERATIVE,
+    LEARNING_RATE,
+    REGULARIZATION,
+    Setting,
+)
 
 # learned tensors, in layer order: (weight, bias) of encoder hidden (weight stored n_items x hidden),
 # encoder output (mu and log-variance), decoder hidden, decoder output
