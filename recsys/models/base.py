@@ -177,28 +177,18 @@ class Recommender:
 
     def _learned_values_are_finite(self) -> bool:
         """Whether every learned number is finite and, for iterative models (whose factors may be finite
-        but too large to multiply), the scores of the first few users too. A sum in float64 is finite
-        exactly when every float32 entry is, and needs no mask as large as the array."""
+        but too large to multiply), the scores of the first few users too."""
         for key, value in vars(self).items():
             if not key.endswith("_") or key.startswith("_") or key == "user_items_":
                 continue
-            if isinstance(value, torch.Tensor) and value.is_floating_point():
-                finite = bool(torch.isfinite(value.detach().sum(dtype=torch.float64)))
-            elif sp.issparse(value) and np.issubdtype(value.dtype, np.floating):
-                finite = bool(np.isfinite(value.data.sum(dtype=np.float64)))
-            elif isinstance(value, np.ndarray) and np.issubdtype(value.dtype, np.floating):
-                finite = bool(np.isfinite(value.sum(dtype=np.float64)))
-            elif isinstance(value, float):
-                finite = np.isfinite(value)
-            else:
-                continue
-            if not finite:
+            if sp.issparse(value):
+                value = value.data
+            if not _all_finite(value):
                 return False
         if not self.iterative or not self.n_users_:
             return True
         with torch.no_grad():
-            scores = self._score_users(torch.arange(min(self.n_users_, 64), device=self.device_))
-            return bool(torch.isfinite(scores.sum(dtype=torch.float64)))
+            return _all_finite(self._score_users(torch.arange(min(self.n_users_, 64), device=self.device_)))
 
     def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
         raise NotImplementedError
@@ -463,6 +453,21 @@ class Recommender:
 
     def _after_load(self) -> None:
         """Hook for models that keep derived state not worth saving."""
+
+
+def _all_finite(value: Any) -> bool:
+    """Whether a float tensor, float array or float holds no NaN or infinity (anything else: True). The
+    smallest and largest entries tell, as NaN propagates through both: on a 9,742^2 matrix this takes
+    40 ms where ``isfinite(x).all()`` took 1 s (its mask is as large as the matrix)."""
+    if isinstance(value, torch.Tensor):
+        if not value.is_floating_point() or value.numel() == 0:
+            return True
+        return all(bool(torch.isfinite(end)) for end in torch.aminmax(value.detach()))
+    if isinstance(value, np.ndarray):
+        if not np.issubdtype(value.dtype, np.floating) or value.size == 0:
+            return True
+        return bool(np.isfinite(value.min()) and np.isfinite(value.max()))
+    return not isinstance(value, float) or math.isfinite(value)
 
 
 def _replace_dir(staging: Path, target: Path) -> None:
