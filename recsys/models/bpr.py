@@ -17,8 +17,8 @@ of their per-sample steps, so ``learning_rate`` is per sample, as in implicit. W
 checked with a small hashed bit array (:class:`_PairFilter`): never misses a true interaction, and the
 few false alarms are simply redrawn. On a CPU an epoch runs single-threaded (see
 :func:`recsys.models.als.cpu_threads`), and from ``COMPILE_FROM_SAMPLES`` triples in a
-whole run on, the batch update is one loop compiled by ``torch.compile`` (op by op where compiling is
-not possible).
+whole run on (with at least ``COMPILE_FROM_EPOCH_SAMPLES`` an epoch), the batch update is one loop
+compiled by ``torch.compile`` (op by op where compiling is not possible).
 
 Fold-in: a new user's factor is the ridge least-squares fit of ``p . (q_i - q_mean) ~ m`` over their
 history, where ``m`` is the mean margin trained users give their own items over the average item.
@@ -61,7 +61,7 @@ class BPR(Recommender):
         FACTORS,
         LEARNING_RATE.but(default=0.05, tune=(0.005, 0.5)),
         REGULARIZATION.but(default=0.01, tune=(1e-5, 0.1)),
-        EPOCHS.but(default=50),
+        EPOCHS.but(default=50, tune=(5, 200)),
         BATCH_SIZE.but(default=None, optional=True, none_means="automatic",
                        help="Comparisons per update step (empty: automatic, a twentieth of a pass)."),
         Setting("verify_negatives", "bool", True, "Skip items people already have",
@@ -182,7 +182,7 @@ class BPR(Recommender):
     def _update_function(self):
         """The batch update: compiled (one fused, single-threaded loop) for large data on a CPU when
         torch can compile here, else the same function run op by op."""
-        large = self._samples * int(self.epochs) >= COMPILE_FROM_SAMPLES
+        large = self._samples >= COMPILE_FROM_EPOCH_SAMPLES and self._samples * int(self.epochs) >= COMPILE_FROM_SAMPLES
         if self.device_.type == "cpu" and large and _COMPILED.get("step", 1) is not None:
             return compiled_sgd_step
         return sgd_step
@@ -282,6 +282,10 @@ FOLD_IN_RIDGE = 5.0
 # triples over all epochs from which compiling pays: it costs ~10 s once per shape (less from the on-disk
 # cache) and saves ~1.5 us a triple (at 1M interactions an epoch took 2.1 s op by op, ~0.5 s compiled)
 COMPILE_FROM_SAMPLES = 5_000_000
+# ...and only when an epoch is that large: below it the rows stay in cache and op by op is as fast (the
+# demo's 80k triples take 0.04 s an epoch), while each new shape or learning rate (every tuning trial)
+# would cost a compilation
+COMPILE_FROM_EPOCH_SAMPLES = 500_000
 _COMPILED: dict[str, object] = {}
 
 

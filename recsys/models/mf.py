@@ -46,7 +46,7 @@ class BiasedMF(Recommender):
         FACTORS,
         LEARNING_RATE.but(default=0.01, tune=(0.001, 0.1)),
         REGULARIZATION.but(default=0.05, tune=(0.001, 1.0)),
-        EPOCHS.but(default=20),
+        EPOCHS.but(default=20, tune=(2, 60)),
         BATCH_SIZE,
         INIT_SCALE.but(default=0.1),
         *ITERATIVE,

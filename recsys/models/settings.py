@@ -3,8 +3,10 @@
 A :class:`Setting` states one hyperparameter: its kind (``int``, ``float``, ``bool``, ``choice`` or
 ``text``), its default, the values allowed (an inclusive ``low``..``high`` range, ``choices``, or a
 ``pattern`` for text), a plain label and a one-line help for people, and, where tuning makes sense, the
-range ``tune`` searches (on a log scale when ``log``). ``optional`` settings also accept ``None``, which
-means what ``none_means`` says ("never", "automatic").
+range ``tune`` searches (on a log scale when ``log``; see :mod:`recsys.tuning`). For ``epochs`` the tuning
+range is not searched: its top is the most passes a trial runs and its bottom the fewest a tuned model
+keeps; validation picks the count in between. ``optional`` settings also accept ``None``, which means what
+``none_means`` says ("never", "automatic").
 
 The command line, the Train page, the estimates, ``python -m recsys models`` and tuning all read these
 declarations. :meth:`Setting.check` is the one place a value is checked: it turns text from the command

@@ -63,7 +63,7 @@ class MultVAE(Recommender):
         LEARNING_RATE.but(default=2e-3, tune=(1e-4, 1e-2)),
         REGULARIZATION.but(default=0.0, label="Weight decay", high=10.0, log=False,
                            help="Keeps the network's weights small; 0 turns it off."),
-        EPOCHS.but(default=30),
+        EPOCHS.but(default=30, tune=(5, 60)),
         BATCH_SIZE.but(default=128, help="People per update step; larger is faster on a GPU."),
         *ITERATIVE,
     )
