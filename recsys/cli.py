@@ -67,9 +67,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     """Train ``--model`` (settings from ``--set``) on every row of FILE and save it to ``--out``, with a
     ``train.json`` beside it saying what was trained on what. Iterative models print each epoch."""
-    import json
     import time
-    from pathlib import Path
 
     from recsys.data import load_interactions, load_items
 
@@ -87,6 +85,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     model.fit(inter, on_epoch=report_epoch, catalog=catalog)
     seconds = time.perf_counter() - started
+    out = _save_trained(model, args, inter, seconds)
+    print(f"trained {args.model} on {len(inter):,} interactions ({inter.n_users:,} users, {inter.n_items:,} items) "
+          f"in {seconds:.1f} s on {model.device_}; saved to {out}")
+    return 0
+
+
+def _save_trained(model, args: argparse.Namespace, inter, seconds: float):
+    """Save ``model`` to ``--out`` with a ``train.json`` beside it saying what was trained on what."""
+    import json
+    from pathlib import Path
+
     out = model.save(args.out)
     (Path(out) / "train.json").write_text(json.dumps({
         "file": str(args.file),
@@ -101,8 +110,66 @@ def cmd_train(args: argparse.Namespace) -> int:
         "fit_seconds": round(seconds, 3),
         "device": str(model.device_),
     }, indent=1, default=str))
-    print(f"trained {args.model} on {len(inter):,} interactions ({inter.n_users:,} users, {inter.n_items:,} items) "
-          f"in {seconds:.1f} s on {model.device_}; saved to {out}")
+    return out
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    """Search ``--model``'s settings on FILE within ``--trials`` and/or ``--minutes``: a random 20% of
+    each person's rows is held out (seeded by ``--seed``) and every trial is scored on it (validation
+    NDCG@10); then the best settings are trained on every row of FILE and saved to ``--out`` (so
+    ``recommend DIR`` works) with ``tuning.json``: every trial, the best settings, the validation scores.
+    ``--set`` fixes a setting (it is then not searched)."""
+    import json
+    import time
+    from pathlib import Path
+
+    from recsys import tuning
+    from recsys.data import load_interactions, load_items
+    from recsys.models import make_model
+
+    cls = model_class(args.model)
+    if args.trials is not None and args.trials < 1:
+        raise DataError(f"--trials must be at least 1, got {args.trials}.")
+    if args.minutes is not None and not args.minutes > 0:
+        raise DataError(f"--minutes must be more than 0, got {args.minutes:g}.")
+    fixed = cls.check_params(parse_settings(args.set))
+    if not tuning.search_space(cls, fixed):
+        raise DataError(f"{args.model} has no setting left to tune: use `python -m recsys train` instead.")
+    if cls.needs_catalog and not args.items:
+        raise DataError(f"{args.model} needs an item catalogue (titles, genres or tags): add --items FILE.")
+    inter = load_interactions(args.file, columns=column_overrides(args))
+    catalog = load_items(args.items) if args.items else None
+    fit_train, validation = tuning.validation_split(inter, seed=args.seed)
+    minutes = args.minutes if args.minutes is not None or args.trials is not None else tuning.DEFAULT_MINUTES
+    budget = " and ".join(part for part in (
+        f"{args.trials} trials" if args.trials else "", f"{minutes:g} minutes" if minutes else "") if part)
+    print(f"tuning {args.model} for at most {budget}: learning from {len(fit_train):,} interactions, "
+          f"scoring each trial on {len(validation):,} held-out ones (NDCG@10)", file=sys.stderr)
+
+    def report_trial(trial: tuning.Trial) -> None:
+        score = "-" if trial.value is None else f"{trial.value:.4f}"
+        note = f"; {trial.note}" if trial.note else ""
+        print(f"trial {trial.number}: {trial.state}, validation NDCG@10 {score} "
+              f"({tuning.settings_in_words(args.model, trial.params)}; {trial.seconds:.1f} s{note})", file=sys.stderr)
+
+    result = tuning.tune(args.model, fit_train, validation, trials=args.trials, minutes=minutes, fixed=fixed,
+                         seed=args.seed, catalog=catalog, on_trial=report_trial)
+    model = make_model(args.model, **tuning.refit_params(result))
+    started = time.perf_counter()
+    model.fit(inter, catalog=catalog)
+    seconds = time.perf_counter() - started
+    out = _save_trained(model, args, inter, seconds)
+    document = {**result.to_dict(), "file": str(args.file), "seed": args.seed,
+                "validation": {"fraction": tuning.VALIDATION_FRACTION, "fit_train_rows": len(fit_train),
+                               "validation_rows": len(validation)},
+                "refit": {"params": model.get_params(), "interactions": len(inter), "seconds": round(seconds, 3)}}
+    (Path(out) / "tuning.json").write_text(json.dumps(document, indent=1, default=str))
+    counts = result.counts()
+    defaults = "" if result.default_value is None else f" (defaults {result.default_value:.4f})"
+    print(f"tuned {args.model} in {result.seconds / 60:.1f} min: {len(result.trials)} trials "
+          f"({counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed); best validation "
+          f"NDCG@10 {result.best_value:.4f}{defaults} with {tuning.settings_in_words(args.model, result.best_params)}; "
+          f"trained on all {len(inter):,} interactions and saved to {out}")
     return 0
 
 
@@ -356,6 +423,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a hyperparameter (repeatable)")
     p.add_argument("--items", help="item catalogue file (titles, genres/tags)")
     p.add_argument("--out", required=True, help="directory to save the model in")
+    _add_column_options(p)
+
+    p = add("tune", cmd_tune, "search a model's settings on held-out data, then train the best on every row")
+    p.add_argument("file")
+    p.add_argument("--model", required=True)
+    p.add_argument("--trials", type=int, default=None, help="at most this many trials")
+    p.add_argument("--minutes", type=float, default=None,
+                   help="at most this many minutes of searching (default 5 when --trials is not given)")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="fix a setting instead of searching it")
+    p.add_argument("--seed", type=int, default=42, help="seed of the held-out part and of the search")
+    p.add_argument("--items", help="item catalogue file (titles, genres/tags)")
+    p.add_argument("--out", required=True, help="directory to save the tuned model in")
     _add_column_options(p)
 
     p = add("recommend", cmd_recommend, "write top-k recommendations of a saved model as CSV")

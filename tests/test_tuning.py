@@ -183,3 +183,49 @@ def test_importances_and_plain_words():
     assert words == "Taste dimensions 128, Learning rate 0.0312, Training passes 35"
     with pytest.raises(ModelError):
         tuning.tune("itemknn", fit_train, validation, trials=1, fixed={"neighbors": -3})
+
+
+# -- the command line -----------------------------------------------------------------------------
+def test_cli_tune_trains_the_best_settings_on_every_row_and_saves_them(tmp_path, capsys):
+    import json
+
+    from recsys import cli
+    from recsys.models import load_model
+
+    plays = tmp_path / "plays.csv"
+    listening_log().to_csv(plays, index=False)
+    out = tmp_path / "tuned"
+    assert cli.main(["tune", str(plays), "--model", "itemknn", "--trials", "4", "--set", "shrinkage=0",
+                     "--out", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert err.count("trial ") >= 4 and "validation NDCG@10" in err
+    document = json.loads((out / "tuning.json").read_text())
+    assert len(document["trials"]) == 4 and document["metric"] == "ndcg@10"
+    assert {d["name"] for d in document["space"]} == {"neighbors", "asymmetry"}  # shrinkage was fixed
+    best = max((t for t in document["trials"] if t["state"] == "complete"), key=lambda t: t["value"])
+    assert document["best_value"] == best["value"] and document["best_params"]["shrinkage"] == 0
+    model = load_model(out)
+    assert {k: model.get_params()[k] for k in best["params"]} == best["params"]
+    inter = log_interactions()
+    assert model.user_items_.nnz == len(inter) == document["refit"]["interactions"]  # every row of the file
+    assert document["validation"]["validation_rows"] + document["validation"]["fit_train_rows"] == len(inter)
+    recs = tmp_path / "recs.csv"
+    assert cli.main(["recommend", str(out), "--k", "5", "--out", str(recs)]) == 0
+    assert pd.read_csv(recs)["user"].nunique() == inter.n_users
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--model", "popularity"], "no setting left to tune"),
+    (["--model", "ials", "--trials", "0"], "--trials must be at least 1"),
+    (["--model", "ials", "--minutes", "-1"], "--minutes must be more than 0"),
+    (["--model", "ials", "--set", "factors=lots"], "factors must be a whole number"),
+])
+def test_cli_tune_refuses_bad_requests_in_one_line(argv, words, tmp_path, capsys):
+    from recsys import cli
+
+    plays = tmp_path / "plays.csv"
+    listening_log().to_csv(plays, index=False)
+    assert cli.main(["tune", str(plays), *argv, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert words in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
