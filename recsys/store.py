@@ -414,11 +414,13 @@ class Store:
             if self.read_only:
                 conn = self._open_read_only()
             else:
-                conn = self._open()
+                conn = None
                 try:
+                    conn = self._open()
                     conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
                 except sqlite3.Error as exc:
-                    conn.close()
+                    if conn is not None:
+                        conn.close()
                     fault = classify_fault(exc, self.home)
                     if fault is None or fault.kind not in ("read_only", "full", "io"):
                         raise
@@ -578,12 +580,15 @@ class Store:
             columns=_clean(dict(columns or report.get("columns") or {})), report=report, is_demo=is_demo,
         )
 
-    def ensure_demo(self) -> int:
-        """The demo dataset's id, registering it (MovieLens latest-small with its catalogue) the first time."""
+    def ensure_demo(self) -> int | None:
+        """The demo dataset's id, registering it (MovieLens latest-small with its catalogue) the first time.
+        None on a read-only store that has no demo."""
         with self.connect() as conn:
             row = conn.execute("SELECT id FROM datasets WHERE is_demo=1 ORDER BY id LIMIT 1").fetchone()
         if row is not None:
             return int(row["id"])
+        if self.read_only:
+            return None
         from recsys.data import load_demo
 
         inter, catalog = load_demo()
@@ -1404,6 +1409,7 @@ def doctor(home: str | os.PathLike | None = None, repair: bool = False) -> Docto
     Nothing a manifest describes is ever deleted."""
     home_path = Path(home).expanduser().resolve() if home is not None else default_home()
     report = DoctorReport(home=home_path)
+    store: Store | None = None
     try:
         store = Store(home_path)
         damaged = _integrity_problem(store)
@@ -1411,14 +1417,15 @@ def doctor(home: str | os.PathLike | None = None, repair: bool = False) -> Docto
         if exc.kind != "damaged":
             report.problems.append(str(exc))
             return report
-        damaged = "it is not a readable SQLite database"
-        store = None
+        damaged = "its pages cannot be read" if store is not None else "it is not a readable SQLite database"
     if damaged:
         if not repair:
             report.problems.append(f"The database is damaged ({damaged}): run `python -m recsys doctor --repair` "
                                    "to set it aside and rebuild it from the folders.")
-            if store is None:
-                return report
+            if store is not None:
+                with contextlib.suppress(StoreFault):
+                    report.facts += _store_facts(store, integrity="FAILED")
+            return report
         else:
             moved = _set_database_aside(home_path)
             report.repaired.append(f"set the damaged database aside as {moved}; rebuilt a new one from the folders "
@@ -1437,7 +1444,7 @@ def doctor(home: str | os.PathLike | None = None, repair: bool = False) -> Docto
         report.repaired += [f"removed {line} (deleted, left over, or files of a run not done)" for line in sweep.removed]
         report.repaired += [f"moved an unexplained folder to {line}" for line in sweep.quarantined]
     report.problems += _folder_problems(store)
-    report.facts += _store_facts(store, integrity="FAILED" if damaged and not repair else "ok")
+    report.facts += _store_facts(store)
     return report
 
 
