@@ -99,13 +99,22 @@ def small_disk(tmp_path) -> Iterator[Disk]:
 
 
 def trained_store(home: Path) -> tuple[Store, int, int]:
-    """A store with one dataset and one finished Popularity run, trained by a real worker process."""
+    """A store with one dataset and one finished Popularity run, trained as the worker trains it."""
+    from recsys.evaluation import evaluate
+    from recsys.models import make_model
+    from recsys.split import make_split
+
     store = Store(home)
     dataset_id = store.add_dataset(book_sales(), source_name="sales.csv")
     run_id = jobs.submit(store, dataset_id, "popularity", protocol="random")
-    worker = cli(home, "worker", "--once")
-    assert worker.returncode == 0, worker.stderr[-2000:]
-    assert store.run(run_id)["status"] == "done"
+    store.register_worker("test:1", os.getpid(), "test")
+    assert jobs.claim_next(store, "test:1") == run_id
+    inter, _ = store.load_dataset(dataset_id)
+    split = make_split(inter, "random", seed=42)
+    model = make_model("popularity").fit(split.train)
+    store.save_run_results(run_id, model, evaluate(model, split, k=10))
+    assert store.finish_run(run_id, "test:1", "done")
+    store.retire_worker("test:1")
     return store, dataset_id, run_id
 
 
