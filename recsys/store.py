@@ -1074,7 +1074,10 @@ class Store:
     def start_worker_if_none(self, host: str, spawn: Callable[[], int]) -> bool:
         """When runs are queued and no worker row exists, call ``spawn()`` (which starts a worker process
         and returns its pid) and record that worker as ``starting``. The check and the record are one
-        transaction, so concurrent callers start one worker. True when one was started."""
+        transaction, so concurrent callers start one worker. True when one was started (never on a
+        read-only store: a worker could not record anything)."""
+        if self.read_only:
+            return False
         with self.connect() as conn:
             if conn.execute("SELECT 1 FROM runs WHERE status='queued' LIMIT 1").fetchone() is None:
                 return False
@@ -1164,7 +1167,10 @@ class Store:
         if status not in FINISHED:
             raise StoreError(f"{status!r} is not a final run status.")
         if status != "done":
-            self.discard_run_files(run_id, staging_of_other_processes=False)
+            with self.connect() as conn:
+                row = conn.execute("SELECT status FROM runs WHERE id=?", (int(run_id),)).fetchone()
+            if row is None or row["status"] != "done":  # a done run keeps its files, whoever asks
+                self.discard_run_files(run_id, staging_of_other_processes=False)
         staging = self.staging_dir(run_id)
         if status == "done":
             if not staging.is_dir():
