@@ -670,31 +670,18 @@ class Store:
     def dataset_problems(self, dataset_id: int) -> list[str]:
         """What is wrong with a dataset's stored files (empty when it loads): a missing or unreadable
         interactions or catalogue file."""
-        import pyarrow.parquet as pq
-
         meta = self.dataset(dataset_id)
-        folder = self.dataset_dir(dataset_id)
         wanted = ["interactions.parquet"] + (["catalog.parquet"] if meta["has_catalog"] else [])
-        problems = []
-        for name in wanted:
-            path = folder / name
-            if not path.is_file():
-                problems.append(f"{name} is missing")
-                continue
-            try:
-                pq.read_metadata(path)
-            except Exception:  # noqa: BLE001 - any reason the file cannot be read means it is damaged
-                problems.append(f"{name} is damaged")
-        return problems
+        return [problem for name in wanted if (problem := _unreadable_parquet(self.dataset_dir(dataset_id) / name))]
 
     def _repair_dataset_files(self, dataset_id: int, inter: Interactions, catalog: Catalog | None) -> int:
         """Rewrite the files of an existing dataset (same bytes and mapping, so the same numbering and its
         runs stay valid) from a fresh load, keeping a stored catalogue that still reads."""
         folder = self.dataset_dir(dataset_id)
         meta = self.dataset(dataset_id)
-        if catalog is None and meta["has_catalog"] and "catalog.parquet is missing" in self.dataset_problems(dataset_id):
-            raise DataError(f"Dataset {dataset_id}'s stored item catalogue is missing too: upload the file "
-                            "again together with its items file.")
+        if catalog is None and meta["has_catalog"] and _unreadable_parquet(folder / "catalog.parquet"):
+            raise DataError(f"Dataset {dataset_id}'s stored item catalogue is missing or damaged too: upload "
+                            "the file again together with its items file.")
         staging = self.home / "datasets" / f".staging-repair-{int(dataset_id)}-{os.getpid()}-{time.monotonic_ns()}"
         try:
             self._write_dataset_files(staging, inter, catalog)
