@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.data import DataError, Interactions
-from recsys.store import Store, StoreError
+from recsys.store import Store, StoreError, StoreFault
 
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 15.0
@@ -442,7 +442,7 @@ def run_worker(store: Store, once: bool = False, idle_exit: float = IDLE_EXIT_SE
             try:
                 reap_stale(store)
                 run_id = claim_next(store, session.id)
-            except StoreError as exc:  # e.g. the disk is full: wait for space instead of dying
+            except StoreFault as exc:  # e.g. the disk is full: wait for space instead of dying
                 log.warning("%s", exc)
                 time.sleep(POLL_SECONDS)
                 if once:
@@ -457,9 +457,10 @@ def run_worker(store: Store, once: bool = False, idle_exit: float = IDLE_EXIT_SE
             log.info("run %s started", run_id)
             try:
                 execute_run(store, run_id, session.id)
-            except StoreError as exc:  # the failure itself could not be recorded: keep trying, keep living
+            except StoreError as exc:  # e.g. the failure itself could not be recorded: keep living
                 log.warning("run %s: %s", run_id, exc)
-                _fail_when_possible(store, run_id, session.id, str(exc))
+                if isinstance(exc, StoreFault):
+                    _fail_when_possible(store, run_id, session.id, str(exc))
             finally:
                 with contextlib.suppress(Exception):
                     session.set(run_id=None, state="idle")
@@ -496,7 +497,7 @@ def _fail_when_possible(store: Store, run_id: int, worker_id: str, message: str,
             return
         except StoreError:
             time.sleep(min(5.0, 0.5 * 2**attempt))
-    log.error("run %s could not be marked failed; the next worker marks it interrupted", run_id)
+    log.error("run %s could not be marked failed; once this worker stops, the next one marks it interrupted", run_id)
 
 
 def _status_or_gone(store: Store, run_id: int) -> str:
