@@ -967,10 +967,11 @@ class Store:
         from recsys.models import ModelError, load_model
 
         path = self.run_dir(run_id) / "model"
+        run = self.run(run_id)
         if not (path / "model.json").exists():
-            raise StoreError(f"Run {run_id} has no saved model (status: {self.run(run_id)['status']}).")
+            raise StoreError(f"Run {run_id} has no saved model (status: {run['status']}).")
         try:
-            return load_model(path, device=device)
+            return load_model(path, device=device, kind=run["model"])
         except (StoreError, ModelError):
             raise
         except Exception as exc:  # noqa: BLE001 - a damaged file must read as one sentence
