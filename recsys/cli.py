@@ -299,7 +299,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_submit(args: argparse.Namespace) -> int:
     """Register the file as a dataset (or find it, if the same bytes were registered before), queue a
     training run, and print the run id on stdout (a sentence about it on stderr). ``--set device=cuda``
-    asks for a device; ``--set seed=N`` on a model without a ``seed`` setting is the split seed."""
+    asks for a device; ``--set seed=N`` on a model without a ``seed`` setting is the split seed. ``--tune``
+    queues a tuning run (settings searched on the validation part within ``--minutes`` and/or
+    ``--trials``; ``--set`` settings are then fixed, not searched)."""
     from recsys.jobs import Estimate, JobRefused, submit
     from recsys.models.settings import DEVICE, SEED
     from recsys.store import Store
@@ -312,15 +314,20 @@ def cmd_submit(args: argparse.Namespace) -> int:
     seed = SEED.check(42 if seed is None else seed, "the split")
     params = cls.check_params(raw)  # every bad value is refused here, before anything is stored
     device = DEVICE.check(params.pop("device", None) or args.device or "auto") or "auto"
+    if (args.minutes is not None or args.trials is not None) and not args.tune:
+        raise DataError("--minutes and --trials are the budget of a tuning run: add --tune.")
+    tune = {"minutes": args.minutes, "trials": args.trials} if args.tune else None
     store = Store()
     dataset_id = store.add_dataset(args.file, columns=column_overrides(args), items=args.items)
     try:
-        run_id = submit(store, dataset_id, args.model, params, protocol=args.split, seed=seed, device=device)
+        run_id = submit(store, dataset_id, args.model, params, protocol=args.split, seed=seed, device=device,
+                        tune=tune)
     except JobRefused as exc:
         raise DataError(str(exc)) from exc
     run = store.run(run_id)
     guess = Estimate(**run["estimate"])
-    print(f"queued run {run_id}: {run['model']} on dataset {dataset_id} ({run['dataset_name']}), "
+    kind = "tuning run" if run["tune"] else "run"
+    print(f"queued {kind} {run_id}: {run['model']} on dataset {dataset_id} ({run['dataset_name']}), "
           f"{run['protocol']} split, seed {run['seed']}; estimate {guess.to_text()}. "
           f"Start `python -m recsys worker` to train it.", file=sys.stderr)
     print(run_id)
@@ -363,7 +370,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         k = rec["k"]
         epochs = f"{rec['epochs_done']}/{rec['epochs_total']}" if rec["epochs_total"] else ""
         rows.append([
-            str(rec["id"]), rec["status"] + (" (baseline)" if rec["is_baseline"] else ""), rec["model"],
+            str(rec["id"]), rec["status"] + (" (baseline)" if rec["is_baseline"] else ""),
+            rec["model"] + (f" (tuned, {rec['trials_done']} trials)" if rec["tune"] else ""),
             f"{rec['dataset_id']}: {rec['dataset_name']}", rec["device"] or rec["device_requested"],
             f"{rec['protocol']}/{rec['seed']}", epochs,
             f"{summary['ndcg']:.4f}@{k}" if summary.get("ndcg") is not None else "-",
@@ -473,6 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed of the held-out split (default 42)")
     p.add_argument("--device", default=None, help="auto (default), cpu or cuda")
     p.add_argument("--items", help="item catalogue file")
+    p.add_argument("--tune", action="store_true", help="search the settings on validation data first")
+    p.add_argument("--minutes", type=float, default=None, help="tuning budget in minutes (default 5)")
+    p.add_argument("--trials", type=int, default=None, help="tuning budget in trials")
     _add_column_options(p)
 
     p = add("models", cmd_models, "list every model and its settings")

@@ -198,11 +198,16 @@ def submit(
     seed: int = 42,
     device: str = "auto",
     k: int = 10,
+    tune: dict[str, Any] | None = None,
 ) -> int:
     """Queue a training run and return its id. Refuses (``JobRefused``) with the reason when the model or
     a setting is unknown or not allowed (each checked against the model's declared settings, see
     :mod:`recsys.models.settings`), the model needs a catalogue the dataset lacks, or the estimate says it
-    cannot fit. ``protocol=None`` uses the split the dataset's report suggests (else ``random``)."""
+    cannot fit. ``protocol=None`` uses the split the dataset's report suggests (else ``random``).
+
+    ``tune`` (``{"minutes": M, "trials": N}``, either may be None; ``{}`` for the default budget) makes it
+    a tuning run: the model's settings are searched on the validation part first (``params`` are then
+    fixed settings, not searched), see :func:`tuning_budget` and :func:`_search_then_train`."""
     from recsys.models import MODELS, ModelError, make_model
     from recsys.models.settings import DEVICE, SEED
 
@@ -220,14 +225,67 @@ def submit(
     if instance.needs_catalog and not meta["has_catalog"]:
         raise JobRefused(f"{model} needs an item catalogue (titles, genres or tags): add one to this dataset first.")
     protocol = protocol or (meta["report"] or {}).get("suggested_split") or "random"
-    guess = estimate(meta, model, params, device)
+    if tune is not None:
+        tune = tuning_budget(model, tune, params)
+        guess = estimate_tuning(meta, model, tune, params, device)
+    else:
+        guess = estimate(meta, model, params, device)
     if not guess.fits:
         raise JobRefused(f"{model} cannot run on this data: {guess.reason}.")
-    epochs_total = int(instance.get_params().get("epochs") or 0) if instance.iterative else None
+    epochs_total = int(instance.get_params().get("epochs") or 0) if instance.iterative and tune is None else None
     return store.create_run(
         dataset_id, model, params, protocol, seed, device_requested=device,
-        estimate=guess.to_dict(), epochs_total=epochs_total, k=k,
+        estimate=guess.to_dict(), epochs_total=epochs_total, k=k, tune=tune,
     )
+
+
+# -- tuning runs ---------------------------------------------------------------------------------
+MAX_TUNING_MINUTES = 24 * 60.0
+MAX_TUNING_TRIALS = 10_000
+
+
+def tuning_budget(model: str, budget: dict[str, Any], fixed: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A tuning run's budget checked: ``{"minutes": float | None, "trials": int | None}``, the default
+    (:data:`recsys.tuning.DEFAULT_MINUTES`) when neither is given. ``JobRefused`` with one line when a
+    figure is out of range or ``model`` has nothing left to search once ``fixed`` settings are set."""
+    from recsys import tuning
+
+    if not tuning.search_space(model, fixed):
+        raise JobRefused(f"{model} has no setting to tune{' left' if fixed else ''}: train it without tuning.")
+    minutes, trials = (budget or {}).get("minutes"), (budget or {}).get("trials")
+    try:
+        minutes = None if minutes is None else float(minutes)
+        trials = None if trials is None else int(trials)
+    except (TypeError, ValueError) as exc:
+        raise JobRefused("The tuning budget must be a number of minutes and/or of trials.") from exc
+    if minutes is not None and not 0 < minutes <= MAX_TUNING_MINUTES:
+        raise JobRefused(f"The tuning time must be more than 0 and at most {MAX_TUNING_MINUTES:g} minutes, "
+                         f"not {minutes:g}.")
+    if trials is not None and not 1 <= trials <= MAX_TUNING_TRIALS:
+        raise JobRefused(f"The number of trials must be from 1 to {MAX_TUNING_TRIALS:,}, not {trials}.")
+    if minutes is None and trials is None:
+        minutes = tuning.DEFAULT_MINUTES
+    return {"minutes": minutes, "trials": trials}
+
+
+def estimate_tuning(source: Any, model: str, budget: dict[str, Any], params: dict[str, Any] | None = None,
+                    device: str = "auto") -> Estimate:
+    """The estimate of a tuning run: the search (its minutes; for a budget in trials only, that many
+    fits at the largest settings searched and the most epochs) plus one fit and evaluation with the
+    defaults; the memory of the largest settings searched."""
+    from recsys import tuning
+
+    params = dict(params or {})
+    largest = {d.name: (int(d.high) if d.kind == "int" else d.high) for d in tuning.search_space(model, params)
+               if d.name in ("factors", "hidden", "neighbors")}
+    top = tuning.max_epochs(model)
+    worst = estimate(source, model, {**params, **largest, **({"epochs": top} if top else {})}, device)
+    single = estimate(source, model, params, device)
+    search = 60.0 * budget["minutes"] if budget.get("minutes") else float("inf")
+    if budget.get("trials"):
+        search = min(search, budget["trials"] * worst.seconds)
+    return Estimate(seconds=search + single.seconds, memory_bytes=max(worst.memory_bytes, single.memory_bytes),
+                    fits=worst.fits and single.fits, reason=worst.reason or single.reason, device=worst.device)
 
 
 def cancel(store: Store, run_id: int) -> str:
@@ -258,6 +316,8 @@ def progress(run: dict[str, Any]) -> dict[str, float | None]:
         return {"fraction": min(1.0, done / total) if total else 0.0, "eta_seconds": None}
     phase = run.get("phase")
     elapsed = _number(run.get("duration_seconds")) or 0.0
+    if phase == "tuning":
+        return _tuning_progress(run, elapsed, estimate_seconds)
     if phase == "evaluating":
         return {"fraction": 0.92, "eta_seconds": max(1.0, elapsed * 0.05)}
     if phase == "saving":
@@ -270,6 +330,27 @@ def progress(run: dict[str, Any]) -> dict[str, float | None]:
         fraction = min(0.9, 0.05 + 0.85 * elapsed / estimate_seconds)
         return {"fraction": fraction, "eta_seconds": max(1.0, estimate_seconds - elapsed)}
     return {"fraction": 0.05, "eta_seconds": None}
+
+
+def _tuning_progress(run: dict[str, Any], elapsed: float, estimate_seconds: float | None) -> dict[str, float | None]:
+    """Progress of a tuning run while it searches: the share of its budget spent (time, or trials when
+    the budget is in trials only); the search is 80% of the whole."""
+    budget = run.get("tune") or {}
+    minutes, trials = _number(budget.get("minutes")), _number(budget.get("trials"))
+    done_trials = int(_number(run.get("trials_done")) or 0)
+    shares = []
+    if minutes:
+        shares.append(elapsed / (60.0 * minutes))
+    if trials:
+        shares.append(done_trials / trials)
+    share = min(1.0, max(shares)) if shares else 0.0
+    after = max(0.0, (estimate_seconds or 0.0) - 60.0 * (minutes or 0.0)) if minutes else None
+    left = None
+    if minutes:
+        left = max(0.0, 60.0 * minutes - elapsed) + (after or 0.0)
+    elif trials and done_trials:
+        left = elapsed / done_trials * max(0.0, trials - done_trials)
+    return {"fraction": 0.05 + 0.8 * share, "eta_seconds": None if left is None else max(1.0, left)}
 
 
 # -- liveness ------------------------------------------------------------------------------------
@@ -580,6 +661,8 @@ def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: di
         model.set_params(device=run["device"])
     if not run["is_baseline"] and run["model"] != "popularity":
         _ensure_baseline(store, run, split, catalog, worker_id)
+    if run.get("tune"):
+        return _search_then_train(store, run, worker_id, phase, split, catalog)
     if model.iterative:
         store.update_run(run_id, epochs_total=int(model.get_params().get("epochs") or 0))
     cancelled = {"value": False}
@@ -606,6 +689,77 @@ def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: di
         _remove_partial(store, run_id)  # deleted or taken away meanwhile: keep no orphan files
         return _status_or_gone(store, run_id)
     return "done"
+
+
+def _search_then_train(store: Store, run: dict[str, Any], worker_id: str, phase, split, catalog) -> str:
+    """A tuning run after the split: search the settings on the validation part only (each trial
+    stored as it ends), store the best settings as the run's ``params`` and what the search found in
+    its ``tune``; refit them on the whole training part, score the test part once, save.
+
+    Cancel stops the search within one epoch; the run is then ``cancelled`` with every finished trial
+    kept and the best settings so far named in its message (nothing is refitted or scored: a cancel
+    means stop using the machine). A worker killed meanwhile leaves it ``interrupted`` with its trials."""
+    from recsys import tuning
+    from recsys.evaluation import evaluate
+    from recsys.models import make_model
+
+    run_id = int(run["id"])
+    budget = dict(run["tune"])
+    fixed = {**run["params"], **({"device": run["device"]} if "device" in _param_names(run["model"]) else {})}
+    cancelled = {"value": False}
+
+    def should_stop() -> bool:
+        mine, cancel_requested = _still_mine(store, run_id, worker_id)
+        cancelled["value"] = cancel_requested or not mine
+        return cancelled["value"]
+
+    phase("tuning")
+    fit_train, validation, validation_input = tuning.search_parts(split, seed=int(run["seed"]))
+    result = tuning.tune(
+        run["model"], fit_train, validation, trials=budget.get("trials"), minutes=budget.get("minutes"),
+        fixed=fixed, seed=int(run["seed"]), catalog=catalog, validation_input=validation_input,
+        on_trial=lambda trial: store.add_trial(run_id, trial.to_dict()), should_stop=should_stop,
+    )
+    found = {**budget, **tuning.summary(result), "validation_rows": len(validation), "fit_train_rows": len(fit_train)}
+    if result.ended_by == "cancelled":
+        store.update_run(run_id, tune=found)
+        best = ("" if result.best_trial < 0 else f"; the best so far: {tuning.settings_in_words(run['model'], result.best_params)} "
+                f"(validation NDCG@10 {result.best_value:.4f})")
+        _finish(store, run_id, worker_id, "cancelled",
+                f"Cancelled while tuning, after {len(result.trials)} trial(s){best}.")
+        _remove_partial(store, run_id)
+        return "cancelled"
+    params = tuning.refit_params(result)
+    stored = {k: v for k, v in params.items() if k != "device"}
+    model = make_model(run["model"], **params)
+    store.update_run(run_id, params=stored, tune=found,
+                     epochs_total=int(params["epochs"]) if model.iterative else None)
+
+    def on_epoch(record: dict[str, Any]) -> bool:
+        store.add_epoch(run_id, record)
+        return should_stop()
+
+    phase("training")
+    model.fit(split.train, on_epoch, catalog=catalog)  # fit-train and validation: the whole training part
+    if cancelled["value"]:
+        _finish(store, run_id, worker_id, "cancelled",
+                f"Cancelled while training the tuned settings, after {len(result.trials)} trial(s).")
+        _remove_partial(store, run_id)
+        return "cancelled"
+    phase("evaluating")
+    evaluation = evaluate(model, split, k=int(run["k"]), catalog=catalog)
+    phase("saving")
+    store.save_run_results(run_id, model, evaluation)
+    if not _finish(store, run_id, worker_id, "done"):
+        _remove_partial(store, run_id)
+        return _status_or_gone(store, run_id)
+    return "done"
+
+
+def _param_names(model: str) -> list[str]:
+    from recsys.models import MODELS
+
+    return MODELS[model].param_names()
 
 
 def _ensure_baseline(store: Store, run: dict[str, Any], split, catalog, worker_id: str) -> None:

@@ -56,7 +56,7 @@ import pandas as pd
 
 from recsys.data import Catalog, DataError, Interactions
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "tastemaker.db"
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -68,9 +68,10 @@ STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 _RUN_SETTABLE = frozenset({
     "status", "phase", "device", "error", "epochs_total", "started_at", "finished_at", "worker_id",
-    "summary", "ci", "estimate", "cancel_requested", "params",
+    "summary", "ci", "estimate", "cancel_requested", "params", "tune",
 })
-_RUN_JSON = frozenset({"summary", "ci", "estimate", "params"})
+_RUN_JSON = frozenset({"summary", "ci", "estimate", "params", "tune"})
+TRIAL_STATES = ("complete", "pruned", "failed")
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".parquet", ".json", ".jsonl", ".xlsx", ".gz", ".zip")
 
 _MIGRATIONS: dict[int, str] = {
@@ -151,6 +152,23 @@ _MIGRATIONS: dict[int, str] = {
         id INTEGER NOT NULL,
         at REAL NOT NULL,
         PRIMARY KEY (kind, id)
+    );
+    """,
+    # tune: a tuning run's budget and, once searched, what the search found (NULL for a plain run);
+    # trials: each finished trial of a tuning run, stored as it ends.
+    3: """
+    ALTER TABLE runs ADD COLUMN tune TEXT;
+    CREATE TABLE trials (
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        number INTEGER NOT NULL,
+        params TEXT NOT NULL DEFAULT '{}',
+        value REAL,
+        state TEXT NOT NULL,
+        seconds REAL,
+        epochs TEXT NOT NULL DEFAULT '[]',
+        note TEXT NOT NULL DEFAULT '',
+        at REAL NOT NULL,
+        PRIMARY KEY (run_id, number)
     );
     """,
 }
@@ -795,9 +813,11 @@ class Store:
         is_baseline: bool = False,
         status: str = "queued",
         k: int = 10,
+        tune: dict[str, Any] | None = None,
     ) -> int:
-        """Insert a run row (``queued`` unless told otherwise) and return its id. Use
-        :func:`recsys.jobs.submit` to queue training; this is the low-level insert."""
+        """Insert a run row (``queued`` unless told otherwise) and return its id. ``tune`` (a budget, e.g.
+        ``{"minutes": 5, "trials": None}``) makes it a tuning run. Use :func:`recsys.jobs.submit` to queue
+        training; this is the low-level insert."""
         if status not in STATUSES:
             raise StoreError(f"Unknown run status {status!r}.")
         with self.transaction() as conn:
@@ -806,11 +826,11 @@ class Store:
             _reserve_ids(conn, "runs", self.home / "runs")
             cur = conn.execute(
                 "INSERT INTO runs (dataset_id, model, params, protocol, seed, k, device_requested, status,"
-                " is_baseline, epochs_total, estimate, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " is_baseline, epochs_total, estimate, created_at, tune) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     int(dataset_id), str(model), _json(_clean(params or {})), str(protocol), int(seed), int(k),
                     str(device_requested or "auto"), status, int(is_baseline), epochs_total,
-                    _json(_clean(estimate or {})), time.time(),
+                    _json(_clean(estimate or {})), time.time(), None if tune is None else _json(_clean(tune)),
                 ),
             )
             return int(cur.lastrowid)
@@ -857,7 +877,8 @@ class Store:
                 (SELECT e.loss FROM epochs e WHERE e.run_id=r.id ORDER BY e.epoch DESC LIMIT 1) AS last_loss,
                 (SELECT e.validation FROM epochs e WHERE e.run_id=r.id AND e.validation IS NOT NULL
                     ORDER BY e.epoch DESC LIMIT 1) AS last_validation,
-                (SELECT SUM(e.seconds) FROM epochs e WHERE e.run_id=r.id) AS epoch_seconds
+                (SELECT SUM(e.seconds) FROM epochs e WHERE e.run_id=r.id) AS epoch_seconds,
+                (SELECT COUNT(*) FROM trials t WHERE t.run_id=r.id) AS trials_done
             FROM runs r JOIN datasets d ON d.id = r.dataset_id {clause}
         """
         with self.connect() as conn:
@@ -890,6 +911,29 @@ class Store:
                     _json(_clean(extra)), time.time(), int(run_id),
                 ),
             )
+
+    def add_trial(self, run_id: int, trial: dict[str, Any]) -> None:
+        """Store one finished trial of a tuning run (a :class:`recsys.tuning.Trial` as a dict: number,
+        params, value, state, seconds, epochs, note), as it ends; a no-op when the run was deleted."""
+        if trial.get("state") not in TRIAL_STATES:
+            raise StoreError(f"Unknown trial state {trial.get('state')!r}.")
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO trials (run_id, number, params, value, state, seconds, epochs, note, at)"
+                " SELECT ?,?,?,?,?,?,?,?,? WHERE EXISTS (SELECT 1 FROM runs WHERE id=?)",
+                (
+                    int(run_id), int(trial["number"]), _json(_clean(trial.get("params") or {})),
+                    _finite(trial.get("value")), trial["state"], _finite(trial.get("seconds")),
+                    _json(_clean(trial.get("epochs") or [])), str(trial.get("note") or ""), time.time(), int(run_id),
+                ),
+            )
+
+    def trials(self, run_id: int) -> list[dict[str, Any]]:
+        """The stored trials of a tuning run, by number: dicts with the keys :meth:`add_trial` takes
+        (``value`` None when the trial has none) plus ``at`` (when it was stored)."""
+        with self.connect() as conn:
+            rows = conn.execute("SELECT * FROM trials WHERE run_id=? ORDER BY number", (int(run_id),)).fetchall()
+        return [_trial_record(row) for row in rows]
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         """Set columns of a run row (``status``, ``phase``, ``device``, ``error``, ``epochs_total``...)."""
@@ -1184,7 +1228,8 @@ class Store:
                 row = conn.execute("SELECT * FROM runs WHERE id=?", (int(run_id),)).fetchone()
                 epochs = [dict(r) for r in conn.execute("SELECT * FROM epochs WHERE run_id=? ORDER BY epoch",
                                                         (int(run_id),))]
-                _write_manifest(staging, "run", int(run_id), _row_for_manifest(row), epochs=epochs)
+                _write_manifest(staging, "run", int(run_id), _row_for_manifest(row), epochs=epochs,
+                                trials=_trial_rows(conn, run_id))
                 _move_into(staging, self.run_dir(run_id))  # if the commit then fails: files of a run not done,
                 return True  # which the reaper or the sweep removes
         finally:
@@ -1304,7 +1349,8 @@ class Store:
                 if folder.is_dir() and _read_manifest(folder, "run", row["id"]) is None:
                     epochs = [dict(r) for r in conn.execute("SELECT * FROM epochs WHERE run_id=? ORDER BY epoch",
                                                             (row["id"],))]
-                    _write_manifest(folder, "run", int(row["id"]), _row_for_manifest(row), epochs=epochs)
+                    _write_manifest(folder, "run", int(row["id"]), _row_for_manifest(row), epochs=epochs,
+                                    trials=_trial_rows(conn, row["id"]))
                     written.append(f"runs/{row['id']}")
         return written
 
@@ -1318,6 +1364,7 @@ class Store:
             dataset_columns = _table_columns(conn, "datasets")
             run_columns = _table_columns(conn, "runs")
             epoch_columns = _table_columns(conn, "epochs")
+            trial_columns = _table_columns(conn, "trials")
             known = {int(r[0]) for r in conn.execute("SELECT id FROM datasets")}
             for path in _numbered(self.home / "datasets"):
                 number = int(path.name)
@@ -1352,6 +1399,8 @@ class Store:
                 _insert(conn, "runs", {"id": number, **row})
                 for epoch in manifest.get("epochs") or []:
                     _insert(conn, "epochs", {k: v for k, v in epoch.items() if k in epoch_columns} | {"run_id": number})
+                for trial in manifest.get("trials") or []:
+                    _insert(conn, "trials", {k: v for k, v in trial.items() if k in trial_columns} | {"run_id": number})
                 restored.append(f"run {number} ({row.get('model')} on dataset {row.get('dataset_id')})")
         return restored, skipped
 
@@ -1661,7 +1710,7 @@ _RUN_COLUMNS = (
     "id", "dataset_id", "dataset_name", "model", "params", "protocol", "seed", "k", "device_requested", "device",
     "status", "phase", "error", "is_baseline", "cancel_requested", "worker_id", "created_at", "started_at",
     "finished_at", "duration_seconds", "epochs_done", "epochs_total", "last_loss", "last_validation",
-    "epoch_seconds", "estimate", "summary", "ci",
+    "epoch_seconds", "estimate", "summary", "ci", "tune", "trials_done",
 )
 
 
@@ -1669,6 +1718,8 @@ def _run_record(row: sqlite3.Row) -> dict[str, Any]:
     rec = {key: row[key] for key in row.keys() if key in _RUN_COLUMNS}
     for key in ("params", "estimate", "summary", "ci"):
         rec[key] = json.loads(row[key] or "{}")
+    rec["tune"] = json.loads(row["tune"]) if row["tune"] else None  # None: not a tuning run
+    rec["trials_done"] = int(row["trials_done"] or 0)
     rec["is_baseline"] = bool(row["is_baseline"])
     rec["cancel_requested"] = bool(row["cancel_requested"])
     started, finished = row["started_at"], row["finished_at"]
@@ -1678,6 +1729,19 @@ def _run_record(row: sqlite3.Row) -> dict[str, Any]:
         rec["duration_seconds"] = (finished if finished is not None else time.time()) - started
     rec["epochs_done"] = int(row["epochs_done"] or 0)
     return {key: rec.get(key) for key in _RUN_COLUMNS}
+
+
+def _trial_rows(conn: sqlite3.Connection, run_id: int) -> list[dict[str, Any]]:
+    """A run's trial rows as stored (for its manifest)."""
+    return [dict(r) for r in conn.execute("SELECT * FROM trials WHERE run_id=? ORDER BY number", (int(run_id),))]
+
+
+def _trial_record(row: sqlite3.Row) -> dict[str, Any]:
+    rec = dict(row)
+    rec["params"] = json.loads(rec["params"] or "{}")
+    rec["epochs"] = json.loads(rec["epochs"] or "[]")
+    rec.pop("run_id", None)
+    return rec
 
 
 def _dataset_record(row: sqlite3.Row) -> dict[str, Any]:

@@ -411,6 +411,29 @@ def validation_split(inter: Interactions, seed: int = 42, fraction: float = VALI
     return carved.train, carved.test
 
 
+def search_parts(split, seed: int = 42) -> tuple[Interactions, Interactions, Interactions | None]:
+    """(fit-train, validation, validation people's given history or None) of a train/test split: its
+    own validation part when it has one, else a random :data:`VALIDATION_FRACTION` of each person's
+    training rows carved out here (seeded). Never the test part."""
+    validation = getattr(split, "validation", None)
+    if validation is not None and len(validation):
+        return split.fit_train, validation, getattr(split, "validation_input", None)
+    fit_train, validation = validation_split(split.train, seed=seed)
+    return fit_train, validation, None
+
+
+def summary(result: TuningResult) -> dict[str, Any]:
+    """What a search found, in a few plain values (stored on a tuning run as its ``tune``): the best
+    and the defaults' validation scores, the best trial, how the search ended, trial counts, seconds,
+    the names searched and the fixed settings."""
+    return {
+        "metric": METRIC, "best_value": _finite(result.best_value), "default_value": result.default_value,
+        "best_trial": result.best_trial, "ended_by": result.ended_by, "counts": result.counts(),
+        "seconds": round(result.seconds, 3), "searched": [d.name for d in result.space],
+        "fixed": {k: v for k, v in result.fixed.items() if k != "device"},
+    }
+
+
 def refit_params(result: TuningResult) -> dict[str, Any]:
     """The settings a tuned model is refitted with: the best trial's, without early stopping (its
     ``epochs`` is already the best epoch)."""
