@@ -16,6 +16,7 @@ from recsys.models.settings import Setting
 from recsys.split import PROTOCOL_DESCRIPTIONS, PROTOCOLS
 from ui import charts, state, words
 from ui import format as fmt
+from ui import tuning as tuning_ui
 
 ACTIVE = ("queued", "running")
 POLL_SECONDS = 1.5
@@ -125,14 +126,22 @@ def training_form(dataset_id: int, summary: dict) -> None:
     device = st.radio("Device", list(device_names), format_func=device_names.get, horizontal=True,
                       key="train_device", label_visibility="collapsed")
 
+    st.markdown("**Tuning**")
+    tune = tuning_ui.tune_choice("train_tune")
+    budgets = {model: tuning_ui.budget_for(model, tune, settings[model]) for model in picked}
+
     if not picked:
         st.info("Pick at least one model to see how long it will take.")
         return
     store = ui.get_store()
     rows, blocked = [], []
     for model in picked:
-        guess = jobs.estimate(summary, model, settings[model], device)
-        rows.append({"Model": words.model_label(model), "Time": "≈ " + fmt.duration(guess.seconds),
+        if budgets[model] is not None:
+            guess = jobs.estimate_tuning(summary, model, budgets[model], settings[model], device)
+        else:
+            guess = jobs.estimate(summary, model, settings[model], device)
+        rows.append({"Model": words.model_label(model) + tuning_ui.tuned_label({"tune": budgets[model]}),
+                     "Time": "≈ " + fmt.duration(guess.seconds),
                      "Memory": "≈ " + fmt.size(guess.memory_bytes),
                      "Runs on": "GPU" if guess.device.startswith("cuda") else "CPU",
                      "Fits": "Yes" if guess.fits else "No"})
@@ -142,6 +151,7 @@ def training_form(dataset_id: int, summary: dict) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True)
     for message in blocked:
         st.warning(message)
+    tuning_ui.untuned_note(picked, budgets, tune)
 
     if st.button(f"Start training {fmt.plural(len(picked), 'model')}", key="start_training", type="primary", disabled=len(blocked) == len(picked)):
         submitted = []
@@ -150,7 +160,7 @@ def training_form(dataset_id: int, summary: dict) -> None:
                 if any(model in message for message in blocked):
                     continue
                 submitted.append(jobs.submit(store, dataset_id, model, settings[model], protocol=protocol,
-                                             device=device))
+                                             device=device, tune=budgets[model]))
         if submitted:
             with ui.guard("starting the background worker"):
                 jobs.ensure_worker(store)
@@ -226,7 +236,9 @@ def active_run_card(run: dict) -> None:
             eta = None
         else:
             phase = words.PHASE_LABELS.get(run["phase"] or "", "Working")
-            if run["epochs_total"]:
+            if run["phase"] == "tuning":
+                phase += f": {fmt.plural(int(run['trials_done'] or 0), 'trial')} done"
+            elif run["epochs_total"]:
                 phase += f": pass {fmt.count(run['epochs_done'])} of {fmt.count(run['epochs_total'])}"
             text = phase
         if run["cancel_requested"]:
@@ -234,6 +246,9 @@ def active_run_card(run: dict) -> None:
         if eta is not None:
             text += f" · about {fmt.duration(eta)} left"
         st.progress(float(progress["fraction"] or 0.0), text=text)
+        if run["status"] == "running" and run.get("tune"):
+            with st.expander("Settings tried so far", expanded=run["phase"] == "tuning"):
+                tuning_ui.tuning_panel(run, store.trials(int(run["id"])), key=f"live_tuning_{run['id']}")
         if run["status"] == "running" and run["epochs_total"]:
             epochs = store.epochs(int(run["id"]))
             if len(epochs):
@@ -247,7 +262,8 @@ def runs_table(runs: pd.DataFrame) -> None:
     metric = next((m for m in ("ndcg", "ndcg@10") if m in runs), None)
     shown = pd.DataFrame({
         "Run": runs["id"].map(lambda i: f"#{i}"),
-        "Model": runs["model"].map(words.model_label) + runs["is_baseline"].map({True: " (yardstick)", False: ""}),
+        "Model": runs["model"].map(words.model_label) + runs["is_baseline"].map({True: " (yardstick)", False: ""})
+        + runs["tune"].map(lambda tune: tuning_ui.tuned_label({"tune": tune})),
         "Status": runs["status"].map(words.status_label),
         "Took": runs["duration_seconds"].map(fmt.duration),
         "NDCG@10": runs[metric].map(fmt.metric) if metric else "–",
@@ -290,6 +306,7 @@ def live_view(dataset_id: int) -> None:
                 check = _latest_check(epochs)
                 if check:
                     st.caption(check)
+    tuning_ui.finished_trials(store, finished)
     st.page_link("pages/results.py", label="Compare them on the Results page →")
 
 

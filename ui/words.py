@@ -26,6 +26,7 @@ STATUS_LABELS: dict[str, tuple[str, str]] = {
 PHASE_LABELS: dict[str, str] = {
     "loading": "Loading the data",
     "splitting": "Setting test data aside",
+    "tuning": "Trying settings",
     "training": "Training",
     "evaluating": "Measuring quality",
     "saving": "Saving",
