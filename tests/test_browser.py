@@ -162,3 +162,38 @@ def test_upload_train_compare_and_recommend(streamlit_server, browser_page, tmp_
 
     problems = [line for line in streamlit_server.log_tail(200).splitlines() if "Traceback" in line]
     assert not problems, streamlit_server.log_tail(200)
+
+
+def test_a_short_tuning_run_shows_its_trials_as_they_end(streamlit_server, browser_page):
+    """Tune item-KNN with the smallest budget: the trials appear on the Train page while it searches
+    (a sentence, the search chart, the table); cancelling keeps them."""
+    page = browser_page
+    page.goto(streamlit_server.url)
+    wait_for_app(page, "Your data")
+    open_page(page, "Train", "Train models")
+    models = page.get_by_test_id("stMultiSelect")
+    models.get_by_role("button", name="Clear all").click()
+    page.get_by_text("Pick at least one model").wait_for()
+    models.get_by_role("combobox").fill(model_label("itemknn"))
+    page.get_by_role("option", name=model_label("itemknn")).first.click()
+    page.keyboard.press("Escape")
+    page.get_by_text("Tune automatically").click()
+    budget = page.get_by_test_id("stSlider").filter(has_text="Time to spend searching")
+    budget.get_by_role("slider").focus()
+    page.keyboard.press("Home")  # the smallest budget: 1 min
+    settle(page)
+    page.get_by_text("(tuned)").first.wait_for()  # the estimate is for a tuning run
+    start = page.get_by_role("button", name=re.compile(r"^Start training 1 model"))
+    start.click()
+    trials = page.get_by_text(re.compile(r"^([2-9]|\d\d+) trials so far"))
+    trials.first.wait_for(timeout=TRAINING_MS)
+    page.locator('[data-testid="stPlotlyChart"]', has_text="How the search went").first.wait_for()
+    shoot(page, "train-tuning")
+    store = Store(streamlit_server.home)
+    run = next(r for r in store.run_records() if r["tune"] and r["status"] == "running")
+    assert run["tune"]["minutes"] == 1.0 and len(store.trials(int(run["id"]))) >= 2
+    page.get_by_role("button", name="Cancel").first.click()
+    page.get_by_text("Nothing is training right now").wait_for(timeout=TRAINING_MS)
+    after = store.run(int(run["id"]))
+    assert after["status"] == "cancelled" and "Cancelled while tuning" in after["error"], after
+    assert len(store.trials(int(run["id"]))) >= 2
