@@ -184,3 +184,14 @@ def test_submit_tune_from_the_command_line(store, tmp_path, capsys):
     assert run["estimate"]["seconds"] >= 300
     assert cli.main(["submit", str(plays), "--model", "bpr", "--minutes", "5"]) == 2
     assert "add --tune" in capsys.readouterr().err
+
+
+def test_progress_of_a_search_counts_its_budget():
+    run = {"status": "running", "phase": "tuning", "duration_seconds": 150.0, "trials_done": 7,
+           "tune": {"minutes": 5.0, "trials": None}, "estimate": {"seconds": 320.0}}
+    progress = jobs.progress(run)
+    assert progress["fraction"] == pytest.approx(0.05 + 0.8 * 0.5)
+    assert progress["eta_seconds"] == pytest.approx(150.0 + 20.0)  # the rest of the search, then one fit
+    by_trials = jobs.progress({**run, "tune": {"minutes": None, "trials": 10}})
+    assert by_trials["fraction"] == pytest.approx(0.05 + 0.8 * 0.7)
+    assert by_trials["eta_seconds"] == pytest.approx(150.0 / 7 * 3)
