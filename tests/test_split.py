@@ -41,20 +41,28 @@ def test_every_protocol_keeps_numbering_and_never_shares_a_pair(protocol):
     inter = synthetic()
     split = make_split(inter, protocol, seed=1)
     assert isinstance(split, Split) and split.protocol == protocol
-    for part in (split.train, split.test):
+    given = split.test_input if split.test_input is not None else split.train.subset(np.zeros(0, np.int64))
+    for part in (split.train, split.test, split.fit_train, split.validation, given):
         assert part.user_ids is inter.user_ids and part.item_ids is inter.item_ids
     assert not pair_keys(split.train) & pair_keys(split.test)
-    # every test row and every train row is a row of the input, and they do not overlap
-    assert rows_of(split.train) | rows_of(split.test) <= rows_of(inter)
-    assert len(split.train) + len(split.test) + split.report["dropped_test_rows_cold_users"] \
+    # every test, input and train row is a row of the input, and they do not overlap
+    assert rows_of(split.train) | rows_of(split.test) | rows_of(given) <= rows_of(inter)
+    assert len(split.train) + len(split.test) + len(given) + split.report["dropped_test_rows_cold_users"] \
         + split.report["dropped_test_rows_cold_items"] + split.report["dropped_test_rows_repeats"] == len(inter)
     # nothing left in test that a model could not be asked for
     train_items = set(split.train.items.tolist())
-    train_users = set(split.train.users.tolist())
+    known_users = set(split.train.users.tolist()) | set(given.users.tolist())
     assert set(split.test.items.tolist()) <= train_items
-    assert set(split.test.users.tolist()) <= train_users
+    assert set(split.test.users.tolist()) <= known_users
     assert split.report["test_rows"] == len(split.test) and split.report["train_rows"] == len(split.train)
-    assert protocol in PROTOCOL_DESCRIPTIONS and split.describe()
+    # the validation part is carved out of training and never touches the test part
+    assert len(split.validation) > 0 and not rows_of(split.validation) & rows_of(split.test)
+    assert not rows_of(split.fit_train) & rows_of(split.validation)
+    assert rows_of(split.fit_train) | rows_of(split.validation) <= rows_of(split.train)
+    assert split.report["fit_train_rows"] == len(split.fit_train)
+    assert split.report["validation_rows"] == len(split.validation)
+    assert split.report["notes"][0].startswith(f"Learning from {len(split.fit_train):,} interactions")
+    assert protocol in PROTOCOL_DESCRIPTIONS
 
 
 @pytest.mark.parametrize(("protocol", "options"), [("random", {}), ("loo", {"last": False}), ("users", {})])
@@ -201,9 +209,18 @@ def test_user_split_holds_out_whole_users_with_part_of_their_history_as_input():
     train_counts = split.train.user_counts()
     others = np.setdiff1d(np.arange(inter.n_users), held)
     np.testing.assert_array_equal(train_counts[others], counts[others])  # other users: all in train
+    assert (train_counts[held] == 0).all()  # held-out people: nothing in training at all
     expected_input = np.clip(np.floor(0.5 * counts[held] + 0.5), 1, counts[held] - 1)
-    np.testing.assert_array_equal(train_counts[held], expected_input)  # held-out users: only their input
-    assert split.report["input_rows"] == expected_input.sum()
+    np.testing.assert_array_equal(split.test_input.user_counts()[held], expected_input)  # their given history
+    assert split.report["input_rows"] == expected_input.sum() == len(split.test_input)
+    assert split.folds_in and split.test_history is split.test_input
+    # validation people: 10% of the 150 others (15), held out of fit-train the same way
+    validation_people = np.flatnonzero(split.validation_input.user_counts())
+    assert len(validation_people) == 15 and not set(validation_people) & set(held.tolist())
+    assert (split.fit_train.user_counts()[validation_people] == 0).all()
+    assert set(split.validation.users.tolist()) <= set(validation_people.tolist())
+    expected_given = np.clip(np.floor(0.5 * counts[validation_people] + 0.5), 1, counts[validation_people] - 1)
+    np.testing.assert_array_equal(split.validation_input.user_counts()[validation_people], expected_given)
 
 
 def test_temporal_protocols_need_timestamps_and_unknown_protocol_is_refused():
