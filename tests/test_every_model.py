@@ -195,3 +195,31 @@ def test_no_code_path_fits_on_the_test_split(protocol, store, monkeypatch):
         assert call["validation"]  # there was something to validate on
     assert serving["train"] == set(zip(inter.users.tolist(), inter.items.tolist(), strict=True))
     assert not serving["validation"]
+
+
+def test_the_same_run_twice_gives_the_same_scores(store):
+    """A run's seed seeds its split and its model: submitted twice, every figure is the same."""
+    plays, catalogue = listening_log()
+    dataset_id = store.add_dataset(plays, items=catalogue, source_name="plays.csv")
+    twice = {name: [jobs.submit(store, dataset_id, name, short_settings(name), protocol="random", seed=11)
+                    for _ in range(2)] for name in ("random", "bpr", "multvae")}
+    other_seed = jobs.submit(store, dataset_id, "bpr", short_settings("bpr"), protocol="random", seed=12)
+    jobs.run_worker(store, once=True)
+    for name, (first, second) in twice.items():
+        a, b = store.load_evaluation(first), store.load_evaluation(second)
+        assert a.summary == b.summary, name
+        np.testing.assert_array_equal(a.recs, b.recs)
+        pd.testing.assert_frame_equal(store.run_recommendations(first), store.run_recommendations(second))
+        assert store.load_run_model(first, evaluated=True).seed == store.load_run_model(first).seed == 11
+    assert store.load_evaluation(other_seed).split_fingerprint != store.load_evaluation(twice["bpr"][0]).split_fingerprint
+
+
+def test_the_refit_runs_the_epochs_validation_chose():
+    from recsys.training import chosen_epochs, run_epochs
+
+    scores = iter([0.10, 0.30, 0.25, 0.20, 0.40])
+    history = run_epochs(10, lambda epoch: 1.0, validate=lambda: next(scores), validate_every=1, patience=2)
+    assert len(history) == 4  # two validations without a gain after epoch 2: stopped
+    assert chosen_epochs(history, patience=2) == 2  # the best validated epoch
+    assert chosen_epochs(history, patience=None) == 4  # no early stopping: the epochs that ran
+    assert chosen_epochs(run_epochs(3, lambda epoch: 1.0), patience=5) == 3  # never validated

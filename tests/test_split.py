@@ -254,3 +254,65 @@ def test_random_split_is_vectorised_on_a_million_rows():
     make_split(inter, "random")
     make_split(inter, "temporal")
     assert time.perf_counter() - started < 15  # ~1 s on one core; generous for a shared machine
+
+
+def dense(n_users: int = 10, n_items: int = 10) -> Interactions:
+    """Everyone has every item once; user u meets item i at time (i + u) mod n_items."""
+    users = np.repeat(np.arange(n_users), n_items)
+    items = np.tile(np.arange(n_items), n_users)
+    return Interactions(
+        users=users.astype(np.int32), items=items.astype(np.int32),
+        user_ids=np.arange(n_users).astype(str), item_ids=np.arange(n_items).astype(str),
+        timestamps=((items + users) % n_items).astype(np.int64),
+    )
+
+
+@pytest.mark.parametrize("protocol", ["random", "temporal"])
+def test_three_way_sizes_known_answer(protocol):
+    # 10 people x 10 items; per person: test 20% of 10 = 2, validation 10% of the 8 left (rounded half up) = 1,
+    # fit-train the other 7; every item stays in everyone else's fit-train, so nothing is dropped or returned
+    split = make_split(dense(), protocol, seed=0)
+    report = split.report
+    assert (report["test_rows"], report["validation_rows"], report["fit_train_rows"], report["train_rows"]) == (20, 10, 70, 80)
+    assert report["validation_users"] == report["test_users"] == 10 and report["validation_rows_returned"] == 0
+    for part, per_person in ((split.test, 2), (split.validation, 1), (split.fit_train, 7)):
+        assert (part.user_counts() == per_person).all()
+    if protocol == "temporal":  # the latest two are tested, the one before them validates
+        assert pair_keys(split.validation) == {(u, (7 - u) % 10) for u in range(10)}
+        assert pair_keys(split.test) == {(u, (t - u) % 10) for u in range(10) for t in (8, 9)}
+
+
+def test_leave_one_out_validates_on_the_one_before_the_last():
+    split = make_split(dense(), "loo")
+    assert pair_keys(split.test) == {(u, (9 - u) % 10) for u in range(10)}
+    assert pair_keys(split.validation) == {(u, (8 - u) % 10) for u in range(10)}
+    assert len(split.fit_train) == 80
+
+
+def test_users_split_sizes_known_answer():
+    # 2 of 10 people held out (20%), each given 5 of their 10 items; of the 8 others, 1 (10%) is held out
+    # for validation the same way; fit-train is the 7 remaining people's 70 rows
+    split = make_split(dense(), "users", seed=0)
+    report = split.report
+    assert len(split.held_out_users) == 2 and report["validation_held_out_users"] == 1
+    assert (len(split.test_input), len(split.test)) == (10, 10)
+    assert (len(split.validation_input), len(split.validation)) == (5, 5)
+    assert (len(split.fit_train), len(split.train)) == (70, 80)
+    assert report["fit_train_rows"] == 70 and report["validation_rows"] == 5 and report["test_rows"] == 10
+    assert not set(split.fit_train.users.tolist()) & set(split.validation_input.users.tolist())
+
+
+def test_validation_rows_no_model_could_find_go_back_to_training():
+    # b has item z once and nobody else has it; if validation took (b, z), no model could find it
+    inter = Interactions(
+        users=np.array([0, 0, 0, 0, 1, 1, 1], np.int32), items=np.array([0, 1, 2, 3, 0, 1, 4], np.int32),
+        user_ids=np.array(["a", "b"]), item_ids=np.array(["v", "w", "x", "y", "z"]),
+        timestamps=np.array([1, 2, 3, 4, 1, 2, 9], np.int64),
+    )
+    split = make_split(inter, "temporal", last_n=1)
+    # test candidates (a, y) and (b, z): nobody else has y or z, so both are dropped as cold items
+    # validation candidates: (a, x): nobody else has x -> back to training; (b, w): a keeps w -> validates
+    assert pair_keys(split.validation) == {(1, 1)}
+    assert split.report["validation_rows_returned"] == 1
+    assert (0, 2) in pair_keys(split.fit_train)
+    assert len(split.fit_train) + len(split.validation) == len(split.train)

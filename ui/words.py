@@ -47,6 +47,7 @@ PHASE_LABELS: dict[str, str] = {
     "splitting": "Setting test data aside",
     "training": "Training",
     "evaluating": "Measuring quality",
+    "refitting": "Retraining on all the data for recommendations",
     "saving": "Saving",
 }
 
