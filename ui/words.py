@@ -21,7 +21,7 @@ PARAM_LABELS: dict[str, tuple[str, str]] = {
     "alpha": ("Confidence weight", "How much more a repeated interaction counts than a single one (alpha)."),
     "neighbors": ("Neighbours", "How many similar items or people each recommendation draws on."),
     "seed": ("Random seed", "Fixes the randomness so the same settings give the same result."),
-    "validate_every": ("Check quality every", "Passes between two quality checks on held-out data."),
+    "validate_every": ("Check quality every", "Passes between two quality checks on the validation data (set aside from training; never the test)."),
     "patience": ("Patience", "Stop early after this many quality checks without improvement (empty: never)."),
     "batch_size": ("Batch size", "Examples per update step; larger is faster on a GPU."),
     "shrinkage": ("Shrinkage", "Damps similarities computed from only a few shared interactions."),
@@ -73,3 +73,10 @@ def status_label(status: str, emoji: bool = False) -> str:
     such as the headless browser of the tests, show emoji as empty boxes, so words are the default)."""
     symbol, words = STATUS_LABELS.get(str(status), ("", str(status)))
     return f"{symbol} {words}".strip() if emoji else words
+
+# Every run has two models: the evaluated one (trained without the test data, scored on it) and the
+# serving one (the same settings retrained on everything), which every page but Results shows.
+SERVING_NOTE = ("Scores on Results come from held-out data the model never saw; what you see here comes from "
+                "the same settings retrained on all the data.")
+SCORED_NOTE = ("Each model is scored on held-out data it never saw while training; Explore, Recommendations "
+               "and exports use the same settings retrained on all the data.")
