@@ -97,7 +97,8 @@ def training_form(dataset_id: int, summary: dict) -> None:
         st.caption(f"Why this one: {report['split_reason']}")
 
     st.markdown("**Which models**")
-    available = [m for m in MODELS if summary["has_catalog"] or not MODELS[m].needs_catalog]
+    available = [m for m in MODELS if (summary["has_catalog"] or not MODELS[m].needs_catalog)
+                 and (protocol != "users" or MODELS[m].supports_fold_in)]  # held-out people need fold-in
     picked = st.multiselect(
         "Models to train (Popularity is always trained too, as the yardstick)", available,
         default=[m for m in _default_models(summary) if m in available], key=f"models_{dataset_id}",
