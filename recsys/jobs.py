@@ -200,20 +200,24 @@ def submit(
     k: int = 10,
 ) -> int:
     """Queue a training run and return its id. Refuses (``JobRefused``) with the reason when the model or
-    a setting is unknown, the model needs a catalogue the dataset lacks, or the estimate says it cannot
-    fit, or the split holds whole people out (``users``) and the model cannot fold a new person in.
-    ``protocol=None`` uses the split the dataset's report suggests (else ``random``)."""
+    a setting is unknown or not allowed (each checked against the model's declared settings, see
+    :mod:`recsys.models.settings`), the model needs a catalogue the dataset lacks, the estimate says it
+    cannot fit, or the split holds whole people out (``users``) and the model cannot fold a new person
+    in. ``protocol=None`` uses the split the dataset's report suggests (else ``random``)."""
     from recsys.models import MODELS, ModelError, make_model
+    from recsys.models.settings import DEVICE, SEED
 
     meta = store.dataset(dataset_id)
     params = dict(params or {})
-    device = str(params.pop("device", None) or device or "auto")
     if model not in MODELS:
         raise JobRefused(f"Unknown model {model!r}. Available: {', '.join(MODELS)}.")
     try:
+        device = DEVICE.check(params.pop("device", None) or device or "auto") or "auto"
+        seed = SEED.check(seed, "the split")
         instance = make_model(model, **params)
     except ModelError as exc:
         raise JobRefused(str(exc)) from exc
+    params = {key: value for key, value in instance.get_params().items() if key in params}  # typed
     if instance.needs_catalog and not meta["has_catalog"]:
         raise JobRefused(f"{model} needs an item catalogue (titles, genres or tags): add one to this dataset first.")
     protocol = protocol or (meta["report"] or {}).get("suggested_split") or "random"

@@ -681,9 +681,10 @@ class Store:
         path = folder / "model"
         if not evaluated and (folder / "serving" / "model.json").exists():
             path = folder / "serving"
+        run = self.run(run_id)
         if not (path / "model.json").exists():
-            raise StoreError(f"Run {run_id} has no saved model (status: {self.run(run_id)['status']}).")
-        return load_model(path, device=device)
+            raise StoreError(f"Run {run_id} has no saved model (status: {run['status']}).")
+        return load_model(path, device=device, kind=run["model"])
 
     def load_evaluation(self, run_id: int):
         """The run's :class:`recsys.evaluation.Evaluation`, per-user arrays included; ``recs`` holds the
