@@ -223,3 +223,12 @@ def test_the_refit_runs_the_epochs_validation_chose():
     assert chosen_epochs(history, patience=2) == 2  # the best validated epoch
     assert chosen_epochs(history, patience=None) == 4  # no early stopping: the epochs that ran
     assert chosen_epochs(run_epochs(3, lambda epoch: 1.0), patience=5) == 3  # never validated
+
+
+def test_recommend_needs_one_source_and_names_a_missing_run(store, tmp_path, capsys):
+    out = str(tmp_path / "recs.csv")
+    assert cli.main(["recommend", "--k", "5", "--out", out]) == 2
+    assert "either a saved model's folder" in capsys.readouterr().err
+    assert cli.main(["recommend", "--run", "99", "--out", out]) == 2
+    err = capsys.readouterr().err
+    assert "99" in err and "Traceback" not in err and err.count("\n") == 1
