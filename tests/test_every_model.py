@@ -232,3 +232,23 @@ def test_recommend_needs_one_source_and_names_a_missing_run(store, tmp_path, cap
     assert cli.main(["recommend", "--run", "99", "--out", out]) == 2
     err = capsys.readouterr().err
     assert "99" in err and "Traceback" not in err and err.count("\n") == 1
+
+
+def test_runs_saved_before_serving_models_still_load(store):
+    """An older run has only model/ and an evaluation without top-k lists: both still load."""
+    from dataclasses import replace
+
+    from recsys.evaluation import evaluate, fit_on_split
+    from recsys.models import make_model
+
+    plays, _ = listening_log(n_people=20)
+    dataset_id = store.add_dataset(plays, source_name="plays.csv")
+    inter, _ = store.load_dataset(dataset_id)
+    split = make_split(inter, "random", seed=1)
+    run_id = store.create_run(dataset_id, "itemknn", {}, "random", 1, status="running")
+    model = fit_on_split(make_model("itemknn"), split)
+    store.save_run_results(run_id, model, replace(evaluate(model, split, k=5), recs=None, relevance=""))
+    assert store.load_evaluation(run_id).recs is None
+    for evaluated in (False, True):
+        loaded = store.load_run_model(run_id, evaluated=evaluated)
+        assert loaded.user_items_.nnz == len(split.fit_train)  # the evaluated model, the only one there is
