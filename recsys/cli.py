@@ -326,6 +326,18 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the data folder (database integrity, rows against folders, manifests, leftovers) and print a
+    plain report; ``--repair`` fixes what can be fixed (rebuilds rows from manifests, sets a damaged
+    database aside, removes leftovers, quarantines unexplained folders). Exit 0 when no problem
+    remains, 1 when some do."""
+    from recsys.store import doctor
+
+    report = doctor(repair=args.repair)
+    print(report.to_text())
+    return 0 if report.ok else 1
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     """List every model with its settings: name, type, default, what is allowed and what it means
     (``--json``: the same as JSON, with the tuning ranges)."""
@@ -410,14 +422,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("runs", cmd_runs, "list training runs")
     p.add_argument("--json", action="store_true")
+
+    p = add("doctor", cmd_doctor, "check the data folder and, with --repair, fix what can be fixed")
+    p.add_argument("--repair", action="store_true",
+                   help="rebuild missing rows from manifests, set a damaged database aside, tidy leftovers")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from recsys.store import StoreError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except DataError as exc:
+    except (DataError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
