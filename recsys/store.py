@@ -1368,6 +1368,25 @@ class Store:
                 restored.append(f"run {number} ({row.get('model')} on dataset {row.get('dataset_id')})")
         return restored, skipped
 
+    @_faults_plain
+    def save_serving_model(
+        self, run_id: int, model, everything: Interactions | None = None, k: int = RECOMMENDATIONS_K
+    ) -> None:
+        """Stage a run's serving model (the run's settings refitted on every interaction) beside its
+        evaluated one, and its top-``k`` recommendations for every user in ``recommendations.parquet``;
+        like :meth:`save_run_results`, they become the run's files when :meth:`finish_run` marks it done.
+        Items the user has in the model's training data are left out, and so is everything they have in
+        ``everything`` (the whole dataset, in the same numbering). Each file is written atomically."""
+        folder = self.staging_dir(run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        model.save(folder / "serving")
+        _fsync_tree(folder / "serving")
+        seen = None if everything is None else everything.to_csr(use_values=False)
+        recs = model.recommend_frame(k=k, exclude=seen)
+        recs["user"] = recs["user"].astype(str) if recs["user"].dtype == object else recs["user"]
+        recs["item"] = recs["item"].astype(str) if recs["item"].dtype == object else recs["item"]
+        atomic_write(folder / "recommendations.parquet", lambda tmp: recs.to_parquet(tmp, index=False))
+
 
 @dataclass
 class Sweep:
@@ -1668,25 +1687,6 @@ def _move_into(source: Path, target: Path) -> None:
             os.replace(entry, target / entry.name)
         shutil.rmtree(source, ignore_errors=True)
     _fsync_dir(target.parent)
-
-    @_faults_plain
-    def save_serving_model(
-        self, run_id: int, model, everything: Interactions | None = None, k: int = RECOMMENDATIONS_K
-    ) -> None:
-        """Stage a run's serving model (the run's settings refitted on every interaction) beside its
-        evaluated one, and its top-``k`` recommendations for every user in ``recommendations.parquet``;
-        like :meth:`save_run_results`, they become the run's files when :meth:`finish_run` marks it done.
-        Items the user has in the model's training data are left out, and so is everything they have in
-        ``everything`` (the whole dataset, in the same numbering). Each file is written atomically."""
-        folder = self.staging_dir(run_id)
-        folder.mkdir(parents=True, exist_ok=True)
-        model.save(folder / "serving")
-        _fsync_tree(folder / "serving")
-        seen = None if everything is None else everything.to_csr(use_values=False)
-        recs = model.recommend_frame(k=k, exclude=seen)
-        recs["user"] = recs["user"].astype(str) if recs["user"].dtype == object else recs["user"]
-        recs["item"] = recs["item"].astype(str) if recs["item"].dtype == object else recs["item"]
-        atomic_write(folder / "recommendations.parquet", lambda tmp: recs.to_parquet(tmp, index=False))
 
 
 _RUN_COLUMNS = (
