@@ -246,8 +246,10 @@ def test_runs_saved_before_serving_models_still_load(store):
     inter, _ = store.load_dataset(dataset_id)
     split = make_split(inter, "random", seed=1)
     run_id = store.create_run(dataset_id, "itemknn", {}, "random", 1, status="running")
+    store.update_run(run_id, worker_id="test-worker")
     model = fit_on_split(make_model("itemknn"), split)
     store.save_run_results(run_id, model, replace(evaluate(model, split, k=5), recs=None, relevance=""))
+    assert store.finish_run(run_id, "test-worker", "done")
     assert store.load_evaluation(run_id).recs is None
     for evaluated in (False, True):
         loaded = store.load_run_model(run_id, evaluated=evaluated)

@@ -251,10 +251,11 @@ def test_damaged_model_and_result_files_read_as_one_sentence(tmp_path):
 
     store, _, run_id = trained_store(tmp_path / "home")
     folder = store.run_dir(run_id)
-    (folder / "model" / "arrays.npz").write_bytes(b"PK\x03\x04 broken zip")
-    with pytest.raises((StoreError, ModelError), match="damaged") as caught:  # load_model words it, or the store
-        store.load_run_model(run_id)
-    assert_plain(str(caught.value)) and ui.errors.is_user_error(caught.value)
+    for part, evaluated in (("model", True), ("serving", False)):  # the evaluated and the serving model
+        (folder / part / "arrays.npz").write_bytes(b"PK\x03\x04 broken zip")
+        with pytest.raises((StoreError, ModelError), match="damaged") as caught:  # load_model words it, or the store
+            store.load_run_model(run_id, evaluated=evaluated)
+        assert_plain(str(caught.value)) and ui.errors.is_user_error(caught.value)
     (folder / "per_user.npz").write_bytes(os.urandom(64))
     with pytest.raises(StoreError, match="evaluation of run"):
         store.load_evaluation(run_id)
