@@ -325,8 +325,8 @@ def tune(
 
         try:
             fitted = make_model(cls.name, **params)
-            fitted.fit(train, on_epoch, validation=validation if top else None, catalog=catalog,
-                       **_validation_input_kwargs(validation_input if top else None))
+            fitted.fit(train, on_epoch, validation=validation if top else None,
+                       validation_input=validation_input if top else None, catalog=catalog)
         except ModelError as exc:
             done.append(record("failed", None, " ".join(str(exc).split())))
             raise
@@ -386,20 +386,9 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _validation_input_kwargs(validation_input: Interactions | None) -> dict[str, Any]:
-    """``fit``'s keyword for the validation people's given history, when there is one."""
-    return {} if validation_input is None else {"validation_input": validation_input}
-
-
 def _validation_scorer(validation: Interactions, validation_input: Interactions | None) -> Callable[[Recommender], float]:
     """Validation NDCG@10 of a fitted one-shot model (the same measure the epoch loop uses)."""
-
-    def score(model: Recommender) -> float:
-        if validation_input is None:
-            return validation_ndcg(model, validation)()
-        return validation_ndcg(model, validation, history=validation_input)()
-
-    return score
+    return lambda model: validation_ndcg(model, validation, history=validation_input)()
 
 
 def validation_split(inter: Interactions, seed: int = 42, fraction: float = VALIDATION_FRACTION):
@@ -412,12 +401,16 @@ def validation_split(inter: Interactions, seed: int = 42, fraction: float = VALI
 
 
 def search_parts(split, seed: int = 42) -> tuple[Interactions, Interactions, Interactions | None]:
-    """(fit-train, validation, validation people's given history or None) of a train/test split: its
-    own validation part when it has one, else a random :data:`VALIDATION_FRACTION` of each person's
-    training rows carved out here (seeded). Never the test part."""
-    validation = getattr(split, "validation", None)
-    if validation is not None and len(validation):
-        return split.fit_train, validation, getattr(split, "validation_input", None)
+    """(fit-train, validation, validation people's given history or None) of a split: its own parts
+    (:class:`recsys.split.Split`), the validation rows that count as relevant as the run's evaluation
+    counts them (star ratings at or above the threshold), exactly what a plain run is validated on;
+    for a hand-made split without a validation part, a random :data:`VALIDATION_FRACTION` of each
+    person's training rows carved out here (seeded). Never the test part."""
+    from recsys.evaluation import relevance_threshold_of, relevant_part
+
+    if len(split.validation):
+        return (split.fit_train, relevant_part(split.validation, relevance_threshold_of(split)),
+                split.validation_input)
     fit_train, validation = validation_split(split.train, seed=seed)
     return fit_train, validation, None
 

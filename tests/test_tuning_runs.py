@@ -86,12 +86,15 @@ def test_a_tuning_run_searches_stores_its_trials_and_scores_the_best_settings_on
     assert {k: run["params"][k] for k in best["params"]} == best["params"]
     assert run["params"]["factors"] == 16 and run["params"]["patience"] is None
     assert run["epochs_total"] == best["params"]["epochs"] == len(store.epochs(run_id))
-    model = store.load_run_model(run_id)
+    model = store.load_run_model(run_id, evaluated=True)
     assert model.regularization == pytest.approx(best["params"]["regularization"])
-    # refitted on the whole training part (fit-train and validation), scored on the test part once
+    # refitted on the whole training part (fit-train and validation), scored on the test part once;
+    # the serving model: the same settings and epochs on every interaction
     inter, _ = store.load_dataset(dataset_id)
     split = make_split(inter, "random", seed=4)
-    assert model.user_items_.nnz == len(split.train)
+    assert model.user_items_.nnz == len(split.train) > len(split.fit_train)
+    serving = store.load_run_model(run_id)
+    assert serving.user_items_.nnz == len(inter) and serving.get_params() == model.get_params()
     assert run["summary"]["ndcg"] > 0 and store.load_evaluation(run_id).summary["ndcg"] == run["summary"]["ndcg"]
     # its folder's manifest keeps the trials, so `doctor --repair` can bring them back
     manifest = json.loads((store.run_dir(run_id) / "manifest.json").read_text())
@@ -166,11 +169,12 @@ def test_the_worker_never_lets_the_search_see_the_test_split(store, monkeypatch)
     run_id = jobs.submit(store, dataset_id, "recording", protocol="random", seed=9, tune={"trials": 3})
     assert jobs.run_worker(store, once=True) >= 1  # in this process, so the recording model is registered
     assert store.run(run_id)["status"] == "done", store.run(run_id)["error"]
-    *searched, refit = Recording.fitted[-4:]
+    *searched, refit, serving = Recording.fitted[-5:]
     assert len(store.trials(run_id)) == 3 == len(searched)
     assert all(fitted == pairs(fit_train) for fitted in searched)  # trials learn from fit-train only
-    assert refit == pairs(split.train)  # the best settings: the whole training part
-    assert not any(fitted & test for fitted in Recording.fitted)
+    assert refit == pairs(split.train)  # the best settings: the whole training part, then scored once
+    assert serving == pairs(inter)  # the serving model: every interaction, after the test was scored
+    assert not any(fitted & test for fitted in Recording.fitted[:-1])
     assert not pairs(validation) & test and np.isfinite(store.run(run_id)["summary"]["ndcg"])
 
 
