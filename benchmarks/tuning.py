@@ -6,8 +6,8 @@ users (every held-out rating counts, as in ``benchmarks.quality``). For each mod
 
 * **default**: the model with its defaults (seed 42) fitted on the training part, scored on test;
 * **tuned**: :func:`recsys.tuning.tune` searches on the validation part of the training part only
-  (:func:`recsys.tuning.search_parts`: the split's own validation part, else a seeded random share of each
-  person's training rows), for ``--minutes`` per model; the best settings are refitted on the whole
+  (:func:`recsys.tuning.search_parts`: the split's own validation part, 10% of each person's training
+  rows, every rating counting as on test), for ``--minutes`` per model; the best settings are refitted on the whole
   training part (:func:`recsys.tuning.refit_params`) and scored on test once, exactly as a tuning run in
   the worker does.
 
@@ -52,7 +52,8 @@ def compare(name: str, split: Split, catalog, minutes: float | None, trials: int
     default_ndcg = test_ndcg(default, split)
     del default
 
-    fit_train, validation, validation_input = tuning.search_parts(split, seed=seed)
+    # every held-out rating counts on validation, as on test (the demo protocol)
+    fit_train, validation, validation_input = tuning.search_parts(split, seed=seed, relevance=None)
     load_before = os.getloadavg()[0]
     result = tuning.tune(name, fit_train, validation, minutes=minutes, trials=trials, seed=seed, catalog=catalog,
                          validation_input=validation_input)

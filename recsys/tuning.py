@@ -11,14 +11,18 @@ Definitions.
 * A **trial** fits the model with one choice of settings on the *fit-train* part and scores it on the
   *validation* part only (NDCG@10 over every validation user, training items excluded from ranking). Its
   score is its best validation NDCG@10; its state is ``complete``, ``pruned`` (stopped early as hopeless,
-  or stopped by the time budget) or ``failed`` (the settings made training blow up).
+  or stopped by the time budget) or ``failed`` (the settings made training blow up). The **best trial**
+  has the highest score among those with one (a trial the time budget stopped counts with the best
+  epoch it reached; one the pruner stopped is below a completed one by construction).
 * **Optuna** drives the search: a seeded TPE sampler proposes settings; the first trial is always the
   model's own defaults (so tuning can only gain over them on validation); iterative models report each
   validation to a median pruner, which stops a trial whose best score so far is below the median of the
   earlier trials at the same epoch (after the first fifth of the epochs, and once three trials have ended).
 * The **budget** is a number of trials, a number of minutes, or both (whichever ends first); the
-  default is :data:`DEFAULT_MINUTES` minutes. A trial running when the time is up is stopped (pruned)
-  unless no trial has completed yet. ``should_stop`` (a cancel) stops the search within one epoch.
+  default is :data:`DEFAULT_MINUTES` minutes. A trial running when the time is up is stopped (pruned),
+  unless it leads (no trial has a score yet, or its best so far beats them all): it then runs to its own
+  end, so the search overruns by at most one trial and the chosen trial's epoch count is its real best.
+  ``should_stop`` (a cancel) stops the search within one epoch.
 
 The test part never enters this module: callers pass fit-train and validation only.
 """
@@ -294,6 +298,14 @@ def tune(
     def out_of_time() -> bool:
         return deadline is not None and time.monotonic() > deadline
 
+    def leading(curve: list[dict[str, Any]]) -> bool:
+        """Whether a running trial may outlive the time budget: when no trial has a score yet, or its own
+        best validation so far beats every finished trial's (it will be chosen: let it find its epoch)."""
+        scores = [t.value for t in done if t.state != "failed" and t.value is not None]
+        if not scores:
+            return True
+        return bool(curve) and max(p["validation"] for p in curve) > max(scores)
+
     def objective(trial) -> float:
         settings = {d.name: d.suggest(trial) for d in space}
         params = {**fixed, **settings}
@@ -315,7 +327,7 @@ def tune(
                     return True
             if stop_requested():
                 raise _Cancelled
-            if out_of_time() and any(t.state == "complete" for t in done):
+            if out_of_time() and not leading(curve):
                 why["pruned"] = "stopped when the time budget ran out"
                 return True
             return False
@@ -360,8 +372,10 @@ def tune(
     except _Cancelled:
         state["ended_by"] = "cancelled"
     ended_by = state["ended_by"] or ("trials" if trials is not None else "time")
-    complete = [t for t in done if t.state == "complete"]
-    if not complete:
+    # a pruned trial's score is the best validation it reached (at its kept epoch): one the median
+    # pruner stopped is below a completed trial, one the time budget stopped may be the best
+    scored = [t for t in done if t.state != "failed" and t.value is not None]
+    if not scored:
         if ended_by == "cancelled":
             best = None
         else:
@@ -369,7 +383,7 @@ def tune(
             raise TuningError(f"No trial of {cls.name} finished" + (f": {failed}" if failed else ".") +
                               " Try a larger budget or other fixed settings.")
     else:
-        best = max(complete, key=lambda t: (t.value, -t.number))
+        best = max(scored, key=lambda t: (t.value, -t.number))
     best_params = {**{k: v for k, v in fixed.items()}, **(best.params if best else {})}
     return TuningResult(
         model=cls.name, trials=done, best_params=best_params,
@@ -400,17 +414,19 @@ def validation_split(inter: Interactions, seed: int = 42, fraction: float = VALI
     return carved.train, carved.test
 
 
-def search_parts(split, seed: int = 42) -> tuple[Interactions, Interactions, Interactions | None]:
+def search_parts(split, seed: int = 42, relevance: float | str | None = "auto"
+                 ) -> tuple[Interactions, Interactions, Interactions | None]:
     """(fit-train, validation, validation people's given history or None) of a split: its own parts
-    (:class:`recsys.split.Split`), the validation rows that count as relevant as the run's evaluation
-    counts them (star ratings at or above the threshold), exactly what a plain run is validated on;
-    for a hand-made split without a validation part, a random :data:`VALIDATION_FRACTION` of each
-    person's training rows carved out here (seeded). Never the test part."""
+    (:class:`recsys.split.Split`), with the validation rows that count as relevant as the run's
+    evaluation counts them (``relevance="auto"``: star ratings at or above the threshold; None: every
+    row; a number: ratings at or above it), exactly what a plain run is validated on; for a hand-made
+    split without a validation part, a random :data:`VALIDATION_FRACTION` of each person's training rows
+    carved out here (seeded). Never the test part."""
     from recsys.evaluation import relevance_threshold_of, relevant_part
 
     if len(split.validation):
-        return (split.fit_train, relevant_part(split.validation, relevance_threshold_of(split)),
-                split.validation_input)
+        threshold = relevance_threshold_of(split) if relevance == "auto" else relevance
+        return split.fit_train, relevant_part(split.validation, threshold), split.validation_input
     fit_train, validation = validation_split(split.train, seed=seed)
     return fit_train, validation, None
 

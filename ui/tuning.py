@@ -80,8 +80,8 @@ def finished_trials(store, finished: pd.DataFrame) -> None:
 # -- a run's trials --------------------------------------------------------------------------------
 def trials_frame(model: str, trials: list[dict[str, Any]]) -> pd.DataFrame:
     """One row per trial, in plain words: number, settings, validation score, what happened, time."""
-    complete = [t for t in trials if t["state"] == "complete" and t.get("value") is not None]
-    best = max(complete, key=lambda t: t["value"])["number"] if complete else None
+    scored = [t for t in trials if t["state"] != "failed" and t.get("value") is not None]
+    best = max(scored, key=lambda t: t["value"])["number"] if scored else None
     rows = []
     for t in trials:
         outcome = STATE_WORDS.get(t["state"], t["state"])
@@ -120,7 +120,7 @@ def history_figure(trials: list[dict[str, Any]], title: str = "How the search we
         ))
     best, xs, ys = None, [], []
     for t in sorted(trials, key=lambda t: t["number"]):
-        if t["state"] == "complete" and t.get("value") is not None and (best is None or t["value"] > best):
+        if t["state"] != "failed" and t.get("value") is not None and (best is None or t["value"] > best):
             best = t["value"]
         if best is not None:
             xs.append(t["number"])
@@ -155,14 +155,14 @@ def tuning_panel(run: dict[str, Any], trials: list[dict[str, Any]], key: str) ->
     if not trials:
         st.caption("The first trial (the model's default settings) is running; its score appears here when it ends.")
         return
-    complete = [t for t in trials if t["state"] == "complete" and t.get("value") is not None]
+    scored = [t for t in trials if t["state"] != "failed" and t.get("value") is not None]
     text = (f"{fmt.plural(len(trials), 'trial')} so far: {counts['complete']} tried in full, "
             f"{counts['pruned']} stopped early, {counts['failed']} failed.")
-    if complete:
-        best = max(complete, key=lambda t: t["value"])
+    if scored:
+        best = max(scored, key=lambda t: t["value"])
         text += (f" Best validation NDCG@10 {fmt.metric(best['value'])} (trial {best['number']}: "
                  f"{tuning.settings_in_words(model, best['params'])}).")
-        default = next((t for t in complete if t["number"] == 0), None)
+        default = next((t for t in scored if t["number"] == 0), None)
         if default is not None and best["number"] != 0:
             text += f" The defaults scored {fmt.metric(default['value'])}."
     if found.get("ended_by"):

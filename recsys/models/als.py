@@ -154,7 +154,7 @@ class ImplicitALS(Recommender):
         Setting("alpha", "float", 1.0, "Confidence weight",
                 "How much more a played or rated item counts than one never touched (confidence 1 + weight x value).",
                 low=0.0, high=1e4, tune=(0.1, 50.0), log=True),
-        EPOCHS.but(default=15, tune=(2, 30)),
+        EPOCHS.but(default=15, tune=(2, 25)),
         Setting("cg_steps", "int", 3, "Solver steps",
                 "Conjugate-gradient steps per update; 3 is as good as an exact solve in practice.", low=1, high=100),
         Setting("binary", "bool", True, "Count each interaction once",
