@@ -94,19 +94,19 @@ def test_a_hopeless_trial_is_pruned_early_and_the_best_epoch_is_kept():
     inter = log_interactions()
     fit_train, validation = tuning.validation_split(inter, seed=1)
     space = [tuning.Dimension("learning_rate", "float", 1e-6, 0.5, True, "Learning rate")]
-    good = [{"learning_rate": 0.1}, {"learning_rate": 0.08}]
-    result = tuning.tune("bpr", fit_train, validation, trials=4, seed=1, space=space,
+    good = [{"learning_rate": rate} for rate in (0.1, 0.08, 0.12, 0.06)]  # five complete before pruning
+    result = tuning.tune("bpr", fit_train, validation, trials=6, seed=1, space=space,
                          first=[*good, {"learning_rate": 1e-6}], fixed={"factors": 16})
     states = [t.state for t in result.trials]
-    assert states == ["complete", "complete", "complete", "pruned"], [(t.state, t.note) for t in result.trials]
-    hopeless = result.trials[3]
+    assert states == ["complete"] * 5 + ["pruned"], [(t.state, t.note) for t in result.trials]
+    hopeless = result.trials[5]
     assert hopeless.params["learning_rate"] == pytest.approx(1e-6)
     top = tuning.max_epochs("bpr")
     assert hopeless.epochs[-1]["epoch"] < top / 2  # stopped early
     assert "median" in hopeless.note
-    assert hopeless.value < 0.5 * min(t.value for t in result.trials[:3])
+    assert hopeless.value < 0.5 * min(t.value for t in result.trials[:5])
     # each complete trial kept the epoch of its best validation as its epoch count
-    for trial in result.trials[:3]:
+    for trial in result.trials[:5]:
         best = max(trial.epochs, key=lambda p: p["validation"])
         assert trial.params["epochs"] == max(tuning.min_epochs("bpr"), best["epoch"])
         assert trial.value == best["validation"]
@@ -229,3 +229,20 @@ def test_cli_tune_refuses_bad_requests_in_one_line(argv, words, tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert words in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("protocol", ["random", "temporal", "global_temporal", "users", "loo"])
+def test_a_tuning_run_validates_on_more_rows_and_tests_on_the_same_ones(protocol):
+    from recsys.split import make_split
+
+    frame = listening_log()
+    frame["played_at"] = 1_600_000_000 + np.random.default_rng(0).permutation(len(frame)) * 3600
+    inter = Interactions.from_frame(frame, user="listener", item="artist", value="plays", timestamp="played_at")
+    plain = make_split(inter, protocol, seed=3)
+    searched = tuning.tuning_split(inter, protocol, seed=3)
+    assert searched.fingerprint() == plain.fingerprint()  # the same test rows: the same leaderboard
+    assert pairs(searched.train) == pairs(plain.train)
+    if protocol != "loo":
+        assert len(searched.validation) > 1.5 * len(plain.validation)
+    fit_train, validation, _ = tuning.search_parts(searched)
+    assert not (pairs(fit_train) | pairs(validation)) & pairs(searched.test)
