@@ -82,6 +82,7 @@ def compare(name: str, inter, split: Split, catalog, minutes: float | None, tria
         "validation_rows": len(validation),
         "fit_train_rows": len(fit_train),
         "load_average": [load_before, os.getloadavg()[0]],
+        "trial_records": [t.to_dict() for t in result.trials],
     }
 
 
