@@ -72,8 +72,8 @@ runs = ui.finished_runs_or_stop(dataset_id, _empty_state)
 
 labels = dict(zip(runs["id"].astype(int), runs["label"], strict=True))
 run_ids = list(labels)
-run_id = st.selectbox(
-    "Model", run_ids, index=run_ids.index(explore.preferred_run(runs)), format_func=labels.get, key="explore_run",
+run_id = ui.url_selectbox(
+    "Model", run_ids, key="explore_run", param="run", default=explore.preferred_run(runs), format_func=labels.get,
     help="Any finished training run on this dataset. Popularity and Random have no notion of similar items.",
 )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 import ui
@@ -61,19 +62,30 @@ tab_person, tab_persona, tab_export = st.tabs(["One person", "Persona", "Export"
 
 
 # -- one person -------------------------------------------------------------------------------------
+def _people_with_linked(query: str):
+    """The people matching ``query``, with the person a link or reload names (``?person=``) first."""
+    people = explore.search_users(data, query, limit=200)
+    linked = st.query_params.get("person")
+    if linked is not None and linked not in set(people["user_id"]):
+        exact = explore.search_users(data, str(linked), limit=1)
+        if len(exact) and exact["user_id"].iloc[0] == str(linked):
+            people = pd.concat([exact, people], ignore_index=True)
+    return people
+
+
 def _one_person() -> None:
     left, middle, right = st.columns([2, 3, 1])
     query = left.text_input("Find a person by id", key="rec_user_query", placeholder="e.g. 42",
                             help="Type part of a user id; the most active matching people come first.")
-    people = explore.search_users(data, query, limit=200)
+    people = _people_with_linked(query)
     if people.empty:
         st.warning(f"No user id contains “{query}”. Try fewer characters.")
         return
-    user_id = middle.selectbox("Person", people["user_id"].tolist(), key="rec_user",
+    user_id = ui.url_selectbox("Person", people["user_id"].tolist(), key="rec_user", param="person", where=middle,
                                format_func=dict(zip(people["user_id"], people["label"], strict=True)).get)
     k = right.number_input("How many", 5, 50, 10, key="rec_k")
-    run_id = st.selectbox("Model", run_ids, index=run_ids.index(first), format_func=labels.get, key="rec_run",
-                          help="Which trained model recommends.")
+    run_id = ui.url_selectbox("Model", run_ids, key="rec_run", param="run", default=first, format_func=labels.get,
+                              help="Which trained model recommends.")
 
     history_col, recs_col = st.columns([2, 3])
     with history_col:

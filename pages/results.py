@@ -101,8 +101,9 @@ same = explore.leaderboard_runs(runs, protocol, seed)
 labels = dict(zip(same["id"].astype(int), same["label"], strict=True))
 ids = list(labels)
 preferred = explore.preferred_run(same)
-selected = right.selectbox(
-    "Compare everything with", ids, index=ids.index(preferred), format_func=labels.get, key="results_selected",
+selected = ui.url_selectbox(
+    "Compare everything with", ids, key="results_selected", param="run", default=preferred, where=right,
+    format_func=labels.get,
     help="The last column of the details table says whether each model is significantly better than this one.",
 )
 

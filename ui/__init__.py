@@ -32,12 +32,15 @@ from ui.state import (  # noqa: E402
     load_dataset,
     load_evaluation,
     load_run_model,
+    nouns,
     run_recommendations,
     set_current_dataset,
+    url_selectbox,
 )
 
 __all__ = [
     "charts", "errors", "fmt", "layout", "state", "guard", "show_error", "page_header", "pills",
     "current_dataset", "dataset_picker", "dataset_summary", "datasets", "device_info", "finished_runs_or_stop", "get_store",
-    "load_dataset", "load_evaluation", "load_run_model", "run_recommendations", "set_current_dataset",
+    "load_dataset", "load_evaluation", "load_run_model", "nouns", "run_recommendations", "set_current_dataset",
+    "url_selectbox",
 ]

@@ -2,7 +2,10 @@
 
 * ``get_store()``: the one :class:`recsys.store.Store` for this server (per ``TASTEMAKER_HOME``).
 * ``current_dataset()`` / ``set_current_dataset(id)``: the dataset every page works on, kept in
-  ``st.session_state`` so it follows the user from page to page; ``dataset_picker()`` changes it.
+  ``st.session_state`` so it follows the user from page to page, in the URL (``?dataset=3``) so a reload,
+  back/forward or a shared link lands on it, and in the store (``Store.preference("last_dataset")``) so a
+  new tab opens on the dataset last used; ``dataset_picker()`` changes it.
+* ``url_selectbox(...)``: a select box whose choice is also in the URL (``?run=5``, ``?person=42``...).
 * Cached loaders: ``load_dataset``, ``load_run_model``, ``load_evaluation``, ``run_recommendations``,
   ``profile`` (chart data of a dataset), ``device_info``. Everything in the cache is keyed by the store's
   folder and by ids that never change meaning (a dataset's content hash, a finished run's id).
@@ -19,6 +22,8 @@ import pandas as pd
 import streamlit as st
 
 CURRENT_DATASET = "tm_current_dataset"
+LAST_DATASET = "last_dataset"  # the store's preference: the dataset a new tab opens on
+DATASET_PARAM = "dataset"  # the URL's query parameter for the current dataset
 
 
 # -- store -----------------------------------------------------------------------------------------
@@ -53,10 +58,52 @@ def start_session() -> None:
         demo = store.ensure_demo()
     else:
         demo = _demo_id(_home())
+    table = datasets()
+    ids = [int(i) for i in table["id"]]
+    in_url = _url_int(DATASET_PARAM)
     current = st.session_state.get(CURRENT_DATASET)
-    if current is None or not _dataset_exists(current):
-        ids = datasets()["id"].tolist()
-        st.session_state[CURRENT_DATASET] = demo if demo in ids else (ids[0] if ids else None)
+    if in_url in ids:  # a reload, back/forward or a shared link: the URL says which dataset
+        chosen = in_url
+    elif current is not None and int(current) in ids:
+        chosen = int(current)
+    else:  # a new tab: the dataset last used, else the newest of the user's own, else the demo
+        chosen = _opening_dataset(store, table, demo)
+    st.session_state[CURRENT_DATASET] = chosen
+    _publish_dataset(chosen, remember=in_url is not None and in_url == chosen and in_url != current)
+
+
+def _opening_dataset(store, table: pd.DataFrame, demo: int | None) -> int | None:
+    """The dataset a session without one opens on: the one last used (remembered by the store), else the
+    newest dataset that is not the demo, else the demo; never the demo while the user has their own."""
+    ids = [int(i) for i in table["id"]]
+    last = store.preference(LAST_DATASET)
+    if isinstance(last, int) and last in ids:
+        return last
+    own = table[~table["is_demo"].astype(bool)]
+    if not own.empty:
+        return int(own["id"].iloc[-1])
+    return demo if demo in ids else (ids[0] if ids else None)
+
+
+def _url_int(name: str) -> int | None:
+    """The URL's query parameter ``name`` as a whole number, None when absent or not a number."""
+    raw = st.query_params.get(name)
+    try:
+        return int(str(raw))
+    except (TypeError, ValueError):
+        return None
+
+
+def _publish_dataset(dataset_id: int | None, remember: bool = True) -> None:
+    """Put the current dataset in the URL and, when ``remember``, in the store for the next new tab."""
+    if dataset_id is None:
+        if DATASET_PARAM in st.query_params:
+            del st.query_params[DATASET_PARAM]
+        return
+    if st.query_params.get(DATASET_PARAM) != str(dataset_id):
+        st.query_params[DATASET_PARAM] = str(dataset_id)
+    if remember:
+        get_store().set_preference(LAST_DATASET, int(dataset_id))
 
 
 # -- datasets --------------------------------------------------------------------------------------
@@ -75,8 +122,41 @@ def current_dataset() -> int | None:
 
 
 def set_current_dataset(dataset_id: int | None) -> None:
-    """Make ``dataset_id`` the dataset every page works on."""
+    """Make ``dataset_id`` the dataset every page works on (in this session, the URL and, for new tabs,
+    the store)."""
     st.session_state[CURRENT_DATASET] = None if dataset_id is None else int(dataset_id)
+    _publish_dataset(st.session_state[CURRENT_DATASET])
+
+
+def url_selectbox(label: str, options: list, *, key: str, param: str, default: Any = None, where: Any = None,
+                  **kwargs: Any) -> Any:
+    """``st.selectbox`` over ``options`` whose choice also lives in the URL as ``?param=<option>``: a
+    reload, back/forward or a shared link lands on the same choice. The URL wins when it names one of
+    ``options``; else the session's choice; else ``default`` (else the first option). Options are
+    compared as text, so ids work as they are. ``where``: the container to draw in (a column...)."""
+    if not options:
+        return None
+    by_text = {str(option): option for option in options}
+    in_url = st.query_params.get(param)
+    if in_url is not None and str(in_url) in by_text:
+        st.session_state[key] = by_text[str(in_url)]
+    elif st.session_state.get(key) not in options:
+        st.session_state[key] = default if default in options else options[0]
+
+    def _follow() -> None:
+        st.query_params[param] = str(st.session_state[key])
+
+    user_change = kwargs.pop("on_change", None)
+
+    def _changed() -> None:
+        _follow()
+        if user_change is not None:
+            user_change()
+
+    value = (where or st).selectbox(label, options, key=key, on_change=_changed, **kwargs)
+    if st.query_params.get(param) != str(value):
+        st.query_params[param] = str(value)
+    return value
 
 
 def dataset_summary(dataset_id: int | None) -> dict[str, Any] | None:
@@ -86,6 +166,15 @@ def dataset_summary(dataset_id: int | None) -> dict[str, Any] | None:
     table = datasets()
     rows = table[table["id"] == int(dataset_id)]
     return None if rows.empty else rows.iloc[0].to_dict()
+
+
+def nouns(dataset_id: int | None = None):
+    """The words of a dataset (``recsys.nouns.Nouns``: "artist", "listener", "plays"...), the current
+    dataset's by default; the generic "item"/"person" when there is none."""
+    from recsys.nouns import Nouns, dataset_nouns
+
+    summary = dataset_summary(current_dataset() if dataset_id is None else dataset_id)
+    return Nouns() if summary is None else dataset_nouns(summary)
 
 
 def dataset_picker(label: str = "Dataset", key: str = "dataset_picker", help: str | None = None) -> int | None:
@@ -113,19 +202,27 @@ def dataset_picker(label: str = "Dataset", key: str = "dataset_picker", help: st
 
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
-def _load_dataset(home: str, dataset_id: int, content_hash: str):
+def _load_dataset(home: str, dataset_id: int, version: str):
     return _store_for(home).load_dataset(dataset_id)
+
+
+def dataset_version(dataset_id: int) -> str:
+    """What a cache of a dataset's contents is keyed by: its content hash and its catalogue's (a catalogue
+    attached later changes it)."""
+    summary = dataset_summary(dataset_id)
+    if summary is None:
+        return ""
+    catalog = (summary.get("report") or {}).get("catalog") or {}
+    return f"{summary.get('content_hash', '')}:{int(bool(summary.get('has_catalog')))}:{catalog.get('hash', '')}"
 
 
 def load_dataset(dataset_id: int):
     """``(Interactions, Catalog | None)`` of a saved dataset, cached (read-only: shared between tabs)."""
-    summary = dataset_summary(dataset_id)
-    content_hash = "" if summary is None else str(summary.get("content_hash", ""))
-    return _load_dataset(_home(), int(dataset_id), content_hash)
+    return _load_dataset(_home(), int(dataset_id), dataset_version(dataset_id))
 
 
 @st.cache_data(show_spinner="Profiling the dataset…", max_entries=8)
-def _profile(home: str, dataset_id: int, content_hash: str) -> dict[str, Any]:
+def _profile(home: str, dataset_id: int, version: str) -> dict[str, Any]:
     from recsys.profile import profile_frames
 
     inter, _ = _store_for(home).load_dataset(dataset_id)
@@ -134,9 +231,7 @@ def _profile(home: str, dataset_id: int, content_hash: str) -> dict[str, Any]:
 
 def profile(dataset_id: int) -> dict[str, Any]:
     """Chart data of a saved dataset (``recsys.profile.profile_frames``), cached."""
-    summary = dataset_summary(dataset_id)
-    content_hash = "" if summary is None else str(summary.get("content_hash", ""))
-    return _profile(_home(), int(dataset_id), content_hash)
+    return _profile(_home(), int(dataset_id), dataset_version(dataset_id))
 
 
 # -- runs ------------------------------------------------------------------------------------------
