@@ -13,15 +13,11 @@ A page typically starts with::
     dataset_id = ui.dataset_picker()
 """
 
-from ui import boot
-
-boot.leave_legacy_multipage_mode()  # before anything is drawn: see ui/boot.py
-
-from ui import charts, errors, layout, state  # noqa: E402
-from ui import format as fmt  # noqa: E402
-from ui.errors import guard, show_error  # noqa: E402
-from ui.layout import page_header, pills  # noqa: E402
-from ui.state import (  # noqa: E402
+from ui import charts, errors, layout, state
+from ui import format as fmt
+from ui.errors import guard, show_error
+from ui.layout import page_header, pills
+from ui.state import (
     current_dataset,
     dataset_picker,
     dataset_summary,

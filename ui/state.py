@@ -128,34 +128,45 @@ def set_current_dataset(dataset_id: int | None) -> None:
     _publish_dataset(st.session_state[CURRENT_DATASET])
 
 
+def url_value(param: str, key: str) -> str | None:
+    """The URL's ``?param=`` when it came from outside this session's own choices (a reload, back/forward
+    or a shared link), else None: a value the session wrote itself must not override what the user does
+    next (a new search, another pick)."""
+    raw = st.query_params.get(param)
+    if raw is None or st.session_state.get(f"{key}__in_url") == raw:
+        return None
+    return str(raw)
+
+
+def _write_url(param: str, key: str, value: Any) -> None:
+    if st.query_params.get(param) != str(value):
+        st.query_params[param] = str(value)
+    st.session_state[f"{key}__in_url"] = str(value)
+
+
 def url_selectbox(label: str, options: list, *, key: str, param: str, default: Any = None, where: Any = None,
                   **kwargs: Any) -> Any:
     """``st.selectbox`` over ``options`` whose choice also lives in the URL as ``?param=<option>``: a
-    reload, back/forward or a shared link lands on the same choice. The URL wins when it names one of
-    ``options``; else the session's choice; else ``default`` (else the first option). Options are
-    compared as text, so ids work as they are. ``where``: the container to draw in (a column...)."""
+    reload, back/forward or a shared link lands on the same choice (:func:`url_value`); otherwise the
+    session's choice stays, else ``default`` (else the first option). Options are compared as text, so
+    ids work as they are. ``where``: the container to draw in (a column...)."""
     if not options:
         return None
     by_text = {str(option): option for option in options}
-    in_url = st.query_params.get(param)
-    if in_url is not None and str(in_url) in by_text:
-        st.session_state[key] = by_text[str(in_url)]
+    linked = url_value(param, key)
+    if linked is not None and linked in by_text:
+        st.session_state[key] = by_text[linked]
     elif st.session_state.get(key) not in options:
         st.session_state[key] = default if default in options else options[0]
-
-    def _follow() -> None:
-        st.query_params[param] = str(st.session_state[key])
-
     user_change = kwargs.pop("on_change", None)
 
     def _changed() -> None:
-        _follow()
+        _write_url(param, key, st.session_state[key])
         if user_change is not None:
             user_change()
 
     value = (where or st).selectbox(label, options, key=key, on_change=_changed, **kwargs)
-    if st.query_params.get(param) != str(value):
-        st.query_params[param] = str(value)
+    _write_url(param, key, value)
     return value
 
 

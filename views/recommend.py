@@ -36,7 +36,7 @@ def _empty_state() -> None:
         "No trained models on this dataset yet. Train one on the Train page (Popularity and Similar items "
         "take seconds), then come back to see who gets what, and why.",
     )
-    st.page_link("pages/train.py", label="Go to Train")
+    st.page_link("views/train.py", label="Go to Train")
 
 
 def _picture_column(frame, order: list[str], columns: dict) -> None:
@@ -65,7 +65,7 @@ tab_person, tab_persona, tab_export = st.tabs(["One person", "Persona", "Export"
 def _people_with_linked(query: str):
     """The people matching ``query``, with the person a link or reload names (``?person=``) first."""
     people = explore.search_users(data, query, limit=200)
-    linked = st.query_params.get("person")
+    linked = ui.state.url_value("person", "rec_user")
     if linked is not None and linked not in set(people["user_id"]):
         exact = explore.search_users(data, str(linked), limit=1)
         if len(exact) and exact["user_id"].iloc[0] == str(linked):
