@@ -307,7 +307,9 @@ def evaluate(
                 "left out."
             )
     if len(users) == 0:
-        raise DataError("There are no test users to evaluate on: the split left the test set empty.")
+        from recsys.split import nothing_to_test
+
+        raise DataError(nothing_to_test(split))
     truth = truth_all[users]
     seen = split.test_history.to_csr(use_values=False)
     if split.folds_in:
