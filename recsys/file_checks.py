@@ -2,12 +2,12 @@
 uploaded as interactions, or a tag list uploaded as the catalogue, is caught and named instead of being
 trained on for minutes or silently renaming every item.
 
-:func:`check_interactions` reads the table and the chosen columns (before any loading) and says whether
-it looks like a log of interactions: one row per person and item, the same person on many rows. Signs
+:func:`check_interactions` reads a whole file as loaded with the chosen columns (before it is saved) and
+says whether it looks like a log of interactions: one row per person and item, the same person on many rows. Signs
 that it is not (each a plain sentence in :attr:`FileCheck.problems`):
 
 * nearly every "person" has a single row (at least 90% of the rows have a person seen nowhere else);
-* a person or item column counts rows (whole numbers, each once, in order, nearly without gaps);
+* a person or item column counts rows (whole numbers, each on one row, nearly without gaps);
 * the item column holds free text (sentences: five words or more, or 40 characters, in the median
   value), or names (most values with a space) in a file where each person has one row.
 
@@ -60,23 +60,24 @@ class FileCheck:
         return "\n".join(lines)
 
 
-def _text(values: pd.Series) -> pd.Series:
-    return values.dropna().astype(str).str.strip()
+def _text(values) -> pd.Series:
+    return pd.Series(np.asarray(values, dtype=object)).dropna().astype(str).str.strip()
 
 
-def _counts_rows(values: pd.Series) -> bool:
-    """True when ``values`` are whole numbers, each once, in increasing order, nearly without gaps: a row
-    number (``1, 2, 3...``) rather than the id of someone or something seen on several rows."""
-    present = _text(values)
-    if len(present) < MIN_ROWS or not present.str.fullmatch(r"[-+]?\d{1,15}").all():
+def _counts_rows(ids: np.ndarray, counts: np.ndarray) -> bool:
+    """True when ``ids`` (each with its number of rows in ``counts``) are whole numbers, each on one row,
+    nearly without gaps: a row number (``1, 2, 3...``) rather than the id of someone or something seen on
+    several rows."""
+    present = _text(ids)
+    if len(present) < MIN_ROWS or (counts != 1).mean() > 1 - ONE_ROW_SHARE:
         return False
-    numbers = present.astype(np.int64).to_numpy()
-    if len(np.unique(numbers)) != len(numbers) or not (np.diff(numbers) > 0).all():
+    if not present.str.fullmatch(r"[-+]?\d{1,15}").all():
         return False
+    numbers = np.sort(present.astype(np.int64).to_numpy())
     return (numbers[-1] - numbers[0] + 1) <= 1.1 * len(numbers)
 
 
-def _text_shape(values: pd.Series) -> str:
+def _text_shape(values) -> str:
     """``"text"`` for sentences, ``"names"`` for values most of which have a space, else ``""``."""
     present = _text(values)
     if present.empty:
@@ -90,40 +91,39 @@ def _text_shape(values: pd.Series) -> str:
     return ""
 
 
-def check_interactions(frame: pd.DataFrame, columns: Mapping[str, str | None], nouns=None) -> FileCheck:
-    """Whether ``frame`` with ``columns`` (role -> column name, as chosen on the Data page) looks like a
-    log of interactions (see the module docstring). ``nouns`` (:class:`recsys.nouns.Nouns`) words the
+def check_interactions(inter: Interactions, columns: Mapping[str, str | None] | None = None, nouns=None) -> FileCheck:
+    """Whether ``inter`` (a whole file loaded with the chosen ``columns``, role -> column name) looks like
+    a log of interactions (see the module docstring). ``nouns`` (:class:`recsys.nouns.Nouns`) words the
     sentences ("listener", "artist"); by default "person" and "item"."""
     person = getattr(nouns, "person", "person")
     item = getattr(nouns, "item", "item")
-    user_col, item_col = columns.get("user"), columns.get("item")
+    did = getattr(nouns, "did", "picked")
+    columns = dict(columns or (inter.report.columns if inter.report is not None else {}) or {})
+    user_col, item_col = columns.get("user") or "user", columns.get("item") or "item"
     check = FileCheck()
-    if user_col not in frame.columns or item_col not in frame.columns or len(frame) < MIN_ROWS:
+    rows = len(inter)
+    if rows < MIN_ROWS:
         return check
-    users = frame[user_col]
-    rows = int(users.notna().sum())
-    per_user = users.value_counts(dropna=True)
+    per_user, per_item = inter.user_counts(), inter.item_counts()
     single = int((per_user == 1).sum())
-    one_row_each = rows >= MIN_ROWS and single >= ONE_ROW_SHARE * rows
+    one_row_each = single >= ONE_ROW_SHARE * rows
     if one_row_each:
         check.problems.append(
             f"Nearly every {person} appears on one row only: {single:,} of {rows:,} rows have a {user_col!r} "
             f"seen on no other row, so there is no history to learn anyone's taste from."
         )
-    for role, col in (("user", user_col), ("item", item_col)):
-        if _counts_rows(frame[col]):
-            sample = ", ".join(_text(frame[col]).head(3).tolist())
-            noun = person if role == "user" else item
+    for noun, col, ids, counts in ((person, user_col, inter.user_ids, per_user), (item, item_col, inter.item_ids, per_item)):
+        if _counts_rows(ids, counts):
+            sample = ", ".join(_text(np.sort(_text(ids).astype(np.int64).to_numpy())[:3]).tolist())
             check.problems.append(
-                f"The {noun} column {col!r} counts rows ({sample}, … each once, in order): it looks like a row "
-                f"number, not the id of a {noun}."
+                f"The {noun} column {col!r} counts rows ({sample}, … each once): it looks like a row number, not "
+                f"the id of a {noun}."
             )
-    shape = _text_shape(frame[item_col])
-    examples = "; ".join(f"“{v[:40]}”" for v in _text(frame[item_col]).head(2).tolist())
+    shape = _text_shape(inter.item_ids)
+    top = np.argsort(-per_item, kind="stable")[:2]
+    examples = "; ".join(f"“{str(inter.item_ids[i])[:40]}”" for i in top)
     if shape == "text":
-        check.problems.append(
-            f"The {item} column {item_col!r} holds free text ({examples}), not ids of {item}s."
-        )
+        check.problems.append(f"The {item} column {item_col!r} holds free text ({examples}), not ids of {item}s.")
     elif shape == "names" and one_row_each:
         check.problems.append(f"The {item} column {item_col!r} holds names ({examples}), one per row.")
     if not check.problems:
@@ -132,14 +132,13 @@ def check_interactions(frame: pd.DataFrame, columns: Mapping[str, str | None], n
     if one_row_each and shape:
         check.looks_like = f"an item catalogue: one row per {item}, with its name"
         check.advice = (
-            f"Upload the log of who {getattr(nouns, 'did', 'picked')} what (one row per {person} and {item}, the "
-            f"same {person} on many rows) as the interactions file, and add this file as the item catalogue on "
-            "the right."
+            f"Upload the log of who {did} what (one row per {person} and {item}, the same {person} on many rows) "
+            "as the interactions file, and add this file as the item catalogue on the right."
         )
     elif one_row_each:
         check.looks_like = "a list with one row per entry (of people or of items), not a log of interactions"
         check.advice = (f"Upload a log with one row per {person} and {item}: the same {person} on many rows, "
-                        f"one for each {item} they {getattr(nouns, 'did', 'picked')}.")
+                        f"one for each {item} they {did}.")
     else:
         check.looks_like = "something other than a log of interactions"
         check.advice = (f"Check which column is the {person} and which the {item} above; if they are right, "

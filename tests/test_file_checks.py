@@ -29,9 +29,13 @@ def plays_of(plays: pd.DataFrame):
     return interactions_from_frame(plays, {"user": "userID", "item": "artistID", "rating": "weight"})
 
 
+def loaded(frame: pd.DataFrame, columns: dict):
+    return interactions_from_frame(frame, columns)
+
+
 def test_a_listening_log_looks_right(files):
     plays, _, _ = files
-    assert check_interactions(plays, detect_columns(plays)).ok
+    assert check_interactions(loaded(plays, detect_columns(plays))).ok
 
 
 def test_the_catalogue_uploaded_as_interactions_is_named_for_what_it_is(files):
@@ -39,12 +43,12 @@ def test_the_catalogue_uploaded_as_interactions_is_named_for_what_it_is(files):
     columns = detect_columns(catalogue)
     assert (columns["user"], columns["item"]) == ("id", "name")  # what the issue saw: user = id, item = name
     nouns = detect_nouns({"user": "userID", "item": "artistID", "rating": "weight"})
-    check = check_interactions(catalogue, columns, nouns)
+    check = check_interactions(loaded(catalogue, columns), columns, nouns)
     assert not check.ok
     assert check.looks_like == "an item catalogue: one row per artist, with its name"
     text = " ".join(check.problems)
     assert "600 of 600 rows" in text  # every "listener" on one row
-    assert "counts rows (1, 2, 3" in text  # the id column is a row number
+    assert "'id' counts rows (1, 2, 3" in text  # the id column is a row number
     assert "holds names" in text
     assert "item catalogue on the right" in check.advice
 
@@ -52,16 +56,17 @@ def test_the_catalogue_uploaded_as_interactions_is_named_for_what_it_is(files):
 def test_names_as_item_ids_in_a_real_log_are_fine_but_free_text_is_not(files):
     plays, catalogue, _ = files
     named = plays.merge(catalogue[["id", "name"]], left_on="artistID", right_on="id")[["userID", "name", "weight"]]
-    assert check_interactions(named, {"user": "userID", "item": "name"}).ok  # artists by name: a log still
+    columns = {"user": "userID", "item": "name", "rating": "weight"}
+    assert check_interactions(loaded(named, columns)).ok  # artists by name: still a log
     reviews = named.assign(name="I really loved this record, " + named["name"] + " at their best")
-    check = check_interactions(reviews, {"user": "userID", "item": "name"})
+    check = check_interactions(loaded(reviews, columns))
     assert not check.ok and "holds free text" in check.problems[0]
 
 
 def test_row_numbers_as_people(files):
     plays, _, _ = files
     numbered = plays.assign(row=range(1, len(plays) + 1))
-    check = check_interactions(numbered, {"user": "row", "item": "artistID"})
+    check = check_interactions(loaded(numbered, {"user": "row", "item": "artistID"}))
     assert not check.ok
     assert any("'row' counts rows" in p for p in check.problems)
 

@@ -9,6 +9,7 @@ import streamlit as st
 
 import ui
 from recsys.data import DataReport, detect_columns, interactions_from_frame, load_items, read_table
+from recsys.file_checks import catalog_side_by_side, check_catalog, check_interactions
 from recsys.profile import profile_frames
 from recsys.split import PROTOCOL_DESCRIPTIONS
 from ui import charts, state, words
@@ -27,14 +28,14 @@ UPLOAD, CHECKED, CATALOG, SAVED = "tm_upload", "tm_checked", "tm_catalog", "tm_s
 
 
 # -- pieces shared by the saved-dataset view and the upload preview ----------------------------------
-def show_key_numbers(report: DataReport) -> None:
+def show_key_numbers(report: DataReport, nouns=None) -> None:
+    nouns = nouns or ui.nouns()
     cols = st.columns(4)
-    cols[0].metric("Ratings" if report.explicit else "Interactions", fmt.count(report.n_interactions),
-                   border=True)
-    cols[1].metric("People", fmt.count(report.n_users), border=True)
-    cols[2].metric("Items", fmt.count(report.n_items), border=True)
+    cols[0].metric(nouns.events.capitalize(), fmt.count(report.n_interactions), border=True)
+    cols[1].metric(nouns.people.capitalize(), fmt.count(report.n_users), border=True)
+    cols[2].metric(nouns.items.capitalize(), fmt.count(report.n_items), border=True)
     cols[3].metric("Filled", fmt.percent(report.density, 2), border=True,
-                   help="Share of all person-item pairs that have an interaction (density).")
+                   help=f"Share of all {nouns.person}-{nouns.item} pairs that have a {nouns.event} (density).")
 
 
 def _bold_label(line: str) -> str:
@@ -42,9 +43,11 @@ def _bold_label(line: str) -> str:
     return f"- **{label}:** {rest}" if sep and len(label) < 25 else f"- {line}"
 
 
-def show_report(report: DataReport) -> None:
-    """The report in plain language: one bullet per fact, then warnings, then how the file was read."""
-    lines = report.to_text().splitlines()
+def show_report(report: DataReport, nouns=None) -> None:
+    """The report in plain language, in the data's own words: one bullet per fact, then warnings, then how
+    the file was read."""
+    nouns = nouns or ui.nouns()
+    lines = words.in_words(report.to_text(), nouns).splitlines()
     facts = []
     for line in lines[1:]:
         if line.startswith(("Suggested", "How the file", "Warnings", "  - ")):
@@ -52,7 +55,7 @@ def show_report(report: DataReport) -> None:
         facts.append(line)
     st.markdown("\n".join(_bold_label(line) for line in facts))
     for warning in report.warnings:
-        st.warning(warning)
+        st.warning(words.in_words(warning, nouns))
     if report.detected:
         with st.expander("How the file was read"):
             st.markdown("\n".join(f"- {note}" for note in report.detected))
@@ -72,47 +75,49 @@ def show_suggestions(report: DataReport) -> None:
                                   for m in report.suggested_models))
 
 
-def _count_bars(frame, title: str, x: str, y: str, color: str) -> go.Figure:
+def _count_bars(frame, title: str, x: str, y: str, color: str, events: str = "interactions") -> go.Figure:
     fig = go.Figure(go.Bar(
         x=frame["label"], y=frame["entities"], marker_color=color,
         customdata=frame["share"] * 100,
-        hovertemplate="%{x} interactions: %{y:,} (%{customdata:.1f}%)<extra></extra>",
+        hovertemplate="%{x} " + events + ": %{y:,} (%{customdata:.1f}%)<extra></extra>",
     ))
     fig.update_yaxes(type="log", dtick=1, tickformat=",")
     fig.update_xaxes(type="category")
     return charts.style(fig, title, x=x, y=y, height=330)
 
 
-def show_profile(profile: dict, key: str) -> None:
-    """The four profile charts: activity per person, popularity per item, values, activity over time."""
+def show_profile(profile: dict, key: str, nouns=None) -> None:
+    """The four profile charts, in the data's own words: activity per person, popularity per item,
+    values, activity over time."""
+    n = nouns or ui.nouns()
     medians = profile["medians"]
     left, right = st.columns(2)
     with left:
-        charts.show(_count_bars(profile["users"], "How active are people?",
-                                "Interactions per person (grouped, log scale)", "People (log scale)",
-                                charts.PALETTE[1]), key=f"{key}_users")
-        st.caption(f"Half of the people have at most {fmt.count(medians['per_user'])} interactions.")
+        charts.show(_count_bars(profile["users"], f"How active are {n.people}?",
+                                f"{n.events.capitalize()} per {n.person} (grouped, log scale)",
+                                f"{n.people.capitalize()} (log scale)", charts.PALETTE[1], n.events),
+                    key=f"{key}_users")
+        st.caption(f"Half of the {n.people} have at most {fmt.count(medians['per_user'])} {n.events}.")
     with right:
-        charts.show(_count_bars(profile["items"], "How popular are items? (the long tail)",
-                                "Interactions per item (grouped, log scale)", "Items (log scale)",
-                                charts.ACCENT), key=f"{key}_items")
-        st.caption(f"The most popular 20% of items receive {fmt.percent(profile['head_share'], 0)} of all "
-                   f"interactions; half of the items have at most {fmt.count(medians['per_item'])}.")
+        charts.show(_count_bars(profile["items"], f"How popular are {n.items}? (the long tail)",
+                                f"{n.events.capitalize()} per {n.item} (grouped, log scale)",
+                                f"{n.items.capitalize()} (log scale)", charts.ACCENT, n.events), key=f"{key}_items")
+        st.caption(f"The most popular 20% of {n.items} receive {fmt.percent(profile['head_share'], 0)} of all "
+                   f"{n.events}; half of the {n.items} have at most {fmt.count(medians['per_item'])}.")
     left, right = st.columns(2)
     with left:
         values = profile["values"]
         if values is None:
-            st.info("No ratings or counts in this data: every interaction counts the same.")
+            st.info(f"No ratings or counts in this data: every {n.event} counts the same.")
         else:
-            rating = profile["value_kind"] == "rating"
+            label = n.value_label if n.value else ("Rating" if profile["value_kind"] == "rating" else "Weight")
             fig = go.Figure(go.Bar(
                 x=values["label"], y=values["interactions"], marker_color=charts.PALETTE[2],
                 customdata=values["share"] * 100,
-                hovertemplate="%{x}: %{y:,} (%{customdata:.1f}%)<extra></extra>",
+                hovertemplate="%{x} " + label.lower() + ": %{y:,} " + n.events + " (%{customdata:.1f}%)<extra></extra>",
             ))
             fig.update_xaxes(type="category")
-            charts.show(charts.style(fig, "How are ratings spread?" if rating else "How are weights spread?",
-                                     "Rating" if rating else "Weight (plays, clicks…)", "Interactions",
+            charts.show(charts.style(fig, f"How are {label.lower()} spread?", label, n.events.capitalize(),
                                      height=330), key=f"{key}_values")
     with right:
         timeline = profile["time"]
@@ -124,10 +129,10 @@ def show_profile(profile: dict, key: str) -> None:
                 x=timeline["period"], y=timeline["interactions"], mode="lines", line=dict(color=charts.PALETTE[4],
                                                                                            width=2),
                 fill="tozeroy", fillcolor="rgba(142,92,158,0.15)", customdata=timeline["active_users"],
-                hovertemplate="%{x|%d %b %Y}: %{y:,} interactions by %{customdata:,} people<extra></extra>",
+                hovertemplate="%{x|%d %b %Y}: %{y:,} " + n.events + " by %{customdata:,} " + n.people + "<extra></extra>",
             ))
             charts.show(charts.style(fig, "Activity over time", f"{period.capitalize()}",
-                                     f"Interactions per {period}", height=330), key=f"{key}_time")
+                                     f"{n.events.capitalize()} per {period}", height=330), key=f"{key}_time")
 
 
 # -- tab 1: a saved dataset --------------------------------------------------------------------------
@@ -140,17 +145,54 @@ def overview_tab() -> None:
     source = summary["source_name"]
     st.caption(f"From {source} · added {fmt.when(summary['created_at'])}"
                + (" · with an item catalogue" if summary["has_catalog"] else ""))
-    show_key_numbers(report)
+    nouns = ui.nouns(dataset_id)
+    show_key_numbers(report, nouns)
     st.subheader("What is in it", anchor=False)
     left, right = st.columns([3, 2], gap="large")
     with left:
-        show_report(report)
+        show_report(report, nouns)
+        words_editor(dataset_id, nouns)
     with right:
         show_suggestions(report)
         st.page_link("views/train.py", label="Train models on this dataset →")
     st.subheader("Profile", anchor=False)
     with ui.guard("drawing the profile charts"):
-        show_profile(state.profile(dataset_id), key=f"profile_{dataset_id}")
+        show_profile(state.profile(dataset_id), key=f"profile_{dataset_id}", nouns=nouns)
+
+
+WORD_FIELDS = {
+    # field: (label, help)
+    "item": ("One item is a…", "What people interact with: artist, track, movie, book, product, ad…"),
+    "person": ("One person is a…", "Who interacts: listener, viewer, reader, customer, visitor…"),
+    "event": ("One row is a…", "What each row records: play, rating, purchase, click…"),
+    "did": ("What people did, in the past tense", "Read in 'what they played', 'what they bought'…"),
+    "value": ("The numbers count…", "What the value column holds, in the plural: plays, stars, clicks. Empty "
+              "when rows carry no number."),
+}
+
+
+def words_editor(dataset_id: int, nouns) -> None:
+    """Let the user say what this dataset's things are called; stored with the dataset."""
+    with st.expander(f"Words for this data: {nouns.items}, {nouns.people}, {nouns.events}"):
+        st.caption("Every page uses these words. They were guessed from the column and file names; change any "
+                   "that is wrong.")
+        cols = st.columns(len(WORD_FIELDS))
+        chosen = {}
+        for col, (name, (label, help_text)) in zip(cols, WORD_FIELDS.items(), strict=True):
+            chosen[name] = col.text_input(label, value=getattr(nouns, name), key=f"words_{name}_{dataset_id}",
+                                          help=help_text, max_chars=40).strip()
+        left, right = st.columns(2)
+        if left.button("Use these words", key=f"words_save_{dataset_id}", type="primary"):
+            with ui.guard("saving the words"):
+                mine = {k: v for k, v in chosen.items() if v or k == "value"}
+                ui.get_store().set_dataset_nouns(dataset_id, mine)
+                st.rerun()
+        if right.button("Guess them again", key=f"words_reset_{dataset_id}"):
+            with ui.guard("forgetting the words"):
+                ui.get_store().set_dataset_nouns(dataset_id, None)
+                for name in WORD_FIELDS:
+                    st.session_state.pop(f"words_{name}_{dataset_id}", None)
+                st.rerun()
 
 
 # -- tab 2: upload ---------------------------------------------------------------------------------
@@ -162,7 +204,7 @@ def _read_upload(upload) -> dict:
     record = {"file_id": upload.file_id, "name": upload.name, "size": upload.size, "frame": None, "error": None}
     try:
         with st.status(f"Reading {upload.name} ({fmt.size(upload.size)})…", expanded=False) as status:
-            frame = read_table(upload)
+            frame = _read_or_say_why(status, upload, read_table)
             status.update(label=f"Read {fmt.count(len(frame))} rows and {len(frame.columns)} columns "
                                 f"from {upload.name}", state="complete")
         record["frame"] = frame
@@ -176,6 +218,15 @@ def _read_upload(upload) -> dict:
     st.session_state[UPLOAD] = record
     st.session_state.pop(CHECKED, None)
     return record
+
+
+def _read_or_say_why(status, upload, read):
+    """``read(upload)``; when it fails, the status line says so (it never stays on "Reading…")."""
+    try:
+        return read(upload)
+    except Exception:
+        status.update(label=f"Could not read {upload.name}: the reason is below", state="error")
+        raise
 
 
 def _read_catalog(upload) -> dict:
@@ -226,7 +277,10 @@ def upload_tab() -> None:
                 catalog = record["catalog"]
                 st.success(f"Catalogue: {fmt.plural(len(catalog.frame), 'item')} described.")
     if upload is None:
-        st.info("No file yet. Try the demo on the first tab, or drop your own file above.")
+        if catalog is not None:
+            attach_catalog_flow(ui.current_dataset(), catalog_upload, catalog)
+        else:
+            st.info("No file yet. Try the demo on the first tab, or drop your own file above.")
         return
     if upload.file_id in st.session_state.get(SAVED, {}):
         st.success(f"Saved as **{st.session_state[SAVED][upload.file_id]}**. It is now the current dataset. "
@@ -253,7 +307,8 @@ def upload_tab() -> None:
                 profile = profile_frames(inter)
                 status.update(label=f"Checked {fmt.count(len(frame))} rows", state="complete")
         if outcome.ok:
-            checked = {"file_id": record["file_id"], "columns": mapping, "report": inter.report, "profile": profile}
+            checked = {"file_id": record["file_id"], "columns": mapping, "report": inter.report, "profile": profile,
+                       **_verdicts(upload, mapping, inter, catalog)}
             st.session_state[CHECKED] = checked
             is_current = True
         else:
@@ -266,19 +321,29 @@ def upload_tab() -> None:
 
     report: DataReport = checked["report"]
     st.subheader("2 · What we found", anchor=False)
-    show_key_numbers(report)
+    if checked.get("saved_as") is not None:
+        already_saved(checked["saved_as"], catalog_upload, catalog)
+        return
+    show_file_check(checked["file_check"])
+    show_key_numbers(report, checked["nouns"])
     left, right = st.columns([3, 2], gap="large")
     with left:
-        show_report(report)
+        show_report(report, checked["nouns"])
     with right:
         show_suggestions(report)
-    show_profile(checked["profile"], key="upload_profile")
+    show_profile(checked["profile"], key="upload_profile", nouns=checked["nouns"])
+    catalog_check = checked.get("catalog_check")
+    if catalog is not None and catalog_check is not None and checked.get("catalog_id") == catalog_upload.file_id:
+        show_catalog_check(catalog_check, checked["side_by_side"], catalog, checked["nouns"])
 
     st.subheader("3 · Save it", anchor=False)
     with st.container(border=True):
         name = st.text_input("Dataset name", key="dataset_name", max_chars=80)
-        if st.button("Save dataset", key="save_dataset", type="primary"):
+        confirmed = save_confirmations(checked, catalog is not None)
+        if st.button("Save dataset", key="save_dataset", type="primary", disabled=not confirmed):
             _save(upload, catalog_upload if catalog is not None else None, name, mapping)
+        if not confirmed:
+            st.caption("Saving needs the choice above: the checks found something that looks wrong.")
 
 
 def _save(upload, catalog_upload, name: str, mapping: dict[str, str | None]) -> None:
@@ -289,6 +354,7 @@ def _save(upload, catalog_upload, name: str, mapping: dict[str, str | None]) -> 
             dataset_id = store.add_dataset(
                 upload.getvalue(), name=name.strip() or None, columns=mapping,
                 items=None if catalog_upload is None else catalog_upload.getvalue(), source_name=upload.name,
+                items_name=None if catalog_upload is None else catalog_upload.name,
             )
             status.update(label="Saved", state="complete")
     if not outcome.ok:
@@ -300,6 +366,132 @@ def _save(upload, catalog_upload, name: str, mapping: dict[str, str | None]) -> 
     st.session_state.pop(CHECKED, None)
     ui.set_current_dataset(dataset_id)
     st.rerun()
+
+
+# -- checks before saving: a file that is not interactions, a catalogue that does not fit -------------
+def _verdicts(upload, mapping: dict, inter, catalog) -> dict:
+    """What the checks say of a checked upload: the file check, the catalogue check (when one was given),
+    the words detected for it, and the dataset these bytes were already saved as (None when new)."""
+    from recsys.nouns import detect_nouns
+
+    report = inter.report
+    nouns = detect_nouns(mapping, names=[upload.name], explicit=bool(inter.explicit),
+                         rating_max=(report.rating_scale or {}).get("max") if report is not None else None,
+                         has_values=inter.values is not None)
+    out = {"nouns": nouns, "file_check": check_interactions(inter, mapping, nouns), "catalog_check": None,
+           "saved_as": ui.get_store().registered_dataset(upload.getvalue(), mapping, upload.name)}
+    catalog_upload = st.session_state.get("upload_catalog")
+    if catalog is not None and catalog_upload is not None:
+        out.update(catalog_check=check_catalog(catalog, inter, nouns), catalog_id=catalog_upload.file_id,
+                   side_by_side=catalog_side_by_side(catalog, inter))
+    return out
+
+
+def show_file_check(check) -> None:
+    """A file that does not look like interactions: what it looks like, the signs, what to upload instead."""
+    if check.ok:
+        return
+    st.error(
+        f"**This does not look like interactions: it looks like {check.looks_like}.**\n\n"
+        + "\n".join(f"- {problem}" for problem in check.problems)
+        + (f"\n\n{check.advice}" if check.advice else ""),
+        icon="🛑",
+    )
+
+
+def show_catalog_check(check, side_by_side, catalog, nouns) -> None:
+    """A catalogue that does not fit the data, shown beside it: the data's most interacted items next to
+    the titles this catalogue would give them."""
+    if check.ok:
+        return
+    st.warning(
+        "**This catalogue may not describe these "
+        f"{nouns.items}.**\n\n" + "\n".join(f"- {problem}" for problem in check.problems)
+        + (f"\n\n{check.advice}" if check.advice else ""),
+        icon="⚠️",
+    )
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.markdown(f"**The data's most {nouns.did} {nouns.items}, as the catalogue would name them**")
+        st.dataframe(side_by_side, hide_index=True, width="stretch", column_config={
+            "item_id": st.column_config.TextColumn(f"{nouns.item.capitalize()} id", width="small"),
+            "interactions": st.column_config.NumberColumn(nouns.events.capitalize(), format="localized",
+                                                          width="small"),
+            "title": st.column_config.TextColumn("Title in the catalogue", width="medium",
+                                                 help="Empty: the catalogue has no entry for this id."),
+            "genres": st.column_config.TextColumn("Genres or tags", width="medium"),
+        }, column_order=["item_id", "interactions", "title"] + (
+            ["genres"] if (side_by_side["genres"] != "").any() else []))
+    with right:
+        st.markdown("**The catalogue's first rows**")
+        head = catalog.frame.head(len(side_by_side))[["item_id", "title"]]
+        st.dataframe(head, hide_index=True, width="stretch", column_config={
+            "item_id": st.column_config.TextColumn("Id", width="small"),
+            "title": st.column_config.TextColumn("Title", width="large"),
+        })
+
+
+def save_confirmations(checked: dict, with_catalog: bool) -> bool:
+    """The explicit choices saving needs when a check failed; True once every one is made."""
+    confirmed = True
+    if not checked["file_check"].ok:
+        confirmed &= st.checkbox(
+            "Save it anyway: this file really has one row per person and item", key="confirm_not_interactions",
+            help="Models learn from people who appear on several rows; with one row each, nothing can be tested.")
+    check = checked.get("catalog_check")
+    if with_catalog and check is not None and not check.ok:
+        confirmed &= st.checkbox("Use this catalogue anyway: its titles are right for these items",
+                                 key="confirm_catalog")
+    return confirmed
+
+
+def already_saved(dataset_id: int, catalog_upload, catalog) -> None:
+    """These bytes with these columns were saved before: open that dataset, or attach the catalogue."""
+    summary = ui.dataset_summary(dataset_id)
+    st.info(f"This file is already saved as **{summary['name']}**, with these columns.")
+    if catalog is None:
+        if st.button(f"Work on {summary['name']}", key="open_saved", type="primary"):
+            ui.set_current_dataset(dataset_id)
+            st.rerun()
+        return
+    attach_catalog_flow(dataset_id, catalog_upload, catalog)
+
+
+def attach_catalog_flow(dataset_id: int | None, catalog_upload, catalog) -> None:
+    """Attach a catalogue to a saved dataset: checked against its data and shown beside it first; one the
+    dataset already has is replaced only when the user says so."""
+    if dataset_id is None:
+        st.info("Save an interactions file first: a catalogue describes the items of a dataset.")
+        return
+    summary = ui.dataset_summary(dataset_id)
+    nouns = ui.nouns(dataset_id)
+    st.markdown(f"**Add this catalogue to {summary['name']}**")
+    inter, _ = ui.load_dataset(dataset_id)
+    check = check_catalog(catalog, inter, nouns)
+    show_catalog_check(check, catalog_side_by_side(catalog, inter), catalog, nouns)
+    if check.ok:
+        st.dataframe(catalog_side_by_side(catalog, inter), hide_index=True, column_config={
+            "item_id": st.column_config.TextColumn(f"{nouns.item.capitalize()} id", width="small"),
+            "interactions": st.column_config.NumberColumn(nouns.events.capitalize(), format="localized"),
+            "title": st.column_config.TextColumn("Title in the catalogue", width="large"),
+            "genres": st.column_config.TextColumn("Genres or tags", width="medium"),
+        })
+    ok = check.ok or st.checkbox("Use this catalogue anyway: its titles are right for these items",
+                                 key="confirm_catalog_attach")
+    replace = True
+    if summary["has_catalog"]:
+        replace = st.checkbox(f"Replace the catalogue {summary['name']} has now", key="confirm_catalog_replace",
+                              help="Titles, genres and pictures come from the new file from then on; trained models "
+                                   "are kept.")
+    if st.button(f"Attach it to {summary['name']}", key="attach_catalog", type="primary", disabled=not (ok and replace)):
+        with ui.guard("attaching the catalogue") as outcome:
+            changed = ui.get_store().attach_catalog(dataset_id, catalog_upload.getvalue(), replace=replace,
+                                                    source_name=catalog_upload.name)
+        if outcome.ok:
+            ui.set_current_dataset(dataset_id)
+            st.session_state.pop(CHECKED, None)
+            st.toast("Catalogue attached." if changed else "That catalogue was already attached.")
+            st.rerun()
 
 
 # -- tab 3: manage ---------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ ACTIVE = ("queued", "running")
 POLL_SECONDS = 1.5
 NEEDS_TIME = ("temporal", "global_temporal")
 HIDDEN_SETTINGS = ("device",)  # chosen once for all models below
+SKIPPED = "tm_train_skipped"  # models the last start could not queue, with the reasons
 
 
 # -- the form --------------------------------------------------------------------------------------
@@ -64,9 +65,9 @@ def _model_settings(model: str) -> dict:
         st.markdown(_describe(model))
         if not shown:
             st.caption("This model has nothing to tune.")
-        cols = st.columns(3)
+        cols = st.columns(2)  # the form is a narrow column: three across broke labels mid-word
         for i, setting in enumerate(shown):
-            with cols[i % 3]:
+            with cols[i % 2]:
                 value = _setting_input(model, setting)
             if value != setting.default:
                 chosen[setting.name] = value
@@ -140,24 +141,54 @@ def training_form(dataset_id: int, summary: dict) -> None:
         if not guess.fits:
             blocked.append(f"**{words.model_label(model)}** cannot run: {guess.reason}.")
     st.markdown("**Estimate**")
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    estimate_table(pd.DataFrame(rows))
     for message in blocked:
         st.warning(message)
 
     if st.button(f"Start training {fmt.plural(len(picked), 'model')}", key="start_training", type="primary", disabled=len(blocked) == len(picked)):
-        submitted = []
-        with ui.guard("queueing the training") as outcome:
-            for model in picked:
-                if any(model in message for message in blocked):
-                    continue
-                submitted.append(jobs.submit(store, dataset_id, model, settings[model], protocol=protocol,
-                                             device=device))
+        submitted, skipped = queue_models(store, dataset_id, picked, settings, protocol, device)
+        st.session_state[SKIPPED] = skipped
         if submitted:
             with ui.guard("starting the background worker"):
                 jobs.ensure_worker(store)
             st.toast(f"Queued {fmt.plural(len(submitted), 'run')}: training has started.")
-            if outcome.ok:
-                st.rerun()
+            st.rerun()
+    show_skipped()
+
+
+def estimate_table(rows: pd.DataFrame) -> None:
+    """The estimate per model, every column readable in the form's narrow column."""
+    st.dataframe(rows, hide_index=True, width="stretch", column_config={
+        "Model": st.column_config.TextColumn("Model", width="medium"),
+        "Time": st.column_config.TextColumn("Time", width="small", help="Training, testing and retraining on "
+                                                                          "all the data, about."),
+        "Memory": st.column_config.TextColumn("Memory", width="small", help="The most it needs at once, about."),
+        "Runs on": st.column_config.TextColumn("Runs on", width="small"),
+        "Fits": st.column_config.TextColumn("Fits", width="small", help="Whether it fits this machine's memory "
+                                                                         "and time limits."),
+    })
+
+
+def queue_models(store, dataset_id: int, picked: list[str], settings: dict, protocol: str,
+                 device: str) -> tuple[list[int], dict[str, str]]:
+    """Queue each picked model; one that is refused is skipped with its reason and the others still go.
+    Returns (run ids queued, model -> why it was skipped)."""
+    submitted: list[int] = []
+    skipped: dict[str, str] = {}
+    for model in picked:
+        try:
+            submitted.append(jobs.submit(store, dataset_id, model, settings[model], protocol=protocol, device=device))
+        except Exception as exc:  # noqa: BLE001 - refusals (JobRefused), settings, store faults: worded for people
+            if not ui.errors.is_user_error(exc):
+                raise
+            skipped[model] = str(exc)
+    return submitted, skipped
+
+
+def show_skipped() -> None:
+    """Which chosen models were not queued at the last start, and why (kept across the page's rerun)."""
+    for model, reason in (st.session_state.get(SKIPPED) or {}).items():
+        st.warning(f"**{words.model_label(model)} was not queued**: {reason} The other models were queued.")
 
 
 # -- the live view ---------------------------------------------------------------------------------
@@ -246,21 +277,37 @@ def active_run_card(run: dict) -> None:
                     st.caption(check)
 
 
+def failure_cards(runs: pd.DataFrame, limit: int = 5) -> None:
+    """The latest runs that failed or were interrupted, each with its reason in plain words and what to
+    do, in full (never in a table column off the edge)."""
+    failed = runs[runs["status"].isin(("failed", "interrupted"))].head(limit)
+    for run in failed.to_dict("records"):
+        what = "failed" if run["status"] == "failed" else "was interrupted"
+        when = f" on {fmt.when(run['finished_at'])}" if run.get("finished_at") else ""
+        st.error(f"**{_run_title(run)} {what}**{when}. {run['error'] or 'No reason was recorded.'}", icon="❌")
+
+
 def runs_table(runs: pd.DataFrame) -> None:
     metric = next((m for m in ("ndcg", "ndcg@10") if m in runs), None)
+    failed = runs["status"].isin(("failed", "interrupted"))
     shown = pd.DataFrame({
         "Run": runs["id"].map(lambda i: f"#{i}"),
         "Model": runs["model"].map(words.model_label) + runs["is_baseline"].map({True: " (yardstick)", False: ""}),
-        "Status": runs["status"].map(words.status_label),
+        "Status": runs["status"].map(words.status_label) + failed.map({True: " (why: above)", False: ""}),
         "Took": runs["duration_seconds"].map(fmt.duration),
         "NDCG@10": runs[metric].map(fmt.metric) if metric else "–",
         "Device": runs["device"].fillna("–").str.upper(),
         "Tested on": runs["protocol"].map(words.protocol_label),
-        "Note": runs["error"].fillna(""),
     })
-    st.dataframe(shown, hide_index=True, column_config={
-        "Run": st.column_config.TextColumn(width="small"),
-        "NDCG@10": st.column_config.TextColumn(help="Ranking quality on the held-out test data, 0 to 1: higher is better."),
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+        "Run": st.column_config.TextColumn("Run", width="small"),
+        "Model": st.column_config.TextColumn("Model", width="medium"),
+        "Status": st.column_config.TextColumn("Status", width="small"),
+        "Took": st.column_config.TextColumn("Took", width="small"),
+        "NDCG@10": st.column_config.TextColumn(
+            "NDCG@10", width="small", help="Ranking quality on the held-out test data, 0 to 1: higher is better."),
+        "Device": st.column_config.TextColumn("Device", width="small"),
+        "Tested on": st.column_config.TextColumn("Tested on", width="medium"),
     })
 
 
@@ -281,6 +328,7 @@ def live_view(dataset_id: int) -> None:
     if finished.empty:
         st.caption("No finished runs yet.")
         return
+    failure_cards(finished)
     runs_table(finished.head(30))
     done = finished[finished["status"].eq("done") & finished["epochs_total"].fillna(0).gt(0)]
     if not done.empty:
