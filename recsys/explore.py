@@ -264,7 +264,8 @@ def embedding_map(
     seed: int = 0,
 ) -> pd.DataFrame:
     """A 2-D map of the ``max_items`` most-interacted items: columns ``x``, ``y``, ``item``, ``item_id``,
-    ``title``, ``genre`` (see :func:`main_genres`), ``interactions``. ``method`` is ``"pca"`` or
+    ``title``, ``genre`` (see :func:`main_genres`), ``band`` (:func:`popularity_bands` among all items),
+    ``interactions``. ``method`` is ``"pca"`` or
     ``"tsne"``. ``frame.attrs["source"]`` says in words which vectors were projected (the model's item
     vectors; else its similarities among these items; else who interacted with them), and
     ``frame.attrs["method"]`` names the projection."""
@@ -299,12 +300,29 @@ def embedding_map(
             "item_id": picked["item_id"],
             "title": picked["title"],
             "genre": main_genres(picked["tags"].tolist(), max_genres),
+            "band": popularity_bands(counts)[items],
             "interactions": counts[items].astype(np.int64),
         }
     )
     out.attrs["source"] = source
     out.attrs["method"] = "PCA" if method == "pca" else "t-SNE"
     return out
+
+
+BANDS = ("Top 1%", "Next 9%", "The other 90%")  # popularity bands of the map when there are no genres
+
+
+def popularity_bands(counts: np.ndarray) -> np.ndarray:
+    """Each item's popularity band by its interactions ``counts``: :data:`BANDS` ``[0]`` for the top 1% of
+    items (at least one), ``[1]`` for the rest of the top 10%, ``[2]`` for the long tail. Band sizes are
+    exact whole numbers of items (rounded up); ties go to the lower item number."""
+    counts = np.asarray(counts)
+    n = len(counts)
+    order = np.lexsort((np.arange(n), -counts))  # most interactions first, then lower item number
+    rank = np.empty(n, dtype=np.int64)
+    rank[order] = np.arange(n)
+    top1, top10 = max(1, math.ceil(0.01 * n)), max(1, math.ceil(0.10 * n))
+    return np.where(rank < top1, BANDS[0], np.where(rank < top10, BANDS[1], BANDS[2])).astype(object)
 
 
 def genre_order(points: pd.DataFrame) -> list[str]:
@@ -834,7 +852,9 @@ def segment_breakdown(
     The split is made again (splits are deterministic for a seed) and checked against each evaluation's
     fingerprint. The item segments need each evaluation's top-k lists: where an evaluation was stored
     without them, the run's model (``models``, same labels) ranks the same test users again.
-    Columns: ``label``, ``kind``, ``segment``, ``users``, ``ndcg``, ``recall``, ``rec_share``."""
+    Every label has a row in every group (NaN scores where a model has none). Columns: ``label``,
+    ``kind``, ``segment``, ``users``, ``ndcg``, ``ndcg_low``, ``ndcg_high`` (95% interval), ``recall``,
+    ``rec_share``."""
     from dataclasses import replace
 
     from recsys.evaluation import segments
@@ -853,7 +873,13 @@ def segment_breakdown(
             recs, _ = model.recommend(evaluation.users, k=evaluation.k)
             evaluation = replace(evaluation, recs=recs)
         parts.append(segments(evaluation, split).assign(label=label))
+    columns = ["label", "kind", "segment", "users", "ndcg", "ndcg_low", "ndcg_high", "recall", "rec_share"]
     if not parts:
-        return pd.DataFrame(columns=["label", "kind", "segment", "users", "ndcg", "recall", "rec_share"])
+        return pd.DataFrame(columns=columns)
     frame = pd.concat(parts, ignore_index=True)
-    return frame[["label", "kind", "segment", "users", "ndcg", "recall", "rec_share"]]
+    # every model in every group: a group one model lacks is shown as a gap, never silently dropped
+    groups = frame[["kind", "segment"]].drop_duplicates()
+    full = groups.merge(pd.DataFrame({"label": list(evaluations)}), how="cross")
+    frame = full.merge(frame, on=["label", "kind", "segment"], how="left")
+    frame["users"] = frame["users"].fillna(0).astype(np.int64)
+    return frame[columns]

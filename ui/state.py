@@ -18,10 +18,12 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 CURRENT_DATASET = "tm_current_dataset"
+MAX_CHOICES = 50_000  # items a type-ahead picker lists at once (larger catalogues are narrowed by a search)
 LAST_DATASET = "last_dataset"  # the store's preference: the dataset a new tab opens on
 DATASET_PARAM = "dataset"  # the URL's query parameter for the current dataset
 
@@ -230,6 +232,33 @@ def dataset_version(dataset_id: int) -> str:
 def load_dataset(dataset_id: int):
     """``(Interactions, Catalog | None)`` of a saved dataset, cached (read-only: shared between tabs)."""
     return _load_dataset(_home(), int(dataset_id), dataset_version(dataset_id))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _item_choices(home: str, dataset_id: int, version: str, events: str) -> tuple[list[str], dict[str, str], list[str]]:
+    from recsys.explore import item_labels
+
+    inter, catalog = _load_dataset(home, dataset_id, version)
+    counts = inter.item_counts()
+    order = np.argsort(-counts, kind="stable")
+    labels = item_labels(inter.item_ids, catalog)
+    ids = labels["item_id"].to_numpy()[order].tolist()
+    titles = labels["title"].to_numpy()[order].tolist()
+    shown = {i: f"{t} ({int(n):,} {events})" for i, t, n in zip(ids, titles, counts[order], strict=True)}
+    return ids, shown, [str(t).lower() for t in titles]
+
+
+def item_choices(dataset_id: int, query: str = "", limit: int = MAX_CHOICES) -> tuple[list[str], dict[str, str]]:
+    """Every item of a dataset for a type-ahead picker, most interacted first: (item ids, id -> "Title
+    (1,234 plays)"). Built once per dataset (cached). A catalogue of more than ``limit`` items is narrowed
+    to the titles containing ``query`` (all items match an empty query), so the picker stays quick."""
+    n = nouns(dataset_id)
+    ids, shown, lowered = _item_choices(_home(), int(dataset_id), dataset_version(dataset_id), n.events)
+    if len(ids) <= limit:
+        return ids, shown
+    query = (query or "").strip().lower()
+    picked = [i for i, t in zip(ids, lowered, strict=True) if query in t or i == query] if query else ids
+    return picked[:limit], shown
 
 
 @st.cache_data(show_spinner="Profiling the dataset…", max_entries=8)

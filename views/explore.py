@@ -15,14 +15,15 @@ from ui import format as fmt
 
 ui.page_header(
     "Explore",
-    "Look inside a trained model: which items it sees as alike, which people it sees as alike, and how "
-    "it arranges the whole catalogue.",
+    f"Look inside a trained model: which {ui.nouns().items} it sees as alike, which {ui.nouns().people} it sees "
+    "as alike, and how it arranges the whole catalogue.",
     kicker="Step 4",
 )
 st.caption(words.SERVING_NOTE)
 
 
 GREYS = {explore.OTHER_GENRE: "#B8BCC4", explore.UNKNOWN_GENRE: "#DADDE2"}
+WORDS = ui.nouns()
 
 
 # -- cached work: keyed by the data folder, run id and finish time (a finished run never changes) -----
@@ -66,6 +67,104 @@ def _empty_state() -> None:
     st.page_link("views/train.py", label="Go to Train")
 
 
+# -- more like this -----------------------------------------------------------------------------------
+def more_like_this_tab() -> None:
+    """Pick any item of the catalogue (type-ahead over every title) and see the model's nearest ones."""
+    st.caption(f"Pick any {WORDS.item} and see what the model considers closest to it.")
+    if not similar_ok:
+        st.info(no_similarity)
+        return
+    query = ""
+    if data.n_items > ui.state.MAX_CHOICES:  # a very large catalogue: narrow the list by a search first
+        query = st.text_input(f"Search the {fmt.count(data.n_items)} {WORDS.items}", key="like_query")
+    ids, shown = ui.state.item_choices(int(dataset_id), query)
+    if not ids:
+        st.warning(f"No {WORDS.item} name contains “{query}”. Try a shorter word.")
+        return
+    left, right = st.columns([3, 1])
+    item_id = ui.url_selectbox(f"{WORDS.item.capitalize()} (type to search)", ids, key="like_item", param="item",
+                               where=left, format_func=lambda i: shown.get(i, i))
+    how_many = right.slider("How many", 5, 30, 10, key="like_k")
+    with ui.guard(f"finding similar {WORDS.items}"):
+        number = int(data.item_index([item_id])[0])
+        like = explore.more_like_this(model, number, catalog, k=how_many)
+        like["interactions"] = data.item_counts()[like["item"].to_numpy()]  # on all the data, not training
+        columns = {
+            "rank": st.column_config.NumberColumn("#", width=40),
+            "title": st.column_config.TextColumn(WORDS.item.capitalize(), width="large"),
+            "genres": st.column_config.TextColumn("Genres", width="medium"),
+            "similarity": st.column_config.ProgressColumn(
+                "Similarity", format="%.3f", min_value=0.0, max_value=1.0, width="medium",
+                help="Cosine similarity in the model's eyes: 1 = interchangeable, 0 = unrelated.",
+            ),
+            "interactions": st.column_config.NumberColumn(
+                WORDS.events.capitalize(), format="localized", width="small",
+                help=f"How many {WORDS.events} it has in the whole dataset."),
+        }
+        order = ["rank", "title"] + (["genres"] if (like["genres"] != "").any() else []) + ["similarity", "interactions"]
+        if (like["image_url"] != "").any():
+            columns["image_url"] = st.column_config.ImageColumn("Picture", width="small")
+            order.insert(1, "image_url")
+        st.dataframe(like, column_order=order, column_config=columns, hide_index=True, width="stretch")
+
+
+# -- the map of the catalogue ------------------------------------------------------------------------
+AXES = {
+    "PCA": ("Across: the strongest contrast in taste the model learnt (the first principal component of its "
+            "{items}' vectors); up: the second strongest. Only distances matter: the axes have no units."),
+    "t-SNE": ("t-SNE places {items} the model finds alike next to each other and pulls groups apart; the axes "
+              "themselves mean nothing, only who is near whom."),
+}
+BAND_COLOURS = [charts.ACCENT, charts.PALETTE[3], "#B8BCC4"]  # top 1%, the next 9%, the long tail
+
+
+def _map_figure(points, by: str) -> go.Figure:
+    """The map as one trace per colour group (genre or popularity band), with a legend."""
+    fig = go.Figure()
+    if by == "band":
+        groups = [(band, BAND_COLOURS[i % len(BAND_COLOURS)]) for i, band in enumerate(explore.BANDS)]
+    else:
+        colours = [c for c in charts.PALETTE if c != charts.MUTED]
+        groups = [(genre, GREYS.get(genre, colours[n % len(colours)])) for n, genre in enumerate(explore.genre_order(points))]
+    for name, colour in groups:
+        group = points[points[by] == name]
+        if group.empty:
+            continue
+        fig.add_trace(go.Scattergl(
+            x=group["x"], y=group["y"], mode="markers", name=f"{name} ({fmt.count(len(group))})",
+            marker=dict(size=7, opacity=0.85, color=colour),
+            customdata=group[["title", "interactions"]].to_numpy(),
+            hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]:,} " + WORDS.events + "<extra>" + str(name) + "</extra>",
+        ))
+    return fig
+
+
+def map_tab() -> None:
+    left, right = st.columns(2)
+    method = left.radio(
+        "Layout", ["pca", "tsne"], horizontal=True, key="map_method",
+        format_func={"pca": "Quick (PCA)", "tsne": "Clustered (t-SNE, slower)"}.get,
+        help="PCA keeps the broad directions of taste; t-SNE pulls close neighbours into visible clusters.",
+    )
+    max_items = right.slider(f"Most popular {WORDS.items} shown", 100, 2000, 500, step=100, key="map_n")
+    with ui.guard("drawing the map"):
+        points = _item_map(str(ui.get_store().home), int(run_id), int(dataset_id), _finished_at(run_id), method,
+                           int(max_items))
+        by = "genre" if (points["genre"] != explore.UNKNOWN_GENRE).any() else "band"
+        legend = "Main genre" if by == "genre" else "How popular"
+        title = f"The {fmt.count(len(points))} most popular {WORDS.items} as {explore.model_title(model.name)} sees them"
+        projection = points.attrs.get("method", "PCA")
+        charts.show(charts.style(_map_figure(points, by), title, x=f"{projection} direction 1",
+                                 y=f"{projection} direction 2", height=560, legend=legend), key="item_map")
+        colours = ("Colours are each one's main genre." if by == "genre" else
+                   f"This catalogue has no genres, so colours say how popular each {WORDS.item} is: "
+                   f"{explore.BANDS[0].lower()}, {explore.BANDS[1].lower()} or {explore.BANDS[2].lower()} of all "
+                   f"{WORDS.items} by {WORDS.events}.")
+        st.caption(f"Every dot is one {WORDS.item}; {WORDS.items} the model sees as alike sit close together. "
+                   f"{colours} {AXES.get(projection, '').format(items=WORDS.items)} Drawn from "
+                   f"{points.attrs.get('source', 'the model')}. Hover a dot for its name.")
+
+
 # -- page -------------------------------------------------------------------------------------------
 dataset_id = ui.dataset_picker(help="The dataset whose trained models you want to look into.")
 runs = ui.finished_runs_or_stop(dataset_id, _empty_state)
@@ -77,128 +176,73 @@ run_id = ui.url_selectbox(
     help="Any finished training run on this dataset. Popularity and Random have no notion of similar items.",
 )
 
-model = catalog = None
+model = data = catalog = None
 with ui.guard("loading the trained model") as loaded:
     model = ui.load_run_model(run_id)
-    _, catalog = ui.load_dataset(dataset_id)
+    data, catalog = ui.load_dataset(dataset_id)
 if not loaded.ok:
     st.stop()
 
 similar_ok = explore.supports_item_similarity(model)
 no_similarity = (
-    f"{explore.model_title(model.name)} has no notion of similar items: it does not learn what items have "
-    "in common. Pick a personalised model such as Similar items, EASE or Implicit ALS."
+    f"{explore.model_title(model.name)} has no notion of similar {WORDS.items}: it does not learn what "
+    f"{WORDS.items} have in common. Pick a personalised model such as Similar items, EASE or Implicit ALS."
 )
 
 tab_items, tab_like, tab_people, tab_map = st.tabs(
-    ["Item similarity", "More like this", "People alike", "Map of the catalogue"]
+    [f"{WORDS.item.capitalize()} similarity", "More like this", f"{WORDS.people.capitalize()} alike",
+     "Map of the catalogue"]
 )
 
 with tab_items:
-    st.caption("How alike the model finds each pair of items: 1 means interchangeable, 0 unrelated.")
+    st.caption(f"How alike the model finds each pair of {WORDS.items}: 1 means interchangeable, 0 unrelated.")
     if not similar_ok:
         st.info(no_similarity)
     else:
-        choice = st.radio("Which items", ["Most popular", "Pick items"], horizontal=True, key="heat_mode")
+        choice = st.radio(f"Which {WORDS.items}", ["Most popular", f"Pick {WORDS.items}"], horizontal=True,
+                          key="heat_mode")
         if choice == "Most popular":
-            top_n = st.slider("How many of the most popular items", 5, 40, 15, key="heat_n")
+            top_n = st.slider(f"How many of the most popular {WORDS.items}", 5, 40, 15, key="heat_n")
             items = explore.popular_items(model, top_n)
-            title = f"How alike {explore.model_title(model.name)} finds the {top_n} most popular items"
+            title = f"How alike {explore.model_title(model.name)} finds the {top_n} most popular {WORDS.items}"
         else:
-            options = explore.search_items(model, catalog, "", limit=500)
+            ids, shown = ui.state.item_choices(int(dataset_id))
             picked = st.multiselect(
-                "Items (type to search)", options["item"].tolist(),
-                default=options["item"].tolist()[:6],
-                format_func=dict(zip(options["item"], options["title"], strict=True)).get, key="heat_items",
+                f"{WORDS.items.capitalize()} (type to search)", ids, default=ids[:6],
+                format_func=lambda i: shown.get(i, i), key="heat_items",
             )
-            items = picked
-            title = f"How alike {explore.model_title(model.name)} finds your chosen items"
+            items = data.item_index(picked) if picked else []
+            title = f"How alike {explore.model_title(model.name)} finds your chosen {WORDS.items}"
         if len(items) == 0:
-            st.info("Pick at least one item.")
+            st.info(f"Pick at least one {WORDS.item}.")
         else:
             with ui.guard("computing item similarities"):
                 heat = explore.item_similarity_heatmap(model, items, catalog)
-                charts.show(_heatmap_figure(heat, title, "Item"), key="item_heatmap")
+                charts.show(_heatmap_figure(heat, title, WORDS.item.capitalize()), key="item_heatmap")
 
 with tab_like:
-    st.caption("Search an item and see what the model considers closest to it.")
-    if not similar_ok:
-        st.info(no_similarity)
-    else:
-        query = st.text_input("Search a title", key="like_query", placeholder="e.g. Toy Story")
-        matches = explore.search_items(model, catalog, query, limit=50)
-        if matches.empty:
-            st.warning(f"No title contains “{query}”. Try a shorter word.")
-        else:
-            item = st.selectbox(
-                "Item", matches["item"].tolist(), key="like_item",
-                format_func=dict(zip(matches["item"], matches["label"], strict=True)).get,
-            )
-            how_many = st.slider("How many", 5, 30, 10, key="like_k")
-            with ui.guard("finding similar items"):
-                like = explore.more_like_this(model, int(item), catalog, k=how_many)
-                columns = {
-                    "rank": st.column_config.NumberColumn("#", width="small"),
-                    "title": st.column_config.TextColumn("Title", width="large"),
-                    "genres": st.column_config.TextColumn("Genres"),
-                    "similarity": st.column_config.ProgressColumn(
-                        "Similarity", format="%.3f", min_value=0.0, max_value=1.0,
-                        help="Cosine similarity in the model's eyes: 1 = interchangeable, 0 = unrelated.",
-                    ),
-                }
-                order = ["rank", "title", "genres", "similarity"]
-                if (like["image_url"] != "").any():
-                    columns["image_url"] = st.column_config.ImageColumn("Picture")
-                    order.insert(1, "image_url")
-                st.dataframe(like, column_order=order, column_config=columns, hide_index=True, width="stretch")
+    more_like_this_tab()
 
 with tab_people:
     st.caption(
-        "How alike the model finds a sample of people: 1 means it would recommend them the same things, "
+        f"How alike the model finds a sample of {WORDS.people}: 1 means it would recommend them the same things, "
         "0 unrelated, below 0 opposite tastes."
     )
     left, right = st.columns(2)
-    sample_size = left.slider("How many people", 5, 40, 15, key="people_n")
-    seed = right.number_input("Sample number (change it to draw other people)", 0, 10_000, 0, key="people_seed")
+    sample_size = left.slider(f"How many {WORDS.people}", 5, 40, 15, key="people_n")
+    seed = right.number_input(f"Sample number (change it to draw other {WORDS.people})", 0, 10_000, 0,
+                              key="people_seed")
     with ui.guard("comparing people"):
         users = explore.sample_users(model, sample_size, seed=int(seed))
         heat = explore.user_similarity_heatmap(model, users)
+        named = [str(i).replace("User ", f"{WORDS.person.capitalize()} ", 1) for i in heat.index]
+        heat.index, heat.columns = named, named
         charts.show(
-            _heatmap_figure(heat, f"How alike {explore.model_title(model.name)} finds {fmt.plural(len(heat), 'person', 'people')}", "Person"),
+            _heatmap_figure(heat, f"How alike {explore.model_title(model.name)} finds {WORDS.count(len(heat), 'person')}",
+                            WORDS.person.capitalize()),
             key="user_heatmap",
         )
 
 with tab_map:
-    st.caption(
-        "Every dot is an item; items the model sees as alike sit close together. Colours are genres; hover "
-        "for the title."
-    )
-    left, right = st.columns(2)
-    method = left.radio(
-        "Layout", ["pca", "tsne"], horizontal=True, key="map_method",
-        format_func={"pca": "Quick (PCA)", "tsne": "Clustered (t-SNE, slower)"}.get,
-        help="PCA keeps the broad directions of taste; t-SNE pulls close neighbours into visible clusters.",
-    )
-    max_items = right.slider("Most popular items shown", 100, 2000, 500, step=100, key="map_n")
-    with ui.guard("drawing the map"):
-        points = _item_map(str(ui.get_store().home), int(run_id), int(dataset_id), _finished_at(run_id), method, int(max_items))
-        fig = go.Figure()
-        colours = [c for c in charts.PALETTE if c != charts.MUTED]
-        for number, genre in enumerate(explore.genre_order(points)):
-            group = points[points["genre"] == genre]
-            colour = GREYS.get(genre, colours[number % len(colours)])
-            fig.add_trace(
-                go.Scattergl(
-                    x=group["x"], y=group["y"], mode="markers", name=str(genre),
-                    marker=dict(size=7, opacity=0.8, color=colour),
-                    customdata=group[["title", "interactions"]].to_numpy(),
-                    hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]:,} interactions<extra>" + str(genre) + "</extra>",
-                )
-            )
-        title = f"The {fmt.count(len(points))} most popular items as {explore.model_title(model.name)} sees them"
-        charts.show(
-            charts.style(fig, title, x=f"{points.attrs.get('method', '')} direction 1",
-                         y=f"{points.attrs.get('method', '')} direction 2", height=560, legend="Main genre"),
-            key="item_map",
-        )
-        st.caption(f"Drawn from {points.attrs.get('source', 'the model')}.")
+    map_tab()
+

@@ -1,6 +1,6 @@
 """Recommendations: one person's history beside what a model recommends them and why; two models side by
 side; a made-up persona answered live by every model; every user's list as CSV. Layout only: the data
-comes from ``recsys.explore``."""
+comes from ``recsys.explore``. Every label speaks the dataset's own words (listeners, artists, plays)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from recsys import explore
 from ui import format as fmt
 from ui import words
 
+WORDS = ui.nouns()
 ui.page_header(
     "Recommendations",
-    "Pick a person: see what they watched, what a model suggests next and why. Or describe a taste "
+    f"Pick a {WORDS.person}: see what they {WORDS.did}, what a model suggests next and why. Or describe a taste "
     "yourself and ask every model at once.",
     kicker="Step 5",
 )
@@ -34,7 +35,7 @@ def _persona(home: str, run_ids: tuple[int, ...], labels: tuple[str, ...], datas
 def _empty_state() -> None:
     st.info(
         "No trained models on this dataset yet. Train one on the Train page (Popularity and Similar items "
-        "take seconds), then come back to see who gets what, and why.",
+        f"take seconds), then come back to see which {WORDS.items} each {WORDS.person} gets, and why.",
     )
     st.page_link("views/train.py", label="Go to Train")
 
@@ -45,7 +46,7 @@ def _picture_column(frame, order: list[str], columns: dict) -> None:
         order.insert(0, "image_url")
 
 
-dataset_id = ui.dataset_picker(help="The dataset whose people and trained models you want to look at.")
+dataset_id = ui.dataset_picker(help=f"The dataset whose {WORDS.people} and trained models you want to look at.")
 runs = ui.finished_runs_or_stop(dataset_id, _empty_state)
 
 labels = dict(zip(runs["id"].astype(int), runs["label"], strict=True))
@@ -58,7 +59,7 @@ with ui.guard("loading the dataset") as loaded:
 if not loaded.ok:
     st.stop()
 
-tab_person, tab_persona, tab_export = st.tabs(["One person", "Persona", "Export"])
+tab_person, tab_persona, tab_export = st.tabs([f"One {WORDS.person}", "Persona", "Export"])
 
 
 # -- one person -------------------------------------------------------------------------------------
@@ -73,117 +74,149 @@ def _people_with_linked(query: str):
     return people
 
 
+def _value_column(frame: pd.DataFrame) -> dict:
+    """The history's value column, labelled by kind ("Plays", "Stars") and never clipped."""
+    whole = frame["rating"].dropna().eq(frame["rating"].dropna().round()).all()
+    return st.column_config.NumberColumn(
+        WORDS.value_label, width=90, format="localized" if whole else "%.1f",
+        help=f"Their {WORDS.value or 'value'} for this {WORDS.item}.")
+
+
+def _history_table(user_id: str) -> None:
+    history = explore.user_history(data, user_id, catalog)
+    order_words = "most recent first" if data.timestamps is not None else (
+        f"most {WORDS.value} first" if data.values is not None else "")
+    st.caption(", ".join(filter(None, [WORDS.count(len(history), "item"), order_words])) + ".")
+    order = ["title"] + (["genres"] if (history["genres"] != "").any() else []) + (
+        ["rating"] if data.values is not None else []) + (["when"] if data.timestamps is not None else [])
+    columns = {
+        "title": st.column_config.TextColumn(WORDS.item.capitalize(), width="large"),
+        "genres": st.column_config.TextColumn("Genres", width="medium"),
+        "rating": _value_column(history),
+        "when": st.column_config.DatetimeColumn("When", format="D MMM YYYY", width="small"),
+    }
+    _picture_column(history, order, columns)
+    st.dataframe(history, column_order=order, column_config=columns, hide_index=True, width="stretch", height=420)
+
+
+def _recommendations_table(model, user_id: str, k: int) -> None:
+    recs = explore.recommendations_for_user(model, user_id, catalog, k=int(k), everything=data)
+    hits = int(recs["picked_later"].sum())
+    held_out = recs.attrs.get("held_out", 0)
+    if held_out:  # a model that did not train on all of this person's history: say what it found
+        st.caption(
+            f"{WORDS.items.capitalize()} they {WORDS.did} in training are left out. "
+            + (f"{fmt.plural(hits, 'suggestion')} they really went on to pick (held out from training)."
+               if hits else "None of these was in their held-out picks.")
+        )
+    else:
+        st.caption(f"Everything they {WORDS.did} is left out.")
+    order = ["rank", "title"] + (["picked_later"] if held_out else []) + ["because"] + (
+        ["genres"] if (recs["genres"] != "").any() else [])
+    columns = {
+        "rank": st.column_config.NumberColumn("#", width=40),
+        "title": st.column_config.TextColumn(WORDS.item.capitalize(), width="medium"),
+        "genres": st.column_config.TextColumn("Genres", width="medium"),
+        "because": st.column_config.TextColumn(
+            "Why", width="large",
+            help=f"The {WORDS.items} in their history that raised this suggestion's score the most."),
+        "picked_later": st.column_config.CheckboxColumn(
+            "Picked it", width="small", help=f"They really {WORDS.did} this {WORDS.item}: it was held out from "
+            "training to test the model."),
+    }
+    _picture_column(recs, order, columns)
+    st.dataframe(recs, column_order=order, column_config=columns, hide_index=True, width="stretch", height=420)
+
+
 def _one_person() -> None:
     left, middle, right = st.columns([2, 3, 1])
-    query = left.text_input("Find a person by id", key="rec_user_query", placeholder="e.g. 42",
-                            help="Type part of a user id; the most active matching people come first.")
+    query = left.text_input(f"Find a {WORDS.person} by id", key="rec_user_query", placeholder="e.g. 42",
+                            help=f"Type part of an id; the most active matching {WORDS.people} come first.")
     people = _people_with_linked(query)
     if people.empty:
-        st.warning(f"No user id contains “{query}”. Try fewer characters.")
+        st.warning(f"No {WORDS.person} id contains “{query}”. Try fewer characters.")
         return
-    user_id = ui.url_selectbox("Person", people["user_id"].tolist(), key="rec_user", param="person", where=middle,
-                               format_func=dict(zip(people["user_id"], people["label"], strict=True)).get)
+    shown = {u: f"{WORDS.person.capitalize()} {u} ({WORDS.count(n, 'event')})"
+             for u, n in zip(people["user_id"], people["interactions"], strict=True)}
+    user_id = ui.url_selectbox(WORDS.person.capitalize(), people["user_id"].tolist(), key="rec_user", param="person",
+                               where=middle, format_func=shown.get)
     k = right.number_input("How many", 5, 50, 10, key="rec_k")
     run_id = ui.url_selectbox("Model", run_ids, key="rec_run", param="run", default=first, format_func=labels.get,
                               help="Which trained model recommends.")
 
     history_col, recs_col = st.columns([2, 3])
     with history_col:
-        st.subheader("What they picked", anchor=False)
-        with ui.guard("reading this person's history"):
-            history = explore.user_history(data, user_id, catalog)
-            st.caption(f"{fmt.plural(len(history), 'item')}, most recent first.")
-            order = ["title", "genres", "rating", "when"]
-            columns = {
-                "title": st.column_config.TextColumn("Title", width="medium"),
-                "genres": st.column_config.TextColumn("Genres"),
-                "rating": st.column_config.NumberColumn("Rating", format="%.1f", help="Their rating or weight."),
-                "when": st.column_config.DatetimeColumn("When", format="D MMM YYYY"),
-            }
-            _picture_column(history, order, columns)
-            st.dataframe(history, column_order=order, column_config=columns, hide_index=True, width="stretch",
-                         height=420)
+        st.subheader(f"What they {WORDS.did}", anchor=False)
+        with ui.guard(f"reading this {WORDS.person}'s history"):
+            _history_table(user_id)
     with recs_col:
         st.subheader(f"Top {int(k)} from {labels[run_id].split(' · ')[0]}", anchor=False)
         with ui.guard("recommending"):
-            model = ui.load_run_model(run_id)
-            recs = explore.recommendations_for_user(model, user_id, catalog, k=int(k), everything=data)
-            hits = int(recs["picked_later"].sum())
-            st.caption(
-                "Items they already picked in training are left out. "
-                + (f"{fmt.plural(hits, 'suggestion')} they really went on to pick (held out from training)."
-                   if hits else "None of these was in their held-out picks.")
-            )
-            order = ["rank", "title", "picked_later", "because", "genres"]
-            columns = {
-                "rank": st.column_config.NumberColumn("#", width="small"),
-                "title": st.column_config.TextColumn("Title", width="medium"),
-                "genres": st.column_config.TextColumn("Genres"),
-                "because": st.column_config.TextColumn(
-                    "Why", width="large",
-                    help="The items in their history that raised this suggestion's score the most."),
-                "picked_later": st.column_config.CheckboxColumn(
-                    "Picked it", width="small", help="They really picked this item: it was held out from training to test "
-                    "the model."),
-            }
-            _picture_column(recs, order, columns)
-            st.dataframe(recs, column_order=order, column_config=columns, hide_index=True, width="stretch",
-                         height=420)
+            _recommendations_table(ui.load_run_model(run_id), user_id, int(k))
 
     st.subheader("Two models side by side", anchor=False)
     others = [r for r in run_ids if r != run_id] or run_ids
     other = st.selectbox("Compare with", others, format_func=labels.get, key="rec_other",
-                         help="A second model for the same person; items in both lists are marked ✓.")
+                         help=f"A second model for the same {WORDS.person}; {WORDS.items} in both lists are marked ✓.")
     with ui.guard("comparing the two models"):
         pair = explore.compare_recommendations(
             ui.load_run_model(run_id), ui.load_run_model(other), user_id, catalog, k=int(k),
             names=(labels[run_id], labels[other]),
         )
         st.metric("In both lists", f"{pair.overlap} of {pair.k}",
-                  help="How many items both models put in this person's top list.")
-        st.dataframe(pair.table, hide_index=True, width="stretch",
-                     column_config={"rank": st.column_config.NumberColumn("#", width="small")})
+                  help=f"How many {WORDS.items} both models put in this {WORDS.person}'s top list.")
+        st.dataframe(pair.table, hide_index=True, width="stretch", column_config={
+            "rank": st.column_config.NumberColumn("#", width=40),
+            **{name: st.column_config.TextColumn(name.split(" · ")[0], width="large") for name in pair.table.columns[1:]},
+        })
 
-
-with tab_person:
-    _one_person()
 
 # -- persona ----------------------------------------------------------------------------------------
-with tab_persona:
+def persona_tab() -> None:
     st.caption(
-        "Pick a few items you love: every trained model answers at once, without retraining "
-        "(it folds your picks in as a new person)."
+        f"Pick a few {WORDS.items} you love: every trained model answers at once, without retraining "
+        f"(it folds your picks in as a new {WORDS.person}). Every {WORDS.item} with at least one {WORDS.event} "
+        "can be picked: type part of its name."
     )
-    choices = explore.search_items(data, catalog, "", limit=2000)
+    query = ""
+    if data.n_items > ui.state.MAX_CHOICES:  # a very large catalogue: narrow the list by a search first
+        query = st.text_input(f"Search the {fmt.count(data.n_items)} {WORDS.items}", key="persona_query")
+    ids, shown = ui.state.item_choices(int(dataset_id), query)
+    picked = st.session_state.get("persona_items") or []
+    options = list(dict.fromkeys([*picked, *ids]))
+    top = shown.get(ids[0], "").rsplit(" (", 1)[0] if ids else ""
     liked = st.multiselect(
-        "Items you love (type to search)", choices["item_id"].tolist(), key="persona_items",
-        format_func=dict(zip(choices["item_id"], choices["title"], strict=True)).get,
-        placeholder="Start typing a title…",
+        f"{WORDS.items.capitalize()} you love (type to search)", options, key="persona_items",
+        format_func=lambda i: shown.get(i, i), placeholder=f"Start typing a name, e.g. {top}…" if top else "Start typing…",
     )
     persona_k = st.slider("How many suggestions per model", 5, 20, 10, key="persona_k")
     latest = explore.latest_run_per_model(runs)
     if not liked:
-        st.info("Pick at least one item to see what each model suggests.")
-    else:
-        with ui.guard("asking the models"):
-            result = _persona(
-                str(ui.get_store().home),
-                tuple(int(r) for r in latest["id"]), tuple(explore.model_title(m) for m in latest["model"]),
-                int(dataset_id), tuple(liked), int(persona_k), tuple(latest["finished_at"]),
-            )
-            for name, problem in result.problems.items():
-                st.warning(f"{name}: {problem}")
-            if not result.frame.empty:
-                st.dataframe(explore.persona_table(result), hide_index=True, width="stretch",
-                             column_config={"rank": st.column_config.NumberColumn("#", width="small")})
+        st.info(f"Pick at least one {WORDS.item} to see what each model suggests.")
+        return
+    with ui.guard("asking the models"):
+        result = _persona(
+            str(ui.get_store().home),
+            tuple(int(r) for r in latest["id"]), tuple(explore.model_title(m) for m in latest["model"]),
+            int(dataset_id), tuple(liked), int(persona_k), tuple(latest["finished_at"]),
+        )
+        for name, problem in result.problems.items():
+            st.warning(f"{name}: {problem}")
+        if not result.frame.empty:
+            table = explore.persona_table(result)
+            st.dataframe(table, hide_index=True, width="stretch", column_config={
+                "rank": st.column_config.NumberColumn("#", width=40),
+                **{name: st.column_config.TextColumn(name, width="medium") for name in table.columns[1:]},
+            })
+
 
 # -- export -----------------------------------------------------------------------------------------
-with tab_export:
-    st.caption("Every person's top list from one model, as a spreadsheet-friendly CSV file.")
+def export_tab() -> None:
+    st.caption(f"Every {WORDS.person}'s top list from one model, as a spreadsheet-friendly CSV file.")
     left, right = st.columns([3, 1])
     export_run = left.selectbox("Model", run_ids, index=run_ids.index(first), format_func=labels.get,
                                 key="export_run")
-    export_k = right.number_input("Items per person", 1, 100, 10, key="export_k")
+    export_k = right.number_input(f"{WORDS.items.capitalize()} per {WORDS.person}", 1, 100, 10, key="export_k")
     if st.button("Prepare the CSV", key="export_prepare", type="primary"):
         with ui.guard("preparing the CSV"), st.spinner("Recommending for everyone…"):
             st.session_state["export_csv"] = (
@@ -193,7 +226,15 @@ with tab_export:
     ready = st.session_state.get("export_csv")
     if ready and ready[:2] == (int(export_run), int(export_k)):
         st.download_button(
-            f"Download {fmt.plural(data.n_users, 'person', 'people')} × {int(export_k)} recommendations",
+            f"Download {WORDS.count(data.n_users, 'person')} × {int(export_k)} recommendations",
             ready[2], file_name=f"recommendations-run{int(export_run)}-top{int(export_k)}.csv",
             mime="text/csv", key="export_download",
         )
+
+
+with tab_person:
+    _one_person()
+with tab_persona:
+    persona_tab()
+with tab_export:
+    export_tab()

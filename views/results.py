@@ -13,6 +13,8 @@ from recsys import explore
 from ui import charts, words
 from ui import format as fmt
 
+WORDS = ui.nouns()
+
 ui.page_header(
     "Results",
     "Every finished model on the same test, next to Popularity (the most-played items for everyone). "
@@ -217,33 +219,48 @@ if beyond and "ndcg" in set(board["metric"]):
     st.caption("Top right is best of both: accurate and adventurous. " + explore.metric_help(other, k))
 
 # -- segments ---------------------------------------------------------------------------------------
-st.subheader("Who gains: light vs heavy users, popular vs niche items", anchor=False)
-with ui.guard("breaking the results down"):
-    parts = _segments(str(ui.get_store().home), tuple(ids), tuple(labels[i] for i in ids), tuple(same["finished_at"]), int(dataset_id),
-                      str(protocol), int(seed))
-    baseline = explore.baseline_run_id(same)
-    others = [label for run, label in labels.items() if run != baseline]
-    colours = {label: charts.PALETTE[i % 5] for i, label in enumerate(others)}
-    colours.update({labels[baseline]: charts.MUTED} if baseline in labels else {})
-    seg_left, seg_right = st.columns(2)
-    for column, kind, title in (
-        (seg_left, "user activity", "Ranking quality for light and heavy users"),
-        (seg_right, "item popularity", "Ranking quality on popular and niche items"),
-    ):
-        subset = parts[parts["kind"] == kind]
-        fig = go.Figure()
-        for label, group in subset.groupby("label", sort=False):
-            fig.add_trace(go.Bar(
-                x=group["segment"], y=group["ndcg"], name=str(label).split(" · ")[0],
-                marker_color=colours[label],
-                customdata=group[["users"]].to_numpy(),
-                hovertemplate="%{x}<br>NDCG %{y:.3f}<br>%{customdata[0]:,} people<extra>" + str(label) + "</extra>",
-            ))
-        fig.update_layout(barmode="group")
-        with column:
-            charts.show(charts.style(fig, title, x="Segment", y=explore.metric_title("ndcg", k, short=True),
-                                     legend="Model"), key=f"results_segments_{kind}")
-    st.caption(
-        "Light users have at most the median number of training interactions; heavy users more. Popular items "
-        "are the top 20% by interactions, niche items the rest (the long tail)."
-    )
+def segment_figure(subset, colours: dict, title: str, k: int):
+    """One group of bars per segment, one bar per model, each with its 95% interval and, above it, how
+    many people it is measured on."""
+    fig = go.Figure()
+    for label, group in subset.groupby("label", sort=False):
+        low = (group["ndcg"] - group["ndcg_low"]).clip(lower=0).fillna(0)
+        high = (group["ndcg_high"] - group["ndcg"]).clip(lower=0).fillna(0)
+        fig.add_trace(go.Bar(
+            x=group["segment"], y=group["ndcg"], name=str(label).split(" · ")[0], marker_color=colours[label],
+            error_y=dict(type="data", array=high, arrayminus=low, color=charts.INK, thickness=1.1, width=4),
+            text=[f"{fmt.count(n)} {WORDS.people if n != 1 else WORDS.person}" for n in group["users"]],
+            textposition="outside", cliponaxis=False, textfont=dict(size=11, color=charts.MUTED),
+            customdata=group[["users", "ndcg_low", "ndcg_high"]].to_numpy(),
+            hovertemplate="%{x}<br>NDCG %{y:.3f} (95% range %{customdata[1]:.3f} – %{customdata[2]:.3f})<br>"
+                          "%{customdata[0]:,} " + WORDS.people + "<extra>" + str(label) + "</extra>",
+        ))
+    fig.update_layout(barmode="group", uniformtext=dict(minsize=9, mode="show"))
+    return charts.style(fig, title, x="Segment", y=explore.metric_title("ndcg", k, short=True), legend="Model")
+
+
+def segments_section() -> None:
+    st.subheader(f"Who gains: light vs heavy {WORDS.people}, popular vs niche {WORDS.items}", anchor=False)
+    with ui.guard("breaking the results down"):
+        parts = _segments(str(ui.get_store().home), tuple(ids), tuple(labels[i] for i in ids), tuple(same["finished_at"]),
+                          int(dataset_id), str(protocol), int(seed))
+        baseline = explore.baseline_run_id(same)
+        others = [label for run, label in labels.items() if run != baseline]
+        colours = {label: charts.PALETTE[i % 5] for i, label in enumerate(others)}
+        colours.update({labels[baseline]: charts.MUTED} if baseline in labels else {})
+        seg_left, seg_right = st.columns(2)
+        for column, kind, title in (
+            (seg_left, "user activity", f"Ranking quality for light and heavy {WORDS.people}"),
+            (seg_right, "item popularity", f"Ranking quality on popular and niche {WORDS.items}"),
+        ):
+            with column:
+                charts.show(segment_figure(parts[parts["kind"] == kind], colours, title, k), key=f"results_segments_{kind}")
+        st.caption(
+            f"Light {WORDS.people} have at most the median number of training {WORDS.events}; heavy ones more. "
+            f"Popular {WORDS.items} are the top 20% by {WORDS.events}, niche {WORDS.items} the rest (the long tail). "
+            f"A group of fewer than 30 {WORDS.people} is merged into its neighbour: its average would say too "
+            "little. Whiskers show the 95% range; the number above each bar is how many it is measured on."
+        )
+
+
+segments_section()
