@@ -320,21 +320,35 @@ def cuda_available() -> bool:
 
 
 def worker_info() -> dict[str, Any]:
-    """The background worker in words: ``state`` (running / idle / stopped), ``label``, ``note``."""
+    """The background worker in words, from the runs' own records: ``state`` (running / idle / stopped),
+    ``label`` ("Training Implicit ALS · run #5"), ``note`` ("pass 3 of 10 · 2 waiting") and ``active``
+    (True while anything is training or waiting, so the sidebar keeps itself fresh)."""
+    from ui import words
+
     try:
         from recsys import jobs
 
-        info = jobs.worker_state(get_store())
+        store = get_store()
+        info = jobs.worker_state(store)
+        running = store.list_runs(status="running")
     except Exception:  # noqa: BLE001 - the sidebar must never break a page
-        return {"state": "stopped", "label": "Unknown", "note": "The worker's state cannot be read."}
+        return {"state": "stopped", "label": "Unknown", "note": "The worker's state cannot be read.", "active": False}
     queued = int(info.get("queued") or 0)
     waiting = f"{queued} waiting" if queued else "nothing waiting"
+    if not running.empty:
+        run = running.sort_values("id").iloc[0]
+        step = words.PHASE_LABELS.get(str(run.get("phase") or ""), "Working")
+        if str(run.get("phase")) == "training" and run.get("epochs_total"):
+            step = f"pass {int(run['epochs_done'] or 0)} of {int(run['epochs_total'])}"
+        more = f" · {len(running) - 1} more training" if len(running) > 1 else ""
+        return {"state": "running", "label": f"Training {words.model_label(run['model'])} · run #{int(run['id'])}",
+                "note": f"{step}{more} · {waiting}", "active": True}
     if not info.get("alive"):
         note = "Starts by itself when you train a model." if not queued else f"{waiting}: starting…"
-        return {"state": "stopped", "label": "Asleep", "note": note}
-    if info.get("run_id") is not None:
-        return {"state": "running", "label": f"Training run #{info['run_id']}", "note": waiting}
-    return {"state": "idle", "label": "Ready", "note": waiting}
+        return {"state": "stopped", "label": "Asleep", "note": note, "active": bool(queued)}
+    if queued:
+        return {"state": "idle", "label": "Starting the next run", "note": waiting, "active": True}
+    return {"state": "idle", "label": "Ready", "note": waiting, "active": False}
 
 
 def finished_runs_or_stop(dataset_id: int | None, empty_state) -> pd.DataFrame:

@@ -90,6 +90,29 @@ def _default_models(summary: dict) -> list[str]:
     return personalised[:2] or ["itemknn"]
 
 
+def how_values_are_used(picked: list[str], settings: dict, summary: dict, nouns) -> None:
+    """On data with numbers (plays, clicks, stars): say, for each picked model, whether it weighs them or
+    counts every interaction once, and which setting changes that."""
+    from recsys.value_use import uses_values, value_setting
+
+    report = summary.get("report") or {}
+    if not (report.get("value_range") or report.get("rating_scale")) or not picked:
+        return
+    value = nouns.value or "values"
+    lines = []
+    for model in picked:
+        label = words.model_label(model)
+        switch = value_setting(model)
+        change = f" (setting “{switch.label}”)" if switch is not None else ""
+        if uses_values(model, settings.get(model)):
+            lines.append(f"- **{label}** weighs each {nouns.event} by its {value}: a {nouns.item} with many {value} "
+                         f"counts more than one with few{change}.")
+        else:
+            lines.append(f"- **{label}** counts every {nouns.event} once, however many {value}{change}.")
+    with st.container(border=True):
+        st.markdown(f"**How the {value} are used**\n\n" + "\n".join(lines))
+
+
 def training_form(dataset_id: int, summary: dict) -> None:
     report = summary.get("report") or {}
     suggested = report.get("suggested_split") or "random"
@@ -97,15 +120,16 @@ def training_form(dataset_id: int, summary: dict) -> None:
     if suggested not in protocols:
         suggested = protocols[0]
 
+    nouns = ui.nouns(dataset_id)
     st.markdown("**How to test**")
     protocol = st.selectbox(
-        "Which interactions are hidden from the models, to test them on",
+        f"Which {nouns.events} are hidden from the models, to test them on",
         protocols, index=protocols.index(suggested), key=f"protocol_{dataset_id}",
-        format_func=lambda p: words.protocol_label(p) + ("  (suggested)" if p == suggested else ""),
+        format_func=lambda p: words.in_words(words.protocol_label(p), nouns) + ("  (suggested)" if p == suggested else ""),
     )
-    st.caption(PROTOCOL_DESCRIPTIONS.get(protocol, ""))
+    st.caption(words.in_words(PROTOCOL_DESCRIPTIONS.get(protocol, ""), nouns))
     if protocol == suggested and report.get("split_reason"):
-        st.caption(f"Why this one: {report['split_reason']}")
+        st.caption(f"Why this one: {words.in_words(report['split_reason'], nouns)}")
 
     st.markdown("**Which models**")
     available = [m for m in MODELS if (summary["has_catalog"] or not MODELS[m].needs_catalog)
@@ -118,6 +142,7 @@ def training_form(dataset_id: int, summary: dict) -> None:
     for model in picked:
         st.markdown(f"- {_describe(model)}")
     settings = {model: _model_settings(model) for model in picked}
+    how_values_are_used(picked, settings, summary, nouns)
 
     st.markdown("**Where to train**")
     device_names = {"auto": "Automatic (the GPU when there is one)", "cpu": "CPU"}
