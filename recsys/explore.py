@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from recsys.data import Catalog, DataError, Interactions, lookup_ids
 from recsys.models.base import ModelError, Recommender
+from recsys.split import PROTOCOL_TITLES
 
 UNKNOWN_GENRE = "Unknown"
 OTHER_GENRE = "Other"
@@ -544,7 +545,7 @@ def finished_runs(runs: pd.DataFrame) -> pd.DataFrame:
     for row in done.itertuples(index=False):
         label = f"{model_title(row.model)} · run #{row.id}"
         if several_splits:
-            label += f" ({row.protocol} split, seed {row.seed})"
+            label += f" ({PROTOCOL_TITLES.get(row.protocol, 'another split')}, seed {row.seed})"
         labels.append(label)
     return done.assign(label=labels)
 

@@ -39,6 +39,13 @@ import pandas as pd
 from recsys.data import DataError, Interactions
 
 PROTOCOLS = ("random", "temporal", "global_temporal", "loo", "users")
+PROTOCOL_TITLES: dict[str, str] = {  # each split's short plain name, for people (never the key above)
+    "random": "Random 20% of each person's interactions",
+    "temporal": "Each person's most recent 20%",
+    "global_temporal": "Everything after a cut-off date",
+    "loo": "One interaction per person",
+    "users": "Whole new people",
+}
 VALIDATION_FRACTION = 0.1  # share of the training part carved out for validation, by default
 
 PROTOCOL_DESCRIPTIONS: dict[str, str] = {

@@ -6,14 +6,9 @@ from __future__ import annotations
 import re
 
 from recsys.explore import model_title
+from recsys.split import PROTOCOL_TITLES
 
-PROTOCOL_LABELS: dict[str, str] = {
-    "random": "Random 20% of each person's interactions",
-    "temporal": "Each person's most recent 20%",
-    "global_temporal": "Everything after a cut-off date",
-    "loo": "One interaction per person",
-    "users": "Whole new people",
-}
+PROTOCOL_LABELS: dict[str, str] = PROTOCOL_TITLES
 
 STATUS_LABELS: dict[str, tuple[str, str]] = {
     # status: (emoji, words)

@@ -296,7 +296,8 @@ def upload_tab() -> None:
     st.subheader("1 · Confirm the columns", anchor=False)
     st.caption("We guessed which column is which. Change any guess that is wrong.")
     mapping = _chosen_columns(frame)
-    st.dataframe(frame.head(8), hide_index=True, height=240)
+    st.dataframe(frame.head(8), hide_index=True, height=240, width="stretch",
+                 column_config={str(c): st.column_config.Column(str(c), width="small") for c in frame.columns})
     checked = st.session_state.get(CHECKED)
     is_current = checked is not None and checked["file_id"] == record["file_id"] and checked["columns"] == mapping
     if st.button("Check the data", key="check_data", type="secondary" if is_current else "primary"):
