@@ -492,11 +492,19 @@ def persona_table(result: PersonaResult) -> pd.DataFrame:
     return wide
 
 
-def all_recommendations(model: Recommender, catalog: Catalog | None = None, k: int = 10) -> pd.DataFrame:
-    """Top-``k`` for every user: columns ``user``, ``rank``, ``item``, ``title``, ``score`` (original ids)."""
-    frame = model.recommend_frame(None, k=int(k))
+def all_recommendations(
+    model: Recommender, catalog: Catalog | None = None, k: int = 10, run_lists: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Top-``k`` for every user: columns ``user``, ``rank``, ``item``, ``title``, ``score`` (original ids).
+    ``run_lists`` are the run's stored lists (``Store.run_recommendations``: the same model's top 20 per
+    user, made when it was trained): when they are deep enough they are used as they are, which takes
+    milliseconds instead of ranking the whole catalogue for everyone again."""
+    if run_lists is not None and len(run_lists) and int(run_lists["rank"].max()) >= int(k):
+        frame = run_lists[run_lists["rank"] <= int(k)].sort_values(["user", "rank"], kind="stable")
+    else:
+        frame = model.recommend_frame(None, k=int(k))
     labels = _model_labels(model, catalog).set_index("item_id")["title"]
-    titles = labels.reindex([str(i) for i in frame["item"]]).to_numpy()
+    titles = labels.reindex(frame["item"].astype(str).to_numpy()).to_numpy()
     return pd.DataFrame(
         {
             "user": frame["user"].to_numpy(),
@@ -508,9 +516,11 @@ def all_recommendations(model: Recommender, catalog: Catalog | None = None, k: i
     )
 
 
-def recommendations_csv(model: Recommender, catalog: Catalog | None = None, k: int = 10) -> bytes:
+def recommendations_csv(
+    model: Recommender, catalog: Catalog | None = None, k: int = 10, run_lists: pd.DataFrame | None = None
+) -> bytes:
     """:func:`all_recommendations` as UTF-8 CSV bytes, ready for a download button."""
-    return all_recommendations(model, catalog, k=k).to_csv(index=False).encode("utf-8")
+    return all_recommendations(model, catalog, k=k, run_lists=run_lists).to_csv(index=False).encode("utf-8")
 
 
 # -- runs ------------------------------------------------------------------------------------------

@@ -211,6 +211,14 @@ def persona_tab() -> None:
 
 
 # -- export -----------------------------------------------------------------------------------------
+def _stored_lists(run_id: int):
+    """The run's stored top-20 lists (made by the worker with the same model), None when it has none."""
+    try:
+        return ui.run_recommendations(run_id)
+    except Exception:  # noqa: BLE001 - a run saved before lists were stored: the model ranks again
+        return None
+
+
 def export_tab() -> None:
     st.caption(f"Every {WORDS.person}'s top list from one model, as a spreadsheet-friendly CSV file.")
     left, right = st.columns([3, 1])
@@ -221,7 +229,8 @@ def export_tab() -> None:
         with ui.guard("preparing the CSV"), st.spinner("Recommending for everyone…"):
             st.session_state["export_csv"] = (
                 int(export_run), int(export_k),
-                explore.recommendations_csv(ui.load_run_model(export_run), catalog, k=int(export_k)),
+                explore.recommendations_csv(ui.load_run_model(export_run), catalog, k=int(export_k),
+                                            run_lists=_stored_lists(int(export_run))),
             )
     ready = st.session_state.get("export_csv")
     if ready and ready[:2] == (int(export_run), int(export_k)):
