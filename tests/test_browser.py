@@ -125,9 +125,10 @@ def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):
     assert save.is_disabled()
     page.get_by_text("Save it anyway: this file").click()
     page.get_by_role("textbox", name="Dataset name").fill("Artists by mistake")
-    page.wait_for_function("() => ![...document.querySelectorAll('button')].find("
-                           "b => b.innerText.includes('Save dataset')).disabled")
-    save.click()
+    settle(page)
+    enabled = page.locator("button:enabled", has_text="Save dataset")
+    enabled.wait_for()
+    enabled.click()
     page.get_by_text("Saved as").wait_for()
     sidebar_dataset(page, "Artists by mistake")
 
@@ -228,6 +229,7 @@ def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):
     page.get_by_role("heading", name=re.compile(r"^Top \d+ from")).wait_for()
     page.get_by_role("heading", name="What they played").wait_for()
     wait_for_app(page, "Recommendations")
+    page.locator('[data-testid="stDataFrame"]:visible').nth(1).wait_for()  # the history and the picks
     shoot(page, "recommendations")
 
     name = rare_artist(store, int(saved.loc["Label plays", "id"]))

@@ -75,8 +75,8 @@ def test_fresh_start_opens_on_the_demo_with_report_and_titled_charts(home):
     assert at.title[0].value == "Your data"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Ratings"] == "100,836"
-    assert metrics["People"] == "610"
-    assert metrics["Items"] == "9,724"
+    assert metrics["Viewers"] == "610"  # the demo's own words: movie ratings by viewers
+    assert metrics["Movies"] == "9,724"
     text = " ".join(m.value for m in at.markdown)
     assert "Suggested way to test" in text and "Models worth trying" in text
     specs = chart_specs(at)
@@ -86,8 +86,8 @@ def test_fresh_start_opens_on_the_demo_with_report_and_titled_charts(home):
         assert layout["title"]["text"]
         assert layout["xaxis"]["title"]["text"] and layout["yaxis"]["title"]["text"]
     titles = {spec["layout"]["title"]["text"] for spec in specs}
-    assert "How active are people?" in titles and "Activity over time" in titles
-    per_user = next(s for s in specs if s["layout"]["title"]["text"] == "How active are people?")
+    assert "How active are viewers?" in titles and "Activity over time" in titles
+    per_user = next(s for s in specs if s["layout"]["title"]["text"] == "How active are viewers?")
     assert per_user["layout"]["yaxis"]["type"] == "log"
     assert sum(values(per_user["data"][0]["y"])) == 610  # every person lands in exactly one bar
 

@@ -61,14 +61,15 @@ def show_report(report: DataReport, nouns=None) -> None:
             st.markdown("\n".join(f"- {note}" for note in report.detected))
 
 
-def show_suggestions(report: DataReport) -> None:
-    """The suggested way to test and the model shortlist, with reasons."""
+def show_suggestions(report: DataReport, nouns=None) -> None:
+    """The suggested way to test and the model shortlist, with reasons, in the data's words."""
+    nouns = nouns or ui.nouns()
     with st.container(border=True):
         st.markdown("**Suggested way to test**")
-        st.markdown(f"**{words.protocol_label(report.suggested_split)}.** "
-                    f"{PROTOCOL_DESCRIPTIONS.get(report.suggested_split, '')}")
+        st.markdown(words.in_words(f"**{words.protocol_label(report.suggested_split)}.** "
+                                   f"{PROTOCOL_DESCRIPTIONS.get(report.suggested_split, '')}", nouns))
         if report.split_reason:
-            st.caption(report.split_reason)
+            st.caption(words.in_words(report.split_reason, nouns))
         if report.suggested_models:
             st.markdown("**Models worth trying**")
             st.markdown("\n".join(f"- **{words.model_label(m['model'])}**: {m['reason']}"
@@ -153,7 +154,7 @@ def overview_tab() -> None:
         show_report(report, nouns)
         words_editor(dataset_id, nouns)
     with right:
-        show_suggestions(report)
+        show_suggestions(report, nouns)
         st.page_link("views/train.py", label="Train models on this dataset →")
     st.subheader("Profile", anchor=False)
     with ui.guard("drawing the profile charts"):
@@ -331,7 +332,7 @@ def upload_tab() -> None:
     with left:
         show_report(report, checked["nouns"])
     with right:
-        show_suggestions(report)
+        show_suggestions(report, checked["nouns"])
     show_profile(checked["profile"], key="upload_profile", nouns=checked["nouns"])
     catalog_check = checked.get("catalog_check")
     if catalog is not None and catalog_check is not None and checked.get("catalog_id") == catalog_upload.file_id:

@@ -89,16 +89,16 @@ def more_like_this_tab() -> None:
         number = int(data.item_index([item_id])[0])
         like = explore.more_like_this(model, number, catalog, k=how_many)
         like["interactions"] = data.item_counts()[like["item"].to_numpy()]  # on all the data, not training
-        columns = {
-            "rank": st.column_config.NumberColumn("#", width=40),
-            "title": st.column_config.TextColumn(WORDS.item.capitalize(), width="large"),
-            "genres": st.column_config.TextColumn("Genres", width="medium"),
+        columns = {  # widths that fit from 1280 px wide up
+            "rank": st.column_config.NumberColumn("#", width=36),
+            "title": st.column_config.TextColumn(WORDS.item.capitalize(), width=240),
+            "genres": st.column_config.TextColumn("Genres", width=170),
             "similarity": st.column_config.ProgressColumn(
-                "Similarity", format="%.3f", min_value=0.0, max_value=1.0, width="medium",
+                "Similarity", format="%.3f", min_value=0.0, max_value=1.0, width=150,
                 help="Cosine similarity in the model's eyes: 1 = interchangeable, 0 = unrelated.",
             ),
             "interactions": st.column_config.NumberColumn(
-                WORDS.events.capitalize(), format="localized", width="small",
+                WORDS.events.capitalize(), format="localized", width=90,
                 help=f"How many {WORDS.events} it has in the whole dataset."),
         }
         order = ["rank", "title"] + (["genres"] if (like["genres"] != "").any() else []) + ["similarity", "interactions"]

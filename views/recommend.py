@@ -78,7 +78,7 @@ def _value_column(frame: pd.DataFrame) -> dict:
     """The history's value column, labelled by kind ("Plays", "Stars") and never clipped."""
     whole = frame["rating"].dropna().eq(frame["rating"].dropna().round()).all()
     return st.column_config.NumberColumn(
-        WORDS.value_label, width=90, format="localized" if whole else "%.1f",
+        WORDS.value_label, width=64, format="localized" if whole else "%.1f",
         help=f"Their {WORDS.value or 'value'} for this {WORDS.item}.")
 
 
@@ -87,13 +87,13 @@ def _history_table(user_id: str) -> None:
     order_words = "most recent first" if data.timestamps is not None else (
         f"most {WORDS.value} first" if data.values is not None else "")
     st.caption(", ".join(filter(None, [WORDS.count(len(history), "item"), order_words])) + ".")
-    order = ["title"] + (["genres"] if (history["genres"] != "").any() else []) + (
-        ["rating"] if data.values is not None else []) + (["when"] if data.timestamps is not None else [])
+    # widths that fit the narrow history column from 1280 px wide up: the title, its value, the date
+    order = ["title"] + (["rating"] if data.values is not None else []) + (
+        ["when"] if data.timestamps is not None else [])
     columns = {
-        "title": st.column_config.TextColumn(WORDS.item.capitalize(), width="large"),
-        "genres": st.column_config.TextColumn("Genres", width="medium"),
+        "title": st.column_config.TextColumn(WORDS.item.capitalize(), width=150),
         "rating": _value_column(history),
-        "when": st.column_config.DatetimeColumn("When", format="D MMM YYYY", width="small"),
+        "when": st.column_config.DatetimeColumn("When", format="D MMM YYYY", width=96),
     }
     _picture_column(history, order, columns)
     st.dataframe(history, column_order=order, column_config=columns, hide_index=True, width="stretch", height=420)
@@ -113,15 +113,15 @@ def _recommendations_table(model, user_id: str, k: int) -> None:
         st.caption(f"Everything they {WORDS.did} is left out.")
     order = ["rank", "title"] + (["picked_later"] if held_out else []) + ["because"] + (
         ["genres"] if (recs["genres"] != "").any() else [])
-    columns = {
-        "rank": st.column_config.NumberColumn("#", width=40),
-        "title": st.column_config.TextColumn(WORDS.item.capitalize(), width="medium"),
-        "genres": st.column_config.TextColumn("Genres", width="medium"),
+    columns = {  # widths that fit the column from 1280 px wide up
+        "rank": st.column_config.NumberColumn("#", width=36),
+        "title": st.column_config.TextColumn(WORDS.item.capitalize(), width=150),
+        "genres": st.column_config.TextColumn("Genres", width=75),
         "because": st.column_config.TextColumn(
-            "Why", width="large",
+            "Why", width=210,
             help=f"The {WORDS.items} in their history that raised this suggestion's score the most."),
         "picked_later": st.column_config.CheckboxColumn(
-            "Picked it", width="small", help=f"They really {WORDS.did} this {WORDS.item}: it was held out from "
+            "Picked it", width=64, help=f"They really {WORDS.did} this {WORDS.item}: it was held out from "
             "training to test the model."),
     }
     _picture_column(recs, order, columns)
@@ -166,8 +166,8 @@ def _one_person() -> None:
         st.metric("In both lists", f"{pair.overlap} of {pair.k}",
                   help=f"How many {WORDS.items} both models put in this {WORDS.person}'s top list.")
         st.dataframe(pair.table, hide_index=True, width="stretch", column_config={
-            "rank": st.column_config.NumberColumn("#", width=40),
-            **{name: st.column_config.TextColumn(name.split(" · ")[0], width="large") for name in pair.table.columns[1:]},
+            "rank": st.column_config.NumberColumn("#", width=36),
+            **{name: st.column_config.TextColumn(name.split(" · ")[0], width="medium") for name in pair.table.columns[1:]},
         })
 
 
@@ -204,9 +204,10 @@ def persona_tab() -> None:
             st.warning(f"{name}: {problem}")
         if not result.frame.empty:
             table = explore.persona_table(result)
+            each = max(110, int(760 / max(1, len(table.columns) - 1)))  # every model fits from 1280 px wide up
             st.dataframe(table, hide_index=True, width="stretch", column_config={
-                "rank": st.column_config.NumberColumn("#", width=40),
-                **{name: st.column_config.TextColumn(name, width="medium") for name in table.columns[1:]},
+                "rank": st.column_config.NumberColumn("#", width=36),
+                **{name: st.column_config.TextColumn(name, width=each) for name in table.columns[1:]},
             })
 
 

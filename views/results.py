@@ -76,6 +76,26 @@ def _watch_training(dataset_id: int, finished: int) -> None:
                    "they join the leaderboard as soon as they finish.")
 
 
+LEADERBOARD_METRICS = ("ndcg", "hit_rate", "recall", "coverage", "novelty", "diversity")  # what fits 1280 px
+
+
+def leaderboard_columns(table, config: dict, k: int) -> tuple[list[str], list[str]]:
+    """The leaderboard's visible columns (the model, six measures, the badge and the time: they fit a
+    1280 px wide window without a header cut off) with their configuration added to ``config``, and the
+    titles of the measures left for the detail view and the CSV."""
+    for name, width in (("Model", 170), ("vs Popularity", 100), ("Training time (s)", 70)):
+        config.setdefault(name, {})["width"] = width
+    shown, rest = ["Model"], []
+    for metric in explore.METRICS:
+        short = explore.metric_title(metric, k, short=True)
+        if short not in table.columns:
+            continue
+        config[short] = st.column_config.NumberColumn(short, format="%.3f", width=84, help=explore.metric_help(metric, k))
+        (shown if metric in LEADERBOARD_METRICS else rest).append(short)
+    shown += [c for c in ("vs Popularity", "Training time (s)") if c in table.columns]
+    return shown, rest
+
+
 # -- page -------------------------------------------------------------------------------------------
 dataset_id = ui.dataset_picker(help="The dataset whose trained models you want to compare.")
 runs = None
@@ -150,12 +170,10 @@ config: dict[str, Any] = {
         "Time (s)", format="%.1f", help="Training plus measuring, in seconds."),
     "Device": st.column_config.TextColumn("Device", help="Where it trained: CPU or GPU (CUDA)."),
 }
-for metric in explore.METRICS:
-    short = explore.metric_title(metric, k, short=True)
-    if short in table.columns:
-        config[short] = st.column_config.NumberColumn(short, format="%.3f", help=explore.metric_help(metric, k))
-st.dataframe(table, hide_index=True, width="stretch", column_config=config,
-             column_order=[c for c in table.columns if c != "run_id"])
+shown_columns, rest = leaderboard_columns(table, config, k)
+st.dataframe(table, hide_index=True, width="stretch", column_config=config, column_order=shown_columns)
+if rest:
+    st.caption(f"Also measured: {', '.join(rest)}. See them under “One measure in detail” or in the full table.")
 st.download_button(
     "Download the full table (CSV)", explore.leaderboard_csv(board),
     file_name=f"leaderboard-{protocol}-seed{seed}.csv", mime="text/csv", key="results_csv",

@@ -182,16 +182,19 @@ def training_form(dataset_id: int, summary: dict) -> None:
 
 
 def estimate_table(rows: pd.DataFrame) -> None:
-    """The estimate per model, every column readable in the form's narrow column."""
-    st.dataframe(rows, hide_index=True, width="stretch", column_config={
-        "Model": st.column_config.TextColumn("Model", width="medium"),
-        "Time": st.column_config.TextColumn("Time", width="small", help="Training, testing and retraining on "
-                                                                          "all the data, about."),
-        "Memory": st.column_config.TextColumn("Memory", width="small", help="The most it needs at once, about."),
-        "Runs on": st.column_config.TextColumn("Runs on", width="small"),
-        "Fits": st.column_config.TextColumn("Fits", width="small", help="Whether it fits this machine's memory "
-                                                                         "and time limits."),
+    """The estimate per model; the columns fit the form's narrow column from 1280 px wide up (where it
+    runs is said once below, not in a fifth column)."""
+    st.dataframe(rows, hide_index=True, width="stretch", column_order=["Model", "Time", "Memory", "Fits"],
+                 column_config={
+        "Model": st.column_config.TextColumn("Model", width=120),
+        "Time": st.column_config.TextColumn("Time", width=90, help="Training, testing and retraining on all the "
+                                                                    "data, about."),
+        "Memory": st.column_config.TextColumn("Memory", width=70, help="The most it needs at once, about."),
+        "Fits": st.column_config.TextColumn("Fits", width=40, help="Whether it fits this machine's memory and "
+                                                                    "time limits."),
     })
+    places = sorted(set(rows["Runs on"]))
+    st.caption("Runs on the " + (places[0] if len(places) == 1 else " and the ".join(places)) + ".")
 
 
 def queue_models(store, dataset_id: int, picked: list[str], settings: dict, protocol: str,
@@ -318,21 +321,24 @@ def runs_table(runs: pd.DataFrame) -> None:
     shown = pd.DataFrame({
         "Run": runs["id"].map(lambda i: f"#{i}"),
         "Model": runs["model"].map(words.model_label) + runs["is_baseline"].map({True: " (yardstick)", False: ""}),
-        "Status": runs["status"].map(words.status_label) + failed.map({True: " (why: above)", False: ""}),
+        "Status": runs["status"].map(words.status_label) + failed.map({True: ": see above", False: ""}),
         "Took": runs["duration_seconds"].map(fmt.duration),
         "NDCG@10": runs[metric].map(fmt.metric) if metric else "–",
         "Device": runs["device"].fillna("–").str.upper(),
         "Tested on": runs["protocol"].map(words.protocol_label),
     })
-    st.dataframe(shown, hide_index=True, width="stretch", column_config={
-        "Run": st.column_config.TextColumn("Run", width="small"),
-        "Model": st.column_config.TextColumn("Model", width="medium"),
-        "Status": st.column_config.TextColumn("Status", width="small"),
-        "Took": st.column_config.TextColumn("Took", width="small"),
+    # the columns fit the page's right-hand column from 1280 px wide up; device and split only when they vary
+    order = ["Run", "Model", "Status", "Took", "NDCG@10"]
+    order += [c for c in ("Device", "Tested on") if shown[c].nunique() > 1]
+    st.dataframe(shown, hide_index=True, width="stretch", column_order=order, column_config={
+        "Run": st.column_config.TextColumn("Run", width=44),
+        "Model": st.column_config.TextColumn("Model", width=160),
+        "Status": st.column_config.TextColumn("Status", width=120),
+        "Took": st.column_config.TextColumn("Took", width=72),
         "NDCG@10": st.column_config.TextColumn(
-            "NDCG@10", width="small", help="Ranking quality on the held-out test data, 0 to 1: higher is better."),
-        "Device": st.column_config.TextColumn("Device", width="small"),
-        "Tested on": st.column_config.TextColumn("Tested on", width="medium"),
+            "NDCG@10", width=70, help="Ranking quality on the held-out test data, 0 to 1: higher is better."),
+        "Device": st.column_config.TextColumn("Device", width=60),
+        "Tested on": st.column_config.TextColumn("Tested on", width=200),
     })
 
 
