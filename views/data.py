@@ -223,10 +223,16 @@ def _read_upload(upload) -> dict:
 
 def _read_or_say_why(status, upload, read):
     """``read(upload)``; when it fails, the status line says so (it never stays on "Reading…")."""
+    return _or_say_why(status, f"Could not read {upload.name}: the reason is below", read, upload)
+
+
+def _or_say_why(status, failed: str, step, *args):
+    """``step(*args)`` inside an ``st.status``; when it fails the status shows ``failed`` as an error
+    (a status line never stays on "Reading…" or "Checking…" after an error), then the error goes on."""
     try:
-        return read(upload)
+        return step(*args)
     except Exception:
-        status.update(label=f"Could not read {upload.name}: the reason is below", state="error")
+        status.update(label=failed, state="error")
         raise
 
 
@@ -304,7 +310,8 @@ def upload_tab() -> None:
     if st.button("Check the data", key="check_data", type="secondary" if is_current else "primary"):
         with ui.guard("checking your data") as outcome:
             with st.status(f"Checking {fmt.count(len(frame))} rows…", expanded=False) as status:
-                inter = interactions_from_frame(frame, mapping)
+                inter = _or_say_why(status, f"Could not check {upload.name}: the reason is below",
+                                    interactions_from_frame, frame, mapping)
                 status.update(label="Profiling…")
                 profile = profile_frames(inter)
                 status.update(label=f"Checked {fmt.count(len(frame))} rows", state="complete")
@@ -503,24 +510,22 @@ def manage_tab() -> None:
         st.info("No datasets saved yet.")
         return
     shown = table.assign(
-        feedback=table["explicit"].map({True: "ratings", False: "interactions"}),
         added=table["created_at"].map(fmt.when),
         current=table["id"] == ui.current_dataset(),
-    )[["current", "name", "source_name", "n_interactions", "n_users", "n_items", "density", "feedback",
-       "has_catalog", "added"]]
-    st.dataframe(
-        shown, hide_index=True,
+    )[["current", "name", "source_name", "n_interactions", "n_users", "n_items", "density", "has_catalog", "added"]]
+    st.dataframe(  # the columns fit a 1280 px window; each dataset's own words are on its first tab
+        shown, hide_index=True, width="stretch",
         column_config={
-            "current": st.column_config.CheckboxColumn("Current", width="small"),
-            "name": st.column_config.TextColumn("Name"),
-            "source_name": st.column_config.TextColumn("File"),
-            "n_interactions": st.column_config.NumberColumn("Interactions", format="localized"),
-            "n_users": st.column_config.NumberColumn("People", format="localized"),
-            "n_items": st.column_config.NumberColumn("Items", format="localized"),
-            "density": st.column_config.NumberColumn("Filled", format="percent"),
-            "feedback": st.column_config.TextColumn("Kind"),
-            "has_catalog": st.column_config.CheckboxColumn("Catalogue"),
-            "added": st.column_config.TextColumn("Added"),
+            "current": st.column_config.CheckboxColumn("Current", width=60),
+            "name": st.column_config.TextColumn("Name", width=160),
+            "source_name": st.column_config.TextColumn("File", width=130),
+            "n_interactions": st.column_config.NumberColumn("Rows", format="localized", width=90,
+                                                            help="Interactions: plays, ratings, purchases…"),
+            "n_users": st.column_config.NumberColumn("People", format="localized", width=80),
+            "n_items": st.column_config.NumberColumn("Items", format="localized", width=80),
+            "density": st.column_config.NumberColumn("Filled", format="percent", width=64),
+            "has_catalog": st.column_config.CheckboxColumn("Catalogue", width=80),
+            "added": st.column_config.TextColumn("Added", width=130),
         },
     )
     names = dict(zip(table["id"].astype(int), table["name"], strict=False))

@@ -17,8 +17,8 @@ WORDS = ui.nouns()
 
 ui.page_header(
     "Results",
-    "Every finished model on the same test, next to Popularity (the most-played items for everyone). "
-    "A badge says when a difference is real rather than luck.",
+    f"Every finished model on the same test, next to Popularity (the most {WORDS.did} {WORDS.items} for "
+    "everyone). A badge says when a difference is real rather than luck.",
     kicker="Step 3",
 )
 
@@ -157,7 +157,8 @@ if not hit.empty:
         help=explore.metric_help("hit_rate", k),
     )
 cols[2].metric("Models compared", fmt.count(len(table)), help="Finished runs tested on this same held-out data.")
-st.caption(" ".join(filter(None, [words.SCORED_NOTE, ui.load_evaluation(int(best["run_id"])).relevance])))
+st.caption(words.in_words(" ".join(filter(None, [words.SCORED_NOTE, ui.load_evaluation(int(best["run_id"])).relevance])),
+                           WORDS))
 
 # -- leaderboard table ------------------------------------------------------------------------------
 st.subheader("Leaderboard", anchor=False)
