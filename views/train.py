@@ -65,10 +65,18 @@ def _model_settings(model: str) -> dict:
         st.markdown(_describe(model))
         if not shown:
             st.caption("This model has nothing to tune.")
-        cols = st.columns(2)  # the form is a narrow column: three across broke labels mid-word
-        for i, setting in enumerate(shown):
+        # the form is a narrow column: numbers two across (three broke labels mid-word), switches and
+        # choices on their own line so their labels are never cut
+        numbers = [s for s in shown if s.kind in ("int", "float")]
+        others = [s for s in shown if s.kind not in ("int", "float")]
+        cols = st.columns(2)
+        for i, setting in enumerate(numbers):
             with cols[i % 2]:
                 value = _setting_input(model, setting)
+            if value != setting.default:
+                chosen[setting.name] = value
+        for setting in others:
+            value = _setting_input(model, setting)
             if value != setting.default:
                 chosen[setting.name] = value
     return chosen
