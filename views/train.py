@@ -282,7 +282,7 @@ def active_run_card(run: dict) -> None:
     with st.container(border=True):
         head, button = st.columns([5, 1], vertical_alignment="center")
         head.markdown(f"**{_run_title(run)}** · {run['dataset_name']} · "
-                      f"{words.protocol_label(run['protocol'])}")
+                      f"{words.in_words(words.protocol_label(run['protocol']), ui.nouns(int(run['dataset_id'])))}")
         if button.button("Cancel", key=f"cancel_{run['id']}", disabled=bool(run["cancel_requested"])):
             with ui.guard("cancelling the run"):
                 jobs.cancel(store, int(run["id"]))
