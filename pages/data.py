@@ -96,7 +96,8 @@ def show_profile(profile: dict, key: str) -> None:
         charts.show(_count_bars(profile["items"], "How popular are items? (the long tail)",
                                 "Interactions per item (grouped, log scale)", "Items (log scale)",
                                 charts.ACCENT), key=f"{key}_items")
-        st.caption(f"The most popular 20% of items receive {fmt.percent(profile['head_share'], 0)} of all "
+        st.caption(f"The popular items (the top {profile['head_percent']}% by interactions) receive "
+                   f"{fmt.percent(profile['head_share'], 0)} of all "
                    f"interactions; half of the items have at most {fmt.count(medians['per_item'])}.")
     left, right = st.columns(2)
     with left:

@@ -11,7 +11,6 @@ import csv
 import gzip
 import io
 import lzma
-import math
 import os
 import re
 import warnings
@@ -26,6 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from recsys import popularity_bands
+from recsys.popularity_bands import HEAD_PERCENT, HITS_PERCENT
 
 
 class DataError(ValueError):
@@ -769,7 +771,9 @@ class DataReport:
     counted once, under its first reason) and ``dropped_examples`` to a few of their 1-based line numbers in
     the file (the header is line 1; ``line_word`` is "row" for Parquet). ``duplicate_rows`` rows repeated an
     earlier (user, item) pair and were merged as ``duplicates_combined`` says. ``top_items_share`` is the
-    share of interactions on the most popular 1% of items (``top_items`` of them); ``cold_users`` have fewer
+    share of interactions on the popular items, the top ``top_percent``% of items (``top_items`` of them; see
+    :mod:`recsys.popularity_bands`), ``hits_share`` the same for the top 1% (``hits_items``; None in reports
+    saved before it was kept); ``cold_users`` have fewer
     than 5 interactions. ``columns`` maps each role (user, item, rating, time) to the column used (None when
     absent); ``detected`` says how the file was read and what was guessed.
     """
@@ -788,6 +792,9 @@ class DataReport:
     density: float = 0.0
     top_items: int = 0
     top_items_share: float = 0.0
+    top_percent: int = 1  # reports saved before the shared definition counted the top 1%
+    hits_items: int | None = None
+    hits_share: float | None = None
     cold_users: int = 0
     explicit: bool = False
     rating_scale: dict[str, Any] | None = None  # explicit: min, max, distinct (count), values (when few)
@@ -874,8 +881,11 @@ class DataReport:
         else:
             out.append("Duplicates: none; every user-item pair appears once.")
         out.append(f"Density: {self.density:.2%} of all user-item pairs are filled.")
-        out.append(f"Long tail: the top 1% of items ({self.top_items:,}) receive {self.top_items_share:.1%} "
-                   "of all interactions.")
+        hits = (f"; the biggest hits, the top {HITS_PERCENT}% ({self.hits_items:,}), receive {self.hits_share:.1%}"
+                if self.hits_share is not None and self.top_percent != HITS_PERCENT else "")
+        out.append(f"Popular items: the top {self.top_percent}% of items ({self.top_items:,}) receive "
+                   f"{self.top_items_share:.1%} of all interactions{hits}; the other {100 - self.top_percent}% are "
+                   "the long tail.")
         out.append(f"Cold users: {self.cold_users:,} ({self.cold_user_share:.0%}) have fewer than "
                    f"{COLD_USER_INTERACTIONS} interactions.")
         if self.time_range:
@@ -1284,9 +1294,12 @@ def _fill_report(report: DataReport, inter: Interactions) -> None:
     n = len(inter)
     report.n_interactions, report.n_users, report.n_items = n, inter.n_users, inter.n_items
     report.density = float(inter.density)
-    counts = np.sort(inter.item_counts())[::-1]
-    report.top_items = max(1, math.ceil(0.01 * inter.n_items))
-    report.top_items_share = float(counts[: report.top_items].sum() / max(1, n))
+    counts = inter.item_counts()
+    report.top_percent = HEAD_PERCENT
+    report.top_items = len(popularity_bands.top_items(counts, HEAD_PERCENT))
+    report.top_items_share = popularity_bands.interaction_share(counts, HEAD_PERCENT)
+    report.hits_items = len(popularity_bands.top_items(counts, HITS_PERCENT))
+    report.hits_share = popularity_bands.interaction_share(counts, HITS_PERCENT)
     user_counts = inter.user_counts()
     report.cold_users = int((user_counts < COLD_USER_INTERACTIONS).sum())
     if inter.values is not None:
