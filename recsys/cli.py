@@ -246,7 +246,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     params = cls.check_params(raw)  # every bad value is refused here, before anything is stored
     device = DEVICE.check(params.pop("device", None) or args.device or "auto") or "auto"
     store = Store()
-    dataset_id = store.add_dataset(args.file, columns=column_overrides(args), items=args.items)
+    dataset_id = store.add_dataset(args.file, columns=column_overrides(args), items=args.items,
+                                   creator_column=args.creator_col)
     try:
         run_id = submit(store, dataset_id, args.model, params, protocol=args.split, seed=seed, device=device)
     except JobRefused as exc:
@@ -394,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed of the held-out split (default 42)")
     p.add_argument("--device", default=None, help="auto (default), cpu or cuda")
     p.add_argument("--items", help="item catalogue file")
+    p.add_argument("--creator-col", help="the catalogue's column saying who made each item (artist, author, "
+                   "studio...; detected by name when omitted, '' for none)")
     _add_column_options(p)
 
     p = add("models", cmd_models, "list every model and its settings")

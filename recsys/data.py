@@ -168,7 +168,9 @@ def lookup_ids(known: np.ndarray, ids) -> np.ndarray:
 @dataclass(eq=False)
 class Catalog:
     """What the items are: one row per item with ``item_id`` (text), ``title``, ``tags`` (list of text),
-    ``description`` and ``image_url`` (either may be empty). Joined to interactions by item id."""
+    ``description``, ``image_url`` and ``creator`` (who made it: artist, author, studio...; any may be
+    empty, and catalogues stored before creators were read have no ``creator`` column). Joined to
+    interactions by item id."""
 
     frame: pd.DataFrame
     report: dict = field(default_factory=dict)
@@ -181,7 +183,7 @@ class Catalog:
         out = keyed.reindex([str(i) for i in item_ids])
         out["title"] = out["title"].fillna(pd.Series([str(i) for i in item_ids], index=out.index))
         out["tags"] = [t if isinstance(t, list) else [] for t in out["tags"]]
-        for col in ("description", "image_url"):
+        for col in ("description", "image_url", "creator"):
             if col not in out:
                 out[col] = ""
             out[col] = out[col].fillna("")
@@ -1401,6 +1403,12 @@ TAG_NAMES = ("genres", "genre", "tags", "tag", "categories", "category", "keywor
              "styles", "style", "subjects", "subject", "themes")
 DESCRIPTION_NAMES = ("description", "overview", "summary", "plot", "synopsis", "about", "abstract", "blurb",
                      "text", "body", "details")
+# Who made an item (lower case, letters and digits only), best first: music, books, film, games, products.
+CREATOR_NAMES = ("creator", "creators", "creatorname", "artist", "artists", "artistname", "performer", "band",
+                 "composer", "author", "authors", "authorname", "writer", "director", "directors", "studio",
+                 "studios", "developer", "designer", "illustrator", "photographer", "brand", "brandname",
+                 "manufacturer", "maker", "publisher", "label", "recordlabel", "channel", "channelname",
+                 "producer", "network", "seller", "sellername", "vendor")
 IMAGE_NAMES = ("imageurl", "image", "poster", "posterurl", "posterpath", "thumbnail", "thumbnailurl", "cover",
                "coverurl", "img", "imgurl", "picture", "photo", "artwork", "imagelink", "imageurll")
 NO_TAG_WORDS = {"(no genres listed)", "(no tags)", "none", "n/a", "na", "-", ""}
@@ -1427,11 +1435,12 @@ def _text_id(col: pd.Series) -> pd.Series:
     return text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
 
 
-def load_items(source: Any, id_column: str | None = None) -> Catalog:
+def load_items(source: Any, id_column: str | None = None, creator_column: str | None = None) -> Catalog:
     """Read an item catalogue into a :class:`Catalog`: ``item_id`` (text), ``title``, ``tags`` (list; from
-    every genre/tag/category column, split on ``|``, ``,`` or ``;``), ``description``, ``image_url``.
-    Columns are found by name (case-insensitive); the id falls back to the first column. Items listed twice
-    keep their first row. ``catalog.report`` counts what was found."""
+    every genre/tag/category column, split on ``|``, ``,`` or ``;``), ``description``, ``image_url`` and
+    ``creator`` (see :data:`CREATOR_NAMES`). Columns are found by name (case-insensitive); the id falls back
+    to the first column. ``creator_column`` names the creator column, or ``""`` for none (None: detect).
+    Items listed twice keep their first row. ``catalog.report`` counts what was found."""
     frame = read_table(source, all_text=True)
     name = str(frame.attrs.get("source", "the catalogue"))
     notes: list[str] = list(frame.attrs.get("notes", []))
@@ -1456,6 +1465,16 @@ def load_items(source: Any, id_column: str | None = None) -> Catalog:
         return col
 
     title_col = pick(TITLE_NAMES)
+    if creator_column is None:
+        creator_col = pick(CREATOR_NAMES)
+    elif str(creator_column).strip() == "":
+        creator_col = None
+    else:
+        creator_col = by_lower.get(str(creator_column).strip().lower())
+        if creator_col is None or creator_col in taken:
+            raise DataError(f"Column {creator_column!r} (who made each item) is not in {name} or is already used "
+                            f"as the item id or title; its columns are: {', '.join(cols)}.")
+        taken.add(creator_col)
     description_col = pick(DESCRIPTION_NAMES)
     image_col = pick(IMAGE_NAMES)
     if image_col is None:
@@ -1485,6 +1504,8 @@ def load_items(source: Any, id_column: str | None = None) -> Catalog:
     out["description"] = (frame[description_col].fillna("").astype(str).to_numpy(dtype=object)
                           if description_col else "")
     out["image_url"] = frame[image_col].fillna("").astype(str).to_numpy(dtype=object) if image_col else ""
+    out["creator"] = (frame[creator_col].fillna("").astype(str).str.strip().to_numpy(dtype=object)
+                      if creator_col else "")
     out = out[~missing]
     duplicated = out["item_id"].duplicated().to_numpy()
     out = out[~duplicated].reset_index(drop=True)
@@ -1502,12 +1523,14 @@ def load_items(source: Any, id_column: str | None = None) -> Catalog:
         "missing_ids": int(missing.sum()),
         "duplicate_ids": int(duplicated.sum()),
         "columns": {"item_id": id_col, "title": title_col, "tags": tag_cols, "description": description_col,
-                    "image_url": image_col},
+                    "image_url": image_col, "creator": creator_col},
         "with_title": int((out["title"] != out["item_id"]).sum()) if title_col else 0,
         "with_tags": int(sum(1 for row in out["tags"] if row)),
         "distinct_tags": len(distinct_tags),
         "with_description": int((out["description"].astype(str).str.strip() != "").sum()),
         "with_image": int((out["image_url"].astype(str).str.strip() != "").sum()),
+        "with_creator": int((out["creator"].astype(str) != "").sum()),
+        "distinct_creators": int(out.loc[out["creator"].astype(str) != "", "creator"].nunique()),
         "detected": notes,
         "warnings": alerts,
     }

@@ -579,7 +579,7 @@ def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: di
     if "device" in model.param_names():
         model.set_params(device=run["device"])
     if not run["is_baseline"] and run["model"] != "popularity":
-        _ensure_baseline(store, run, split, catalog, worker_id)
+        _ensure_baseline(store, run, split, catalog, worker_id, inter)
     if model.iterative:
         store.update_run(run_id, epochs_total=int(model.get_params().get("epochs") or 0))
     cancelled = {"value": False}
@@ -602,13 +602,14 @@ def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: di
     evaluation = evaluate(model, split, k=int(run["k"]), catalog=catalog)
     phase("saving")
     store.save_run_results(run_id, model, evaluation)
+    _save_exposure(store, run_id, inter, catalog, int(run["k"]))
     if not _finish(store, run_id, worker_id, "done"):
         _remove_partial(store, run_id)  # deleted or taken away meanwhile: keep no orphan files
         return _status_or_gone(store, run_id)
     return "done"
 
 
-def _ensure_baseline(store: Store, run: dict[str, Any], split, catalog, worker_id: str) -> None:
+def _ensure_baseline(store: Store, run: dict[str, Any], split, catalog, worker_id: str, inter: Interactions) -> None:
     """Train and store the Popularity baseline for this dataset and split once, as its own run, so the
     leaderboard can always show it. A failure here is logged and does not affect the main run."""
     from recsys.evaluation import evaluate
@@ -622,11 +623,26 @@ def _ensure_baseline(store: Store, run: dict[str, Any], split, catalog, worker_i
         model.fit(split.train, catalog=catalog)
         evaluation = evaluate(model, split, k=int(run["k"]), catalog=catalog)
         store.save_run_results(baseline_id, model, evaluation)
+        _save_exposure(store, baseline_id, inter, catalog, int(run["k"]))
         _finish(store, baseline_id, worker_id, "done")
     except Exception as exc:  # noqa: BLE001
         _write_traceback(store, baseline_id, exc)
         _finish(store, baseline_id, worker_id, "failed", _failure_message(exc, run, "training the baseline"))
         _remove_partial(store, baseline_id)
+
+
+def _save_exposure(store: Store, run_id: int, inter: Interactions, catalog, k: int) -> None:
+    """Store who the run's lists expose (:func:`recsys.exposure.list_exposure`) beside them. Derived
+    figures: a failure is logged and the run still finishes (pages compute them again when missing)."""
+    from recsys.exposure import list_exposure
+
+    try:
+        store.save_run_exposure(run_id, list_exposure(store.run_recommendations(run_id, staged=True), inter, catalog, k))
+    except StoreFault:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        _write_traceback(store, run_id, exc)
+        log.warning("run %s: exposure figures not stored (%s)", run_id, exc)
 
 
 def _failure_message(exc: BaseException, run: dict[str, Any], stage: str) -> str:

@@ -1,5 +1,5 @@
 """One definition of popular and long-tail items (recsys.popularity_bands), and the data report, the
-profile and the leaderboard's segments all using it (exposure's share is tested in test_exposure.py)."""
+profile, the leaderboard's segments and exposure all using it."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 from recsys import popularity_bands as bands
 from recsys.data import interactions_from_frame
 from recsys.evaluation import Evaluation, segments
+from recsys.exposure import data_exposure, exposure_from_slots
 from recsys.profile import profile_frames
 from recsys.split import make_split
 
@@ -60,6 +61,10 @@ def test_report_profile_and_segments_use_one_definition():
     profile = profile_frames(inter)
     assert profile["head_share"] == pytest.approx(report.top_items_share)
     assert profile["head_percent"] == bands.HEAD_PERCENT
+    # exposure: the data's own interactions as slots give the report's share; lists of the head items only
+    assert data_exposure(inter)["popular_share"] == pytest.approx(report.top_items_share)
+    assert exposure_from_slots(head.astype(float), counts)["popular_share"] == 1.0
+    assert exposure_from_slots((~head).astype(float), counts)["popular_share"] == 0.0
     # the segments: lists made only of the popular items (on training counts) fill the popular segment alone
     split = make_split(inter, "random", seed=1)
     train_head = np.flatnonzero(bands.head_mask(split.train.item_counts()))
