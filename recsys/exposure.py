@@ -194,7 +194,7 @@ def exposure_sentences(table: pd.DataFrame, noun: str = "creators") -> list[str]
     )
     has_creators = bool(pd.notna(ref["top_creators_data_share"]))
     for _, row in table[table["run_id"].notna()].iterrows():
-        line = (f"{row['label']} gives {row['hits_share']:.0%} of its slots to the top {HITS_PERCENT}% and "
+        line = (f"{str(row['label']).split(' · ')[0]} gives {row['hits_share']:.0%} of its slots to the top {HITS_PERCENT}% and "
                 f"{row['popular_share']:.0%} to the popular items, and shows {row['coverage']:.1%} of the catalogue")
         if has_creators and pd.notna(row["top_creators_slot_share"]):
             line += (f"; the ten biggest {noun} get {row['top_creators_slot_share']:.0%} of its slots "

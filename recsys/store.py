@@ -59,6 +59,7 @@ from recsys.data import Catalog, DataError, Interactions
 SCHEMA_VERSION = 2
 DB_NAME = "tastemaker.db"
 MANIFEST = "manifest.json"
+REPORT_KEY = "report.key"
 MANIFEST_FORMAT = 1
 QUARANTINE = "quarantine"
 FULL_BELOW_BYTES = 1 << 20  # a file system with less free space than this counts as full
@@ -510,6 +511,38 @@ class Store:
 
     def log_path(self, name: str) -> Path:
         return self.home / "logs" / name
+
+    def report_key(self) -> bytes:
+        """The secret that keys people's pseudonyms in reports (:func:`recsys.report.pseudonym`): 32 random
+        bytes in ``report.key``, made the first time (readable by the owner only), so a person keeps one
+        pseudonym across reports. A read-only store without one gets a fresh key each time (pseudonyms then
+        hold within one report only)."""
+        path = self.home / REPORT_KEY
+        try:
+            key = path.read_bytes()
+            if len(key) == 32:
+                return key
+        except OSError:
+            pass
+        key = os.urandom(32)
+        if self.read_only:
+            return key
+        tmp = path.with_name(f".{REPORT_KEY}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(key)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, path)  # first writer wins; the others read its key
+        except FileExistsError:
+            pass
+        except OSError:
+            return key
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        return path.read_bytes()
 
     def staging_dir(self, run_id: int) -> Path:
         """Where this process writes a run's files before :meth:`finish_run` renames them into
