@@ -10,7 +10,7 @@ import streamlit as st
 
 import ui
 from recsys import explore, popularity_bands
-from ui import charts, words
+from ui import charts, sharing, words
 from ui import format as fmt
 
 ui.page_header(
@@ -246,3 +246,8 @@ with ui.guard("breaking the results down"):
         "Light users have at most the median number of training interactions; heavy users more. "
         f"{popularity_bands.definition().capitalize()} (counted on the training data)."
     )
+
+# -- exposure and sharing ---------------------------------------------------------------------------
+sharing.show_exposure(int(dataset_id), ids, labels, tuple(same["finished_at"]))
+sharing.report_downloads(int(dataset_id), ids, tuple(same["finished_at"]),
+                         str((ui.dataset_summary(dataset_id) or {}).get("name") or "dataset"))

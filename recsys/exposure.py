@@ -202,3 +202,29 @@ def exposure_sentences(table: pd.DataFrame, noun: str = "creators") -> list[str]
                      f"{int(row['creators_shown']):,} of {int(ref['creators']):,} {noun} appear at all")
         out.append(line + ".")
     return out
+
+
+def exposure_display(table: pd.DataFrame, noun: str = "creators") -> pd.DataFrame:
+    """The table of :func:`exposure_table` as people read it (text cells), shown alike by the dashboard
+    and the report: one row per model and reference; shares of slots on the top 1% and top 10% of
+    items, Gini of exposure, catalogue shown and, when the catalogue names creators, the ten biggest
+    creators' share of slots and how many creators appear."""
+
+    def pct(value: float) -> str:
+        return "–" if value is None or not np.isfinite(value) else f"{value * 100:.1f}%"
+
+    out = pd.DataFrame({
+        "Model": [str(label).split(" · ")[0] for label in table["label"]],
+        f"Top {HITS_PERCENT}% of items": [pct(v) for v in table["hits_share"]],
+        f"Top {HEAD_PERCENT}% (popular)": [pct(v) for v in table["popular_share"]],
+        "Gini of exposure": [f"{v:.2f}" for v in table["gini"]],
+        "Catalogue shown": [f"{pct(c)} ({int(n):,} items)" for c, n in zip(table["coverage"], table["items_shown"],
+                                                                        strict=True)],
+    })
+    if table["top_creators_data_share"].notna().any():
+        out[f"Ten biggest {noun}"] = [pct(v) for v in table["top_creators_slot_share"]]
+        out[f"{noun.capitalize()} shown"] = [
+            "–" if not np.isfinite(shown) else f"{int(shown):,} of {int(total):,}"
+            for shown, total in zip(table["creators_shown"], table["creators"], strict=True)
+        ]
+    return out

@@ -306,11 +306,16 @@ def _protocol_sentence(evaluation, protocol: str) -> str:
     relevant = ("every held-out interaction counts as a right answer" if threshold is None
                 else f"a held-out rating of {threshold:g} or more counts as a right answer")
     sizes = ""
-    if report.get("train_rows") is not None and report.get("test_rows") is not None:
+    if report.get("fit_train_rows") is not None and report.get("validation_rows") is not None:
+        sizes = (f" ({report['fit_train_rows']:,} interactions to learn from, {report['validation_rows']:,} set aside "
+                 f"to check training as it goes, {report.get('test_rows', 0):,} held out for the test)")
+    elif report.get("train_rows") is not None and report.get("test_rows") is not None:
         sizes = f" ({report['train_rows']:,} interactions to learn from, {report['test_rows']:,} held out)"
     described = PROTOCOL_DESCRIPTIONS.get(protocol, protocol).rstrip(".")
     return (f"How they were tested: {described}{sizes}. Every model was "
-            f"scored on the same {users:,} people's held-out items, with top-{evaluation.k} lists; {relevant}.")
+            f"scored once on the same {users:,} people's held-out items, with top-{evaluation.k} lists; {relevant}. "
+            "The recommendations shown in this report come from each model trained again, with the same settings, "
+            "on everything.")
 
 
 def _leaderboard_section(runs: pd.DataFrame, evaluations: dict[int, Any], chart: _Charts) -> tuple[str, pd.DataFrame]:
@@ -525,27 +530,14 @@ def _exposure_section(store, dataset_id: int, runs: pd.DataFrame, inter: Interac
     table = ex.exposure_table(store, dataset_id, pairs, data=(inter, catalog))
     noun = ex.creator_noun(catalog)
     k = int(table["k"].dropna().iloc[0]) if table["k"].notna().any() else 10
-    shown = pd.DataFrame({
-        "": [str(label).split(" · ")[0] for label in table["label"]],
-        f"Top {bands.HITS_PERCENT}% of items": [_pct(v, 1) for v in table["hits_share"]],
-        f"Top {bands.HEAD_PERCENT}% (popular)": [_pct(v, 1) for v in table["popular_share"]],
-        "Gini of exposure": [_num(v, 2) for v in table["gini"]],
-        "Catalogue shown": [f"{_pct(c, 1)} ({int(s):,} items)" for c, s in zip(table["coverage"], table["items_shown"],
-                                                                          strict=True)],
-    })
+    shown = ex.exposure_display(table, noun)
     has_creators = bool(table["top_creators_data_share"].notna().any())
-    if has_creators:
-        shown[f"Ten biggest {noun}"] = [_pct(v, 1) for v in table["top_creators_slot_share"]]
-        shown[f"{noun.capitalize()} shown"] = [
-            "–" if not np.isfinite(s) else f"{int(s):,} of {int(n):,}"
-            for s, n in zip(table["creators_shown"], table["creators"], strict=True)
-        ]
     sentences = "".join(f"<li>{_e(s)}</li>" for s in ex.exposure_sentences(table, noun))
     parts = [
         f"<p>Who do the recommendations give a chance? Each person's top {k} is {k} <em>slots</em>; here is where "
         f"the slots of every person's list go. {_e(bands.definition().capitalize())}. Popularity and the data itself "
         "(every interaction counted as a slot) are the references.</p>",
-        _table(shown, "board", numeric=[c for c in shown.columns if c]),
+        _table(shown, "board", numeric=[c for c in shown.columns if c != "Model"]),
         f'<ul class="verdicts">{sentences}</ul>',
         '<div class="grid2">' if has_creators else "", chart(figures.exposure_items(table)),
     ]
