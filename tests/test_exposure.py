@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from synthetic_music import music_files
 
 from recsys import exposure as ex
 from recsys import popularity_bands as bands
@@ -132,31 +133,6 @@ def test_catalogue_reads_the_creator_column_by_name_or_as_told():
 
 
 # -- through the real worker --------------------------------------------------------------------
-def music_files(tmp_path: Path, n_people: int = 90, n_tracks: int = 120, seed: int = 5) -> tuple[Path, Path]:
-    """A listening log (listener, track, plays) and a catalogue (track, title, artist, label, genre):
-    skewed popularity, a few big artists with many tracks and many small ones."""
-    rng = np.random.default_rng(seed)
-    artists = [f"Artist {chr(65 + a // 26)}{chr(65 + a % 26)}" for a in range(30)]
-    share = 1.0 / np.arange(1, 31) ** 0.8
-    artist_of = [artists[a] for a in rng.choice(30, size=n_tracks, p=share / share.sum())]
-    weights = 1.0 / np.arange(1, n_tracks + 1) ** 0.9
-    rows = []
-    for p in range(n_people):
-        for t in rng.choice(n_tracks, size=int(rng.integers(5, 20)), replace=False, p=weights / weights.sum()):
-            rows.append((f"listener-{p:03d}-{seed}", f"trk{t:04d}", int(rng.integers(1, 40))))
-    log = tmp_path / "plays.csv"
-    pd.DataFrame(rows, columns=["listener_id", "track_id", "plays"]).to_csv(log, index=False)
-    catalogue = tmp_path / "tracks.csv"
-    pd.DataFrame({
-        "track_id": [f"trk{t:04d}" for t in range(n_tracks)],
-        "track_name": [f"Song {t}" for t in range(n_tracks)],
-        "artist": artist_of,
-        "label": [f"Label {hash(a) % 4}" for a in artist_of],
-        "genre": [["pop", "rock", "jazz", "folk"][t % 4] for t in range(n_tracks)],
-    }).to_csv(catalogue, index=False)
-    return log, catalogue
-
-
 def run_worker(home: Path) -> None:
     env = dict(os.environ, TASTEMAKER_HOME=str(home))
     done = subprocess.run([sys.executable, "-m", "recsys", "worker", "--once"], cwd=ROOT, env=env,
