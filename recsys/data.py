@@ -1529,6 +1529,7 @@ def load_items(source: Any, id_column: str | None = None, creator_column: str | 
         "distinct_tags": len(distinct_tags),
         "with_description": int((out["description"].astype(str).str.strip() != "").sum()),
         "with_image": int((out["image_url"].astype(str).str.strip() != "").sum()),
+        "all_columns": cols,
         "with_creator": int((out["creator"].astype(str) != "").sum()),
         "distinct_creators": int(out.loc[out["creator"].astype(str) != "", "creator"].nunique()),
         "detected": notes,
