@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys import popularity_bands
 from recsys.data import Catalog, DataError, Interactions, lookup_ids
 from recsys.models.base import ModelError, Recommender
 from recsys.split import PROTOCOL_TITLES
@@ -265,7 +266,7 @@ def embedding_map(
     seed: int = 0,
 ) -> pd.DataFrame:
     """A 2-D map of the ``max_items`` most-interacted items: columns ``x``, ``y``, ``item``, ``item_id``,
-    ``title``, ``genre`` (see :func:`main_genres`), ``band`` (:func:`popularity_bands` among all items),
+    ``title``, ``genre`` (see :func:`main_genres`), ``band`` (:func:`popularity_bands_of` among all items),
     ``interactions``. ``method`` is ``"pca"`` or
     ``"tsne"``. ``frame.attrs["source"]`` says in words which vectors were projected (the model's item
     vectors; else its similarities among these items; else who interacted with them), and
@@ -301,7 +302,7 @@ def embedding_map(
             "item_id": picked["item_id"],
             "title": picked["title"],
             "genre": main_genres(picked["tags"].tolist(), max_genres),
-            "band": popularity_bands(counts)[items],
+            "band": popularity_bands_of(counts)[items],
             "interactions": counts[items].astype(np.int64),
         }
     )
@@ -310,20 +311,18 @@ def embedding_map(
     return out
 
 
-BANDS = ("Top 1%", "Next 9%", "The other 90%")  # popularity bands of the map when there are no genres
+BANDS = (f"Biggest hits (top {popularity_bands.HITS_PERCENT}%)",
+         f"Popular (the rest of the top {popularity_bands.HEAD_PERCENT}%)",
+         f"Long tail (the other {100 - popularity_bands.HEAD_PERCENT}%)")  # the map's colours without genres
 
 
-def popularity_bands(counts: np.ndarray) -> np.ndarray:
-    """Each item's popularity band by its interactions ``counts``: :data:`BANDS` ``[0]`` for the top 1% of
-    items (at least one), ``[1]`` for the rest of the top 10%, ``[2]`` for the long tail. Band sizes are
-    exact whole numbers of items (rounded up); ties go to the lower item number."""
-    counts = np.asarray(counts)
-    n = len(counts)
-    order = np.lexsort((np.arange(n), -counts))  # most interactions first, then lower item number
-    rank = np.empty(n, dtype=np.int64)
-    rank[order] = np.arange(n)
-    top1, top10 = max(1, math.ceil(0.01 * n)), max(1, math.ceil(0.10 * n))
-    return np.where(rank < top1, BANDS[0], np.where(rank < top10, BANDS[1], BANDS[2])).astype(object)
+def popularity_bands_of(counts: np.ndarray) -> np.ndarray:
+    """Each item's popularity band by its interactions ``counts`` (the shared definition,
+    :mod:`recsys.popularity_bands`): :data:`BANDS` ``[0]`` for the biggest hits, ``[1]`` for the other
+    popular items, ``[2]`` for the long tail."""
+    hits = popularity_bands.head_mask(counts, popularity_bands.HITS_PERCENT)
+    head = popularity_bands.head_mask(counts, popularity_bands.HEAD_PERCENT)
+    return np.where(hits, BANDS[0], np.where(head, BANDS[1], BANDS[2])).astype(object)
 
 
 def genre_order(points: pd.DataFrame) -> list[str]:

@@ -219,7 +219,7 @@ def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):
     open_page(page, "Explore", "Explore")
     page.locator('[data-testid="stPlotlyChart"] .main-svg').first.wait_for()
     page.get_by_role("tab", name="Map of the catalogue").click()
-    page.locator('[data-testid="stPlotlyChart"]:visible', has_text="Top 1%").wait_for()
+    page.locator('[data-testid="stPlotlyChart"]:visible', has_text="Biggest hits").wait_for()
     shoot(page, "explore")
 
     # -- Recommendations: one listener's history beside their top picks, then a persona --------------------

@@ -103,8 +103,9 @@ def show_profile(profile: dict, key: str, nouns=None) -> None:
         charts.show(_count_bars(profile["items"], f"How popular are {n.items}? (the long tail)",
                                 f"{n.events.capitalize()} per {n.item} (grouped, log scale)",
                                 f"{n.items.capitalize()} (log scale)", charts.ACCENT, n.events), key=f"{key}_items")
-        st.caption(f"The most popular 20% of {n.items} receive {fmt.percent(profile['head_share'], 0)} of all "
-                   f"{n.events}; half of the {n.items} have at most {fmt.count(medians['per_item'])}.")
+        st.caption(f"The popular {n.items} (the top {profile['head_percent']}% by {n.events}) receive "
+                   f"{fmt.percent(profile['head_share'], 0)} of all {n.events}; half of the {n.items} have at most "
+                   f"{fmt.count(medians['per_item'])}.")
     left, right = st.columns(2)
     with left:
         values = profile["values"]
@@ -283,6 +284,7 @@ def upload_tab() -> None:
             else:
                 catalog = record["catalog"]
                 st.success(f"Catalogue: {fmt.plural(len(catalog.frame), 'item')} described.")
+                creator = _creator_choice(catalog, catalog_upload.file_id)
     if upload is None:
         if catalog is not None:
             attach_catalog_flow(ui.current_dataset(), catalog_upload, catalog)
@@ -350,12 +352,27 @@ def upload_tab() -> None:
         name = st.text_input("Dataset name", key="dataset_name", max_chars=80)
         confirmed = save_confirmations(checked, catalog is not None)
         if st.button("Save dataset", key="save_dataset", type="primary", disabled=not confirmed):
-            _save(upload, catalog_upload if catalog is not None else None, name, mapping)
+            _save(upload, catalog_upload if catalog is not None else None, name, mapping,
+                  creator if catalog is not None else None)
         if not confirmed:
             st.caption("Saving needs the choice above: the checks found something that looks wrong.")
 
 
-def _save(upload, catalog_upload, name: str, mapping: dict[str, str | None]) -> None:
+def _creator_choice(catalog, file_id: str) -> str:
+    """The catalogue column saying who made each item ("" for none), detected by name, changeable."""
+    columns = catalog.report.get("columns") or {}
+    options = [NO_COLUMN] + [c for c in catalog.report.get("all_columns", [])
+                             if c not in (columns.get("item_id"), columns.get("title"))]
+    detected = columns.get("creator")
+    value = st.selectbox(
+        "Who made each item (optional)", options, index=options.index(detected) if detected in options else 0,
+        key=f"catalog_creator_{file_id}",
+        help="The artist, author, director, studio, publisher, brand or label column. Results then shows how "
+             "much of the recommendations goes to the biggest of them.")
+    return "" if value == NO_COLUMN else value
+
+
+def _save(upload, catalog_upload, name: str, mapping: dict[str, str | None], creator: str | None = None) -> None:
     store = ui.get_store()
     known = set(ui.datasets()["id"].tolist())
     with ui.guard("saving the dataset") as outcome:
@@ -363,7 +380,7 @@ def _save(upload, catalog_upload, name: str, mapping: dict[str, str | None]) -> 
             dataset_id = store.add_dataset(
                 upload.getvalue(), name=name.strip() or None, columns=mapping,
                 items=None if catalog_upload is None else catalog_upload.getvalue(), source_name=upload.name,
-                items_name=None if catalog_upload is None else catalog_upload.name,
+                items_name=None if catalog_upload is None else catalog_upload.name, creator_column=creator,
             )
             status.update(label="Saved", state="complete")
     if not outcome.ok:
@@ -494,8 +511,10 @@ def attach_catalog_flow(dataset_id: int | None, catalog_upload, catalog) -> None
                                    "are kept.")
     if st.button(f"Attach it to {summary['name']}", key="attach_catalog", type="primary", disabled=not (ok and replace)):
         with ui.guard("attaching the catalogue") as outcome:
-            changed = ui.get_store().attach_catalog(dataset_id, catalog_upload.getvalue(), replace=replace,
-                                                    source_name=catalog_upload.name)
+            creator = st.session_state.get(f"catalog_creator_{catalog_upload.file_id}")
+            changed = ui.get_store().attach_catalog(
+                dataset_id, catalog_upload.getvalue(), replace=replace, source_name=catalog_upload.name,
+                creator_column=None if creator is None else ("" if creator == NO_COLUMN else creator))
         if outcome.ok:
             ui.set_current_dataset(dataset_id)
             st.session_state.pop(CHECKED, None)

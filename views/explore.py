@@ -157,9 +157,9 @@ def map_tab() -> None:
         charts.show(charts.style(_map_figure(points, by), title, x=f"{projection} direction 1",
                                  y=f"{projection} direction 2", height=560, legend=legend), key="item_map")
         colours = ("Colours are each one's main genre." if by == "genre" else
-                   f"This catalogue has no genres, so colours say how popular each {WORDS.item} is: "
-                   f"{explore.BANDS[0].lower()}, {explore.BANDS[1].lower()} or {explore.BANDS[2].lower()} of all "
-                   f"{WORDS.items} by {WORDS.events}.")
+                   f"This catalogue has no genres, so colours say how popular each {WORDS.item} is, by "
+                   f"{WORDS.events}: the biggest hits (top 1%), the other popular {WORDS.items} (top 10%) or the "
+                   "long tail.")
         st.caption(f"Every dot is one {WORDS.item}; {WORDS.items} the model sees as alike sit close together. "
                    f"{colours} {AXES.get(projection, '').format(items=WORDS.items)} Drawn from "
                    f"{points.attrs.get('source', 'the model')}. Hover a dot for its name.")

@@ -9,8 +9,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from recsys import explore
-from ui import charts, words
+from recsys import explore, popularity_bands
+from ui import charts, sharing, words
 from ui import format as fmt
 
 WORDS = ui.nouns()
@@ -275,11 +275,16 @@ def segments_section() -> None:
             with column:
                 charts.show(segment_figure(parts[parts["kind"] == kind], colours, title, k), key=f"results_segments_{kind}")
         st.caption(
-            f"Light {WORDS.people} have at most the median number of training {WORDS.events}; heavy ones more. "
-            f"Popular {WORDS.items} are the top 20% by {WORDS.events}, niche {WORDS.items} the rest (the long tail). "
+            f"Light and heavy {WORDS.people}: the two halves by their number of training {WORDS.events}. "
+            + words.in_words(f"{popularity_bands.definition().capitalize()} (counted on the training data). ", WORDS) +
             f"A group of fewer than 30 {WORDS.people} is merged into its neighbour: its average would say too "
             "little. Whiskers show the 95% range; the number above each bar is how many it is measured on."
         )
 
 
 segments_section()
+
+# -- exposure and sharing ---------------------------------------------------------------------------
+sharing.show_exposure(int(dataset_id), ids, labels, tuple(same["finished_at"]))
+sharing.report_downloads(int(dataset_id), ids, tuple(same["finished_at"]),
+                         str((ui.dataset_summary(dataset_id) or {}).get("name") or "dataset"))
