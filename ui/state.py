@@ -150,16 +150,17 @@ def url_selectbox(label: str, options: list, *, key: str, param: str, default: A
                   **kwargs: Any) -> Any:
     """``st.selectbox`` over ``options`` whose choice also lives in the URL as ``?param=<option>``: a
     reload, back/forward or a shared link lands on the same choice (:func:`url_value`); otherwise the
-    session's choice stays, else ``default`` (else the first option). Options are compared as text, so
+    session's choice stays, else the URL's, else ``default`` (else the first option). Options are compared as text, so
     ids work as they are. ``where``: the container to draw in (a column...)."""
     if not options:
         return None
     by_text = {str(option): option for option in options}
     linked = url_value(param, key)
+    in_url = st.query_params.get(param)
     if linked is not None and linked in by_text:
         st.session_state[key] = by_text[linked]
-    elif st.session_state.get(key) not in options:
-        st.session_state[key] = default if default in options else options[0]
+    elif st.session_state.get(key) not in options:  # e.g. back on this page: the URL still says which
+        st.session_state[key] = by_text.get(str(in_url), default if default in options else options[0])
     user_change = kwargs.pop("on_change", None)
 
     def _changed() -> None:
