@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 import ui
-from recsys import explore
+from recsys import explore, leaderboard
 from ui import format as fmt
 
 ui.page_header(
@@ -47,7 +47,7 @@ runs = ui.finished_runs_or_stop(dataset_id, _empty_state)
 
 labels = dict(zip(runs["id"].astype(int), runs["label"], strict=True))
 run_ids = list(labels)
-first = explore.preferred_run(runs)
+first = leaderboard.best_run(runs)
 
 data = None
 with ui.guard("loading the dataset") as loaded:
@@ -147,14 +147,14 @@ with tab_persona:
         placeholder="Start typing a title…",
     )
     persona_k = st.slider("How many suggestions per model", 5, 20, 10, key="persona_k")
-    latest = explore.latest_run_per_model(runs)
+    latest = leaderboard.latest_run_per_model(runs)
     if not liked:
         st.info("Pick at least one item to see what each model suggests.")
     else:
         with ui.guard("asking the models"):
             result = _persona(
                 str(ui.get_store().home),
-                tuple(int(r) for r in latest["id"]), tuple(explore.model_title(m) for m in latest["model"]),
+                tuple(int(r) for r in latest["id"]), tuple(leaderboard.model_title(m) for m in latest["model"]),
                 int(dataset_id), tuple(liked), int(persona_k), tuple(latest["finished_at"]),
             )
             for name, problem in result.problems.items():

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recsys.explore import model_title
+from recsys.leaderboard import model_title
 
 PROTOCOL_LABELS: dict[str, str] = {
     "random": "Random 20% of each person's interactions",
