@@ -72,10 +72,9 @@ def _describe(model: str) -> str:
     return f"**{words.model_label(model)}**: {description}"
 
 
-def _default_models(summary: dict) -> list[str]:
+def _default_models(summary: dict, available: list[str]) -> list[str]:
     suggested = [m["model"] for m in (summary.get("report") or {}).get("suggested_models", [])]
-    personalised = [m for m in suggested if m in MODELS and m != "popularity"
-                    and (summary["has_catalog"] or not MODELS[m].needs_catalog)]
+    personalised = [m for m in suggested if m in available and m != "popularity"]
     return personalised[:2] or ["itemknn"]
 
 
@@ -97,12 +96,15 @@ def training_form(dataset_id: int, summary: dict) -> None:
         st.caption(f"Why this one: {report['split_reason']}")
 
     st.markdown("**Which models**")
-    available = [m for m in MODELS if summary["has_catalog"] or not MODELS[m].needs_catalog]
+    refused = jobs.model_refusals(ui.get_store(), dataset_id)
+    available = [m for m in MODELS if m not in refused]
     picked = st.multiselect(
         "Models to train (Popularity is always trained too, as the yardstick)", available,
-        default=[m for m in _default_models(summary) if m in available], key=f"models_{dataset_id}",
+        default=[m for m in _default_models(summary, available) if m in available], key=f"models_{dataset_id}",
         format_func=words.model_label, placeholder="Choose one or more models",
     )
+    for reason in refused.values():
+        st.caption(f"Not offered: {reason}")
     for model in picked:
         st.markdown(f"- {_describe(model)}")
     settings = {model: _model_settings(model) for model in picked}

@@ -827,7 +827,7 @@ class DataReport:
         """Record how a catalogue matches these items (from :func:`catalog_coverage`) and, when most items
         are described, add the content-based model to the shortlist."""
         self.catalog = _plain(dict(coverage))
-        if coverage.get("share_described", 0) >= 0.5 and "content" not in self.suggested_model_names:
+        if describes_items(coverage) and "content" not in self.suggested_model_names:
             self.suggested_models.append({
                 "model": "content",
                 "reason": "the catalogue describes most items, so it can recommend by similarity of genres "
@@ -1524,6 +1524,16 @@ def add_item_tags(catalog: Catalog, source: Any) -> Catalog:
     report["with_tags"] = int(sum(1 for row in out["tags"] if row))
     report["distinct_tags"] = len({t for row in out["tags"] for t in row})
     return Catalog(frame=out, report=report)
+
+
+CONTENT_SHARE = 0.5  # content-based recommending needs at least this share of the items described
+
+
+def describes_items(coverage: Mapping[str, Any] | None) -> bool:
+    """Whether a catalogue describes the items well enough to recommend by content: tags, genres or
+    descriptions for at least :data:`CONTENT_SHARE` of the interacted items (``share_described`` of
+    :func:`catalog_coverage`). Titles or names alone do not count."""
+    return bool(coverage) and float(coverage.get("share_described", 0) or 0) >= CONTENT_SHARE
 
 
 def catalog_coverage(catalog: Catalog, inter: Interactions) -> dict[str, Any]:

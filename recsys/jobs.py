@@ -213,8 +213,9 @@ def submit(
         instance = make_model(model, **params)
     except ModelError as exc:
         raise JobRefused(str(exc)) from exc
-    if instance.needs_catalog and not meta["has_catalog"]:
-        raise JobRefused(f"{model} needs an item catalogue (titles, genres or tags): add one to this dataset first.")
+    refusal = model_refusals(store, dataset_id).get(model)
+    if refusal:
+        raise JobRefused(refusal)
     protocol = protocol or (meta["report"] or {}).get("suggested_split") or "random"
     guess = estimate(meta, model, params, device)
     if not guess.fits:
@@ -224,6 +225,37 @@ def submit(
         dataset_id, model, params, protocol, seed, device_requested=device,
         estimate=guess.to_dict(), epochs_total=epochs_total, k=k,
     )
+
+
+def model_refusals(store: Store, dataset_id: int) -> dict[str, str]:
+    """The models that cannot train on this dataset, each with one plain sentence saying why and what to
+    do (for the Train page's model list and for :func:`submit`). Today: models that recommend by the
+    catalogue (``needs_catalog``, i.e. content) need one that describes most items with tags, genres or
+    descriptions (:func:`recsys.data.describes_items`); titles or names alone are not enough."""
+    from recsys.data import catalog_coverage, describes_items
+    from recsys.models import MODELS
+
+    needy = [name for name, cls in MODELS.items() if cls.needs_catalog]
+    if not needy:
+        return {}
+    meta = store.dataset(dataset_id)
+    if not meta["has_catalog"]:
+        why = ("needs an item catalogue with tags, genres or descriptions, and this dataset has none: add one on "
+               "the Data page, or pick another model.")
+    else:
+        coverage = (meta.get("report") or {}).get("catalog")
+        if coverage is None:  # registered without a coverage check: work it out now
+            inter, catalog = store.load_dataset(dataset_id)
+            coverage = catalog_coverage(catalog, inter)
+        if describes_items(coverage):
+            return {}
+        share = float(coverage.get("share_described", 0) or 0)
+        why = (f"needs a catalogue that describes most items with tags, genres or descriptions; this one describes "
+               f"{share:.0%} of them (names or titles alone do not count): add a catalogue with a genres or tags "
+               "column, or pick another model.")
+    from recsys.leaderboard import model_title
+
+    return {name: f"{model_title(name)} {why}" for name in needy}
 
 
 def cancel(store: Store, run_id: int) -> str:

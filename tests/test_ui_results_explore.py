@@ -43,6 +43,37 @@ def trained(tmp_path_factory) -> tuple[Path, int, dict[str, int]]:
     return folder, dataset, dict(zip(runs["model"], runs["id"].astype(int), strict=True))
 
 
+def scenes_log(n_listeners: int = 240, per_scene: int = 40, picks: int = 12, seed: int = 5) -> tuple[bytes, bytes]:
+    """A music listening log (tab-separated play counts) where each listener plays artists of one of four
+    scenes, popular ones more often; and its catalogue of artist names only. Returns the two files."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, per_scene + 1)
+    lines = ["userID\tartistID\tweight"]
+    for listener in range(n_listeners):
+        scene = listener % 4
+        for artist in rng.choice(per_scene, picks, replace=False, p=weights / weights.sum()):
+            lines.append(f"{1000 + listener}\t{scene * per_scene + artist + 1}\t{int(rng.integers(1, 900))}")
+    names = ["id\tname"] + [f"{i + 1}\t{['Velvet', 'Iron', 'Neon', 'Quiet'][i // per_scene]} Band {i % per_scene}"
+                             for i in range(4 * per_scene)]
+    return "\n".join(lines).encode(), "\n".join(names).encode()
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory) -> tuple[Path, int, dict[str, int]]:
+    """Runs finished in this order: Random (#1), EASE (#2), a one-pass BPR (#3) and the Popularity yardstick
+    (#4, trained with the first run). EASE is the best by NDCG: neither the first run nor the newest."""
+    folder = tmp_path_factory.mktemp("scenes") / "home"
+    store = Store(folder)
+    plays, artists = scenes_log()
+    dataset = store.add_dataset(plays, name="Scenes", items=artists, source_name="user_artists.dat")
+    for model, params in (("random", {}), ("ease", {}), ("bpr", {"epochs": 1, "learning_rate": 0.001})):
+        jobs.submit(store, dataset, model, params, protocol="random", seed=42)
+    jobs.run_worker(store, once=True)
+    runs = store.list_runs(dataset)
+    assert set(runs["status"]) == {"done"}, runs[["model", "status", "error"]]
+    return folder, dataset, dict(zip(runs["model"], runs["id"].astype(int), strict=True))
+
+
 @pytest.fixture
 def home(trained, monkeypatch) -> tuple[Path, int, dict[str, int]]:
     monkeypatch.setenv("TASTEMAKER_HOME", str(trained[0]))
@@ -282,3 +313,31 @@ def test_persona_answers_from_every_model_and_export(home):
     assert_no_errors(at)
     download = at.get("download_button")[0]
     assert download.proto.label == "Download 80 people × 10 recommendations"
+
+
+# -- every page opens on the best run --------------------------------------------------------------------
+def test_every_page_opens_on_the_best_run_not_the_newest(scenes, monkeypatch):
+    folder, dataset, run_ids = scenes
+    monkeypatch.setenv("TASTEMAKER_HOME", str(folder))
+    monkeypatch.chdir(ROOT)
+    runs = Store(folder).list_runs(dataset).set_index("model")
+    assert runs["ndcg"].idxmax() == "ease"
+    best = run_ids["ease"]
+    assert best not in (min(run_ids.values()), max(run_ids.values()))  # neither the first nor the newest
+
+    at = open_page("pages/results.py", dataset)
+    assert_no_errors(at)
+    assert at.selectbox(key="results_selected").value == best
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Best model"] == "EASE"
+    assert metrics["EASE: NDCG@10"] == f"{runs.loc['ease', 'ndcg']:.3f}"
+    assert at.dataframe[0].value["run_id"].iloc[0] == best  # the table agrees with the headline
+
+    at = open_page("pages/explore.py", dataset)
+    assert_no_errors(at)
+    assert at.selectbox(key="explore_run").value == best
+
+    at = open_page("pages/recommend.py", dataset)
+    assert_no_errors(at)
+    assert at.selectbox(key="rec_run").value == best
+    assert at.selectbox(key="export_run").value == best
