@@ -123,7 +123,7 @@ def training_form(dataset_id: int, summary: dict) -> None:
     store = ui.get_store()
     rows, blocked = [], []
     for model in picked:
-        guess = jobs.estimate(summary, model, settings[model], device)
+        guess = jobs.estimate(summary, model, settings[model], device, store=store)
         rows.append({"Model": words.model_label(model), "Time": "≈ " + fmt.duration(guess.seconds),
                      "Memory": "≈ " + fmt.size(guess.memory_bytes),
                      "Runs on": "GPU" if guess.device.startswith("cuda") else "CPU",
@@ -225,6 +225,10 @@ def active_run_card(run: dict) -> None:
             text += " · stopping after this pass"
         if eta is not None:
             text += f" · about {fmt.duration(eta)} left"
+        elif run["status"] == "running" and progress["late"]:
+            text += " · taking longer than estimated"
+        elif run["status"] == "running" and run["phase"] in ("evaluating", "serving", "saving"):
+            text += " · finishing"
         st.progress(float(progress["fraction"] or 0.0), text=text)
         if run["status"] == "running" and run["epochs_total"]:
             epochs = store.epochs(int(run["id"]))

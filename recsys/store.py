@@ -741,6 +741,43 @@ class Store:
         return len(remove)
 
 
+    # -- what finished runs cost (read by recsys.jobs to calibrate its estimates) ------------------
+    def save_run_usage(self, run_id: int, usage: dict[str, Any]) -> None:
+        """Record what a finished run used (``peak_memory_bytes``: the worker's peak resident memory
+        during the run, or the GPU's peak allocation) in ``runs/<id>/usage.json``."""
+        folder = self.run_dir(run_id)
+        if folder.is_dir():
+            atomic_write_bytes(folder / "usage.json", _json(_clean(dict(usage))).encode())
+
+    def run_costs(self, model: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest finished (``done``) runs, of ``model`` when given, with what each cost and on what
+        data: ``id, model, params, device, seconds`` (start to finish), ``epochs_done``, ``is_baseline``,
+        ``n_users, n_items, n_interactions`` (of the whole dataset), ``estimate`` (the dict stored when it
+        was queued) and ``peak_memory_bytes`` (None where it was not measured)."""
+        clause, args = ("AND r.model=?", (str(model),)) if model is not None else ("", ())
+        sql = f"""
+            SELECT r.id, r.model, r.params, r.device, r.estimate, r.is_baseline,
+                r.finished_at - r.started_at AS seconds,
+                (SELECT COUNT(*) FROM epochs e WHERE e.run_id=r.id) AS epochs_done,
+                d.n_users, d.n_items, d.n_interactions
+            FROM runs r JOIN datasets d ON d.id = r.dataset_id
+            WHERE r.status='done' AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL {clause}
+            ORDER BY r.id DESC LIMIT ?
+        """
+        with self.connect() as conn:
+            rows = [dict(r) for r in conn.execute(sql, (*args, int(limit))).fetchall()]
+        for row in rows:
+            row["params"] = json.loads(row["params"] or "{}")
+            row["estimate"] = json.loads(row["estimate"] or "{}")
+            row["is_baseline"] = bool(row["is_baseline"])
+            usage = self.run_dir(row["id"]) / "usage.json"
+            try:
+                row["peak_memory_bytes"] = json.loads(usage.read_text()).get("peak_memory_bytes")
+            except (OSError, ValueError):
+                row["peak_memory_bytes"] = None
+        return rows
+
+
 _RUN_COLUMNS = (
     "id", "dataset_id", "dataset_name", "model", "params", "protocol", "seed", "k", "device_requested", "device",
     "status", "phase", "error", "is_baseline", "cancel_requested", "worker_id", "created_at", "started_at",
