@@ -504,28 +504,7 @@ def reap_stale(store: Store) -> list[int]:
     """Mark runs whose worker died as ``interrupted`` (with the reason) and forget dead workers.
     Returns the ids of the runs marked."""
     now = time.time()
-    marked = []
-    with store.transaction() as conn:
-        workers = {w["id"]: dict(w) for w in conn.execute("SELECT * FROM workers")}
-        dead = {wid: why for wid, w in workers.items() if (why := _worker_problem(w, now))}
-        running = conn.execute(
-            "SELECT r.id, r.worker_id, r.epochs_total, (SELECT COUNT(*) FROM epochs e WHERE e.run_id=r.id)"
-            " AS done FROM runs r WHERE r.status='running'"
-        ).fetchall()
-        for run in running:
-            wid = run["worker_id"]
-            if wid in workers and wid not in dead:
-                continue
-            why = dead.get(wid, "its worker is gone")
-            where = f" during epoch {run['done'] + 1} of {run['epochs_total']}" if run["epochs_total"] else ""
-            conn.execute(
-                "UPDATE runs SET status='interrupted', phase=NULL, finished_at=?, error=? WHERE id=?",
-                (now, f"Interrupted{where}: {why}. Submit it again to retry.", run["id"]),
-            )
-            marked.append(int(run["id"]))
-        for wid in dead:
-            conn.execute("DELETE FROM workers WHERE id=?", (wid,))
-    return marked
+    return store.reap_dead_workers(lambda worker: _worker_problem(worker, now))
 
 
 def _reap_children() -> None:
@@ -542,8 +521,7 @@ def worker_state(store: Store) -> dict[str, Any]:
     reap_stale(store)
     now = time.time()
     workers = store.workers()
-    with store.connect() as conn:
-        queued = int(conn.execute("SELECT COUNT(*) FROM runs WHERE status='queued'").fetchone()[0])
+    queued = store.queued_count()
     live = [
         {"id": w["id"], "pid": w["pid"], "host": w["host"], "device": w["device"], "state": w["state"],
          "run_id": w["run_id"], "heartbeat_age": now - w["heartbeat_at"]}
@@ -567,26 +545,21 @@ def ensure_worker(store: Store) -> bool:
     Returns True when it started one. Safe to call on every page load, from several sessions at once."""
     _reap_children()
     reap_stale(store)
-    with store.connect() as conn:
-        if conn.execute("SELECT 1 FROM runs WHERE status='queued' LIMIT 1").fetchone() is None:
-            return False
-    with store.transaction() as conn:  # serialises concurrent callers: one starts, the rest see it
-        if conn.execute("SELECT 1 FROM workers LIMIT 1").fetchone() is not None:
-            return False
-        env = _worker_env(store)
+    started: list[subprocess.Popen] = []
+
+    def spawn() -> int:
         with open(store.log_path("worker.log"), "ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "recsys", "worker"],
-                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                env=_worker_env(store), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True, cwd=os.getcwd(),
             )
-        now = time.time()
-        conn.execute(
-            "INSERT OR REPLACE INTO workers (id, pid, host, state, started_at, heartbeat_at)"
-            " VALUES (?,?,?,'starting',?,?)",
-            (f"{_HOST}:{proc.pid}", proc.pid, _HOST, now, now),
-        )
-    _children.append(proc)
+        started.append(proc)
+        return proc.pid
+
+    if not store.start_worker_if_none(_HOST, spawn):
+        return False
+    _children.extend(started)
     return True
 
 
@@ -610,46 +583,30 @@ class _WorkerSession:
         self.store = store
         self.id = f"{_HOST}:{os.getpid()}"
         self._stop = threading.Event()
-        now = time.time()
-        with store.transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO workers (id, pid, host, state, started_at, heartbeat_at)"
-                " VALUES (?,?,?,'idle',?,?)",
-                (self.id, os.getpid(), _HOST, now, now),
-            )
+        store.register_worker(self.id, os.getpid(), _HOST)
         self._thread = threading.Thread(target=self._beat, name="tastemaker-heartbeat", daemon=True)
         self._thread.start()
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
             try:
-                with self.store.transaction() as conn:
-                    conn.execute("UPDATE workers SET heartbeat_at=? WHERE id=?", (time.time(), self.id))
+                self.store.heartbeat(self.id)
             except Exception:  # a busy database must not kill the heartbeat; the next beat retries
                 log.warning("heartbeat failed", exc_info=True)
 
     def set(self, **fields: Any) -> None:
-        sets = ", ".join(f"{k}=?" for k in fields)
-        with self.store.transaction() as conn:
-            conn.execute(f"UPDATE workers SET {sets}, heartbeat_at=? WHERE id=?", (*fields.values(), time.time(), self.id))
+        self.store.heartbeat(self.id, **fields)
 
     def retire(self, check_queue: bool = True) -> bool:
         """Remove this worker's row unless work it could take (queued, on a device not busy) arrived
         meanwhile. True when retired."""
-        with self.store.transaction() as conn:
-            if check_queue:
-                busy = {row[0] for row in conn.execute("SELECT device FROM runs WHERE status='running'")}
-                for row in conn.execute("SELECT device_requested FROM runs WHERE status='queued'"):
-                    if _device_key(row[0]) not in busy:
-                        return False
-            conn.execute("DELETE FROM workers WHERE id=?", (self.id,))
-        return True
+        return self.store.retire_worker(self.id, _device_key if check_queue else None)
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        with contextlib.suppress(Exception), self.store.transaction() as conn:
-            conn.execute("DELETE FROM workers WHERE id=?", (self.id,))
+        with contextlib.suppress(Exception):
+            self.store.retire_worker(self.id)
 
 
 def _device_key(requested: str | None) -> str:
@@ -664,21 +621,7 @@ def _device_key(requested: str | None) -> str:
 def claim_next(store: Store, worker_id: str) -> int | None:
     """Atomically take the oldest queued run whose device is free (one run at a time per device):
     mark it ``running`` by this worker and return its id; None when there is nothing to take."""
-    with store.transaction() as conn:
-        busy = {row[0] for row in conn.execute("SELECT device FROM runs WHERE status='running'")}
-        for row in conn.execute("SELECT id, device_requested FROM runs WHERE status='queued' ORDER BY id").fetchall():
-            device = _device_key(row["device_requested"])
-            if device in busy:
-                continue
-            cur = conn.execute(
-                "UPDATE runs SET status='running', phase='loading', device=?, worker_id=?, started_at=?"
-                " WHERE id=? AND status='queued'",
-                (device, worker_id, time.time(), row["id"]),
-            )
-            if cur.rowcount:
-                conn.execute("UPDATE workers SET run_id=?, device=?, state='busy' WHERE id=?", (row["id"], device, worker_id))
-                return int(row["id"])
-    return None
+    return store.claim_next_run(worker_id, _device_key)
 
 
 def run_worker(store: Store, once: bool = False, idle_exit: float = IDLE_EXIT_SECONDS) -> int:
@@ -739,24 +682,12 @@ def _install_stop_handlers():
 def _finish(store: Store, run_id: int, worker_id: str, status: str, error: str | None = None, **extra: Any) -> bool:
     """Set a final status, only if this worker still owns the run (it may have been deleted, or marked
     interrupted by someone who thought this worker dead)."""
-    fields = {"status": status, "phase": None, "error": error, "finished_at": time.time(), **extra}
-    sets = ", ".join(f"{k}=?" for k in fields)
-    with store.transaction() as conn:
-        cur = conn.execute(
-            f"UPDATE runs SET {sets} WHERE id=? AND status='running' AND worker_id=?",
-            (*fields.values(), int(run_id), worker_id),
-        )
-        return bool(cur.rowcount)
+    return store.finish_run(run_id, worker_id, status, error, **extra)
 
 
 def _still_mine(store: Store, run_id: int, worker_id: str) -> tuple[bool, bool]:
     """(still running by this worker, cancel requested)."""
-    with store.connect() as conn:
-        row = conn.execute("SELECT status, worker_id, cancel_requested FROM runs WHERE id=?", (int(run_id),)).fetchone()
-    if row is None:
-        return False, True
-    mine = row["status"] == "running" and row["worker_id"] == worker_id
-    return mine, bool(row["cancel_requested"])
+    return store.run_ownership(run_id, worker_id)
 
 
 def execute_run(store: Store, run_id: int, worker_id: str) -> str:
@@ -876,22 +807,9 @@ def _ensure_baseline(store: Store, run: dict[str, Any], split, catalog, worker_i
     from recsys.evaluation import evaluate
     from recsys.models import make_model
 
-    with store.transaction() as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM runs WHERE dataset_id=? AND protocol=? AND seed=? AND model='popularity'"
-            " AND status IN ('done','running','queued') LIMIT 1",
-            (run["dataset_id"], run["protocol"], run["seed"]),
-        ).fetchone()
-        if exists:
-            return
-        now = time.time()
-        cur = conn.execute(
-            "INSERT INTO runs (dataset_id, model, params, protocol, seed, k, device_requested, device, status,"
-            " phase, is_baseline, worker_id, created_at, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (run["dataset_id"], "popularity", "{}", run["protocol"], run["seed"], run["k"], run["device_requested"],
-             run["device"], "running", "training", 1, worker_id, now, now),
-        )
-        baseline_id = int(cur.lastrowid)
+    baseline_id = store.start_baseline_run(run, worker_id)
+    if baseline_id is None:
+        return
     try:
         model = make_model("popularity", device=run["device"])
         model.fit(split.train, catalog=catalog)

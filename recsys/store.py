@@ -41,6 +41,11 @@ BUSY_TIMEOUT_MS = 30_000
 RECOMMENDATIONS_K = 20
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 FINISHED = ("done", "failed", "cancelled", "interrupted")
+_RUN_SETTABLE = frozenset({
+    "status", "phase", "device", "error", "epochs_total", "started_at", "finished_at", "worker_id",
+    "summary", "ci", "estimate", "cancel_requested", "params",
+})
+_RUN_JSON = frozenset({"summary", "ci", "estimate", "params"})
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".parquet", ".json", ".jsonl", ".xlsx", ".gz", ".zip")
 
 _MIGRATIONS: dict[int, str] = {
@@ -594,16 +599,12 @@ class Store:
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         """Set columns of a run row (``status``, ``phase``, ``device``, ``error``, ``epochs_total``...)."""
-        allowed = {
-            "status", "phase", "device", "error", "epochs_total", "started_at", "finished_at", "worker_id",
-            "summary", "ci", "estimate", "cancel_requested", "params",
-        }
-        unknown = set(fields) - allowed
+        unknown = set(fields) - _RUN_SETTABLE
         if unknown:
             raise StoreError(f"Cannot set {sorted(unknown)} on a run.")
         if "status" in fields and fields["status"] not in STATUSES:
             raise StoreError(f"Unknown run status {fields['status']!r}.")
-        values = [(_json(_clean(v)) if k in ("summary", "ci", "estimate", "params") else v) for k, v in fields.items()]
+        values = [(_json(_clean(v)) if k in _RUN_JSON else v) for k, v in fields.items()]
         sets = ", ".join(f"{k}=?" for k in fields)
         with self.transaction() as conn:
             conn.execute(f"UPDATE runs SET {sets} WHERE id=?", (*values, int(run_id)))
@@ -711,10 +712,163 @@ class Store:
             raise StoreError(f"Run {run_id} has no recommendations (status: {self.run(run_id)['status']}).")
         return pd.read_parquet(path)
 
-    # -- workers (bookkeeping used by recsys.jobs) ------------------------------------------------
+    # -- workers and the queue (the run-state changes recsys.jobs asks for) -------------------------
     def workers(self) -> list[dict[str, Any]]:
+        """Every worker row (id, pid, host, device, state, run_id, started_at, heartbeat_at), oldest first."""
         with self.connect() as conn:
             return [dict(r) for r in conn.execute("SELECT * FROM workers ORDER BY started_at")]
+
+    def queued_count(self) -> int:
+        """How many runs wait in the queue."""
+        with self.connect() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM runs WHERE status='queued'").fetchone()[0])
+
+    def reap_dead_workers(self, problem: Callable[[dict[str, Any]], str | None]) -> list[int]:
+        """Mark ``interrupted`` (with the reason) every running run whose worker is dead or gone, and
+        forget dead workers. ``problem(worker_row)`` says why a worker is dead, or None while it lives.
+        One transaction. Returns the ids of the runs marked."""
+        now = time.time()
+        marked: list[int] = []
+        with self.transaction() as conn:
+            workers = {w["id"]: dict(w) for w in conn.execute("SELECT * FROM workers")}
+            dead = {wid: why for wid, w in workers.items() if (why := problem(w))}
+            running = conn.execute(
+                "SELECT r.id, r.worker_id, r.epochs_total, (SELECT COUNT(*) FROM epochs e WHERE e.run_id=r.id)"
+                " AS done FROM runs r WHERE r.status='running'"
+            ).fetchall()
+            for run in running:
+                wid = run["worker_id"]
+                if wid in workers and wid not in dead:
+                    continue
+                why = dead.get(wid, "its worker is gone")
+                where = f" during epoch {run['done'] + 1} of {run['epochs_total']}" if run["epochs_total"] else ""
+                conn.execute(
+                    "UPDATE runs SET status='interrupted', phase=NULL, finished_at=?, error=? WHERE id=?",
+                    (now, f"Interrupted{where}: {why}. Submit it again to retry.", run["id"]),
+                )
+                marked.append(int(run["id"]))
+            for wid in dead:
+                conn.execute("DELETE FROM workers WHERE id=?", (wid,))
+        return marked
+
+    def start_worker_if_none(self, host: str, spawn: Callable[[], int]) -> bool:
+        """When runs are queued and no worker row exists, call ``spawn()`` (which starts a worker process
+        and returns its pid) and record that worker as ``starting``. The check and the record are one
+        transaction, so concurrent callers start one worker. True when one was started."""
+        with self.connect() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE status='queued' LIMIT 1").fetchone() is None:
+                return False
+        with self.transaction() as conn:  # serialises concurrent callers: one starts, the rest see it
+            if conn.execute("SELECT 1 FROM workers LIMIT 1").fetchone() is not None:
+                return False
+            pid = int(spawn())
+            now = time.time()
+            conn.execute(
+                "INSERT OR REPLACE INTO workers (id, pid, host, state, started_at, heartbeat_at)"
+                " VALUES (?,?,?,'starting',?,?)",
+                (f"{host}:{pid}", pid, host, now, now),
+            )
+        return True
+
+    def register_worker(self, worker_id: str, pid: int, host: str) -> None:
+        """Record a worker process as alive and idle (its heartbeat starts now)."""
+        now = time.time()
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO workers (id, pid, host, state, started_at, heartbeat_at)"
+                " VALUES (?,?,?,'idle',?,?)",
+                (worker_id, int(pid), host, now, now),
+            )
+
+    def heartbeat(self, worker_id: str, **fields: Any) -> None:
+        """Refresh a worker's heartbeat, setting ``state``, ``run_id`` or ``device`` too when given."""
+        unknown = set(fields) - {"state", "run_id", "device"}
+        if unknown:
+            raise StoreError(f"Cannot set {sorted(unknown)} on a worker.")
+        sets = "".join(f"{k}=?, " for k in fields)
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE workers SET {sets}heartbeat_at=? WHERE id=?", (*fields.values(), time.time(), worker_id))
+
+    def retire_worker(self, worker_id: str, device_of: Callable[[str | None], str] | None = None) -> bool:
+        """Remove a worker's row. With ``device_of`` (requested device -> the device it books), only when
+        no queued run could start on a device that is not busy (work that arrived meanwhile keeps the
+        worker). True when retired."""
+        with self.transaction() as conn:
+            if device_of is not None:
+                busy = {device_of(row[0]) for row in conn.execute("SELECT device FROM runs WHERE status='running'")}
+                for row in conn.execute("SELECT device_requested FROM runs WHERE status='queued'"):
+                    if device_of(row[0]) not in busy:
+                        return False
+            conn.execute("DELETE FROM workers WHERE id=?", (worker_id,))
+        return True
+
+    def claim_next_run(self, worker_id: str, device_of: Callable[[str | None], str]) -> int | None:
+        """Atomically take the oldest queued run whose device is free (one run at a time per device):
+        mark it ``running`` by this worker on ``device_of(device_requested)`` and return its id; None when
+        there is nothing to take."""
+        with self.transaction() as conn:
+            busy = {device_of(row[0]) for row in conn.execute("SELECT device FROM runs WHERE status='running'")}
+            for row in conn.execute("SELECT id, device_requested FROM runs WHERE status='queued' ORDER BY id").fetchall():
+                device = device_of(row["device_requested"])
+                if device in busy:
+                    continue
+                cur = conn.execute(
+                    "UPDATE runs SET status='running', phase='loading', device=?, worker_id=?, started_at=?"
+                    " WHERE id=? AND status='queued'",
+                    (device, worker_id, time.time(), row["id"]),
+                )
+                if cur.rowcount:
+                    conn.execute("UPDATE workers SET run_id=?, device=?, state='busy' WHERE id=?",
+                                 (row["id"], device, worker_id))
+                    return int(row["id"])
+        return None
+
+    def run_ownership(self, run_id: int, worker_id: str) -> tuple[bool, bool]:
+        """(the run is still running by this worker, it was asked to stop). A deleted run is (False, True)."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT status, worker_id, cancel_requested FROM runs WHERE id=?",
+                               (int(run_id),)).fetchone()
+        if row is None:
+            return False, True
+        return row["status"] == "running" and row["worker_id"] == worker_id, bool(row["cancel_requested"])
+
+    def finish_run(self, run_id: int, worker_id: str, status: str, error: str | None = None, **extra: Any) -> bool:
+        """Set a final status, only if this worker still owns the run (it may have been deleted, or marked
+        interrupted by someone who thought this worker dead). True when the row was changed."""
+        if status not in FINISHED:
+            raise StoreError(f"{status!r} is not a final run status.")
+        fields = {"status": status, "phase": None, "error": error, "finished_at": time.time(), **extra}
+        unknown = set(fields) - _RUN_SETTABLE
+        if unknown:
+            raise StoreError(f"Cannot set {sorted(unknown)} on a run.")
+        values = [(_json(_clean(v)) if k in _RUN_JSON else v) for k, v in fields.items()]
+        sets = ", ".join(f"{k}=?" for k in fields)
+        with self.transaction() as conn:
+            cur = conn.execute(
+                f"UPDATE runs SET {sets} WHERE id=? AND status='running' AND worker_id=?",
+                (*values, int(run_id), worker_id),
+            )
+            return bool(cur.rowcount)
+
+    def start_baseline_run(self, run: dict[str, Any], worker_id: str) -> int | None:
+        """Insert the Popularity baseline of ``run``'s dataset and split as a run already ``running`` by
+        this worker, unless one is done, running or queued. Returns its id, or None when not needed."""
+        with self.transaction() as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM runs WHERE dataset_id=? AND protocol=? AND seed=? AND model='popularity'"
+                " AND status IN ('done','running','queued') LIMIT 1",
+                (run["dataset_id"], run["protocol"], run["seed"]),
+            ).fetchone()
+            if exists:
+                return None
+            now = time.time()
+            cur = conn.execute(
+                "INSERT INTO runs (dataset_id, model, params, protocol, seed, k, device_requested, device, status,"
+                " phase, is_baseline, worker_id, created_at, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run["dataset_id"], "popularity", "{}", run["protocol"], run["seed"], run["k"],
+                 run["device_requested"], run["device"], "running", "training", 1, worker_id, now, now),
+            )
+            return int(cur.lastrowid)
 
     def sweep_orphans(self, min_age_seconds: float = 3600.0) -> int:
         """Remove run/dataset folders whose rows are gone (left by a crash mid-delete), and staging or
