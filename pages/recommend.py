@@ -95,12 +95,17 @@ def _one_person() -> None:
             model = ui.load_run_model(run_id)
             recs = explore.recommendations_for_user(model, user_id, catalog, k=int(k), everything=data)
             hits = int(recs["picked_later"].sum())
-            st.caption(
-                "Items they already picked in training are left out. "
-                + (f"{fmt.plural(hits, 'suggestion')} they really went on to pick (held out from training)."
-                   if hits else "None of these was in their held-out picks.")
-            )
-            order = ["rank", "title", "picked_later", "because", "genres"]
+            held_out = recs.attrs.get("held_out", 0)
+            if held_out:  # a model that did not train on all of this person's history: say what it found
+                st.caption(
+                    "Items they already picked in training are left out. "
+                    + (f"{fmt.plural(hits, 'suggestion')} they really went on to pick (held out from training)."
+                       if hits else "None of these was in their held-out picks.")
+                )
+            else:
+                st.caption("Everything they already picked is left out.")
+            order = ["rank", "title", "picked_later", "because", "genres"] if held_out else [
+                "rank", "title", "because", "genres"]
             columns = {
                 "rank": st.column_config.NumberColumn("#", width="small"),
                 "title": st.column_config.TextColumn("Title", width="medium"),

@@ -227,7 +227,7 @@ def active_run_card(run: dict) -> None:
             text += f" · about {fmt.duration(eta)} left"
         elif run["status"] == "running" and progress["late"]:
             text += " · taking longer than estimated"
-        elif run["status"] == "running" and run["phase"] in ("evaluating", "serving", "saving"):
+        elif run["status"] == "running" and run["phase"] in ("evaluating", "refitting", "saving"):
             text += " · finishing"
         st.progress(float(progress["fraction"] or 0.0), text=text)
         if run["status"] == "running" and run["epochs_total"]:

@@ -383,7 +383,9 @@ def recommendations_for_user(
     ``item_id``, ``title``, ``genres``, ``image_url``, ``score``, ``because`` ("Because you liked A, B":
     the history items that contributed most to the score, via ``model.explain``; empty when none did)
     and ``picked_later`` (True when ``everything``, the whole dataset, shows the user did pick the item:
-    an item held out from training that the model found)."""
+    an item held out from training that the model found). ``frame.attrs["held_out"]`` counts the
+    person's interactions in ``everything`` the model did not train on: 0 for a model trained on all
+    the data (a run's serving model), whose lists never hold anything the person already has."""
     user = _user_number(model, user_id)
     items, scores = model.recommend(np.array([user]), k=int(k))
     keep = items[0] >= 0
@@ -394,10 +396,13 @@ def recommendations_for_user(
     out["score"] = scores.astype(np.float64)
     out["because"] = [_because(model, user, int(i), labels["title"], reasons) if reasons else "" for i in items]
     out["picked_later"] = False
+    out.attrs["held_out"] = 0
     if everything is not None:
         number = int(everything.user_index([user_id])[0])
         picked = set(everything.item_ids[everything.items[everything.users == number]].astype(str))
         out["picked_later"] = out["item_id"].isin(picked)
+        trained = set(model.item_ids_[model.user_items_[user].indices].astype(str))
+        out.attrs["held_out"] = len(picked - trained)
     return out
 
 

@@ -123,8 +123,8 @@ def test_without_history_the_estimate_is_the_formula_with_the_serving_refit(stor
     meta = store.dataset(small)
     guess = jobs.estimate((store, small), "ease", device="cpu")
     assert guess.seconds == pytest.approx(formula("ease", meta))
-    assert set(guess.phases) == {"loading", "training", "evaluating", "serving", "saving"}
-    assert guess.phases["serving"] > guess.phases["training"] > 0  # the refit sees all the data, not 80%
+    assert set(guess.phases) == {"loading", "training", "evaluating", "refitting", "saving"}
+    assert guess.phases["refitting"] > guess.phases["training"] > 0  # the refit sees all the data, not 80%
     assert guess.basis.startswith("this machine's formula") and guess.epoch_seconds is None
     ials = jobs.estimate((store, small), "ials", {"epochs": 10}, device="cpu")
     assert ials.epoch_seconds == pytest.approx(ials.phases["training"] / 10)
@@ -180,11 +180,11 @@ def test_submit_stores_the_calibrated_estimate_with_its_phases(store, two_sizes)
     finished(store, small, "popularity", 4.0 * base)
     run = store.run(jobs.submit(store, small, "popularity"))
     assert run["estimate"]["seconds"] == pytest.approx(4.0 * base)
-    assert run["estimate"]["phases"]["serving"] > 0 and "calibrated" in run["estimate"]["basis"]
+    assert run["estimate"]["phases"]["refitting"] > 0 and "calibrated" in run["estimate"]["basis"]
 
 
 # -- progress ------------------------------------------------------------------------------------------
-PHASES = {"loading": 1.0, "training": 20.0, "evaluating": 4.0, "serving": 20.0, "saving": 5.0}  # 50 s
+PHASES = {"loading": 1.0, "training": 20.0, "evaluating": 4.0, "refitting": 20.0, "saving": 5.0}  # 50 s
 ESTIMATE = {"seconds": 50.0, "phases": PHASES, "epoch_seconds": 2.0}  # 10 epochs of 2 s
 
 
@@ -216,7 +216,7 @@ def test_progress_never_sits_at_one_second():
     unknown (the page then says "finishing" or "taking longer than estimated"), never "1 s" for long."""
     etas = []
     for second in range(0, 120):
-        for phase in ("loading", "training", "evaluating", "serving", "saving"):
+        for phase in ("loading", "training", "evaluating", "refitting", "saving"):
             state = jobs.progress(running(phase=phase, epochs_done=10 if phase != "training" else 0,
                                           epoch_seconds=40.0, duration_seconds=float(second)))
             eta = state["eta_seconds"]

@@ -47,7 +47,7 @@ PHASE_LABELS: dict[str, str] = {
     "splitting": "Setting test data aside",
     "training": "Training",
     "evaluating": "Measuring quality",
-    "serving": "Training on all the data (the model that recommends)",
+    "refitting": "Training on all the data (the model that recommends)",
     "saving": "Saving",
 }
 
