@@ -125,7 +125,8 @@ def check(models: list[str], datasets: list[str], rounds: int = 2) -> list[dict]
                     actual = float(run["duration_seconds"] or math.nan)
                     row = {"model": name, "data": data, "estimated_s": round(guess["seconds"], 1),
                            "actual_s": round(actual, 1), "ratio": round(actual / guess["seconds"], 2),
-                           "basis": guess.get("basis", ""), "status": run["status"], "error": run["error"]}
+                           "basis": guess.get("basis", ""), "status": run["status"], "error": run["error"],
+                           "phases": {k: round(v, 1) for k, v in (guess.get("phases") or {}).items()}}
                     rows.append(row)
                     print(json.dumps(row), flush=True)
     return rows
