@@ -185,6 +185,18 @@ def _model_bytes(name: str, p: dict[str, Any], n_users: int, n_items: int, nnz: 
     return (n_users + n_items) * f * 4 * 4 + score_bytes, "factors"
 
 
+def _saved_bytes(name: str, p: dict[str, Any], n_users: int, n_items: int, nnz: int) -> float:
+    """Bytes of one saved model: its learned arrays and its copy of the interactions."""
+    f = int(p.get("factors") or 64)
+    learned = {
+        "ease": 4.0 * n_items * n_items,
+        "itemknn": 12.0 * min(int(p.get("neighbors") or 50), n_items) * n_items,
+        "content": 40.0 * n_items,
+        "multvae": 8.0 * n_items * int(p.get("hidden") or 600),
+    }.get(name, 4.0 * (n_users + n_items) * f if name not in ("popularity", "random", "userknn") else 8.0 * n_items)
+    return learned + 12.0 * nnz
+
+
 def formula_phases(name: str, params: dict[str, Any] | None, n_users: int, n_items: int, nnz: int,
                    kind: str = "cpu") -> tuple[dict[str, float], float | None]:
     """(seconds per phase, seconds per training epoch or None) from this machine's per-model formula,
@@ -200,13 +212,12 @@ def formula_phases(name: str, params: dict[str, Any] | None, n_users: int, n_ite
     iterative = name in MODELS and MODELS[name].iterative
     epochs = _epochs(name, p)
     checks = epochs // max(1, int(p.get("validate_every") or 5)) if iterative else 0
-    device_bytes, _ = _model_bytes(name, p, n_users, n_items, nnz)
     phases = {
         "loading": _LOAD_SECONDS + nnz * _LOAD_ROW_SECONDS,
         "training": train + checks * one_pass,
         "evaluating": 2 * one_pass + n_users * n_items * _AUC_CELL_SECONDS / speed,
         "refitting": fit_rate * _fit_units(name, p, n_users, n_items, nnz),
-        "saving": one_pass + device_bytes * _WRITE_BYTE_SECONDS,
+        "saving": one_pass + 2 * _saved_bytes(name, p, n_users, n_items, nnz) * _WRITE_BYTE_SECONDS,
     }
     epoch_seconds = (train + checks * one_pass) / epochs if iterative and epochs else None
     return phases, epoch_seconds
