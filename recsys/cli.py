@@ -30,28 +30,25 @@ def column_overrides(args: argparse.Namespace) -> dict[str, str] | None:
     return cols or None
 
 
-def parse_settings(pairs: Sequence[str] | None) -> dict[str, object]:
-    """``["factors=64", "learning_rate=0.01", "device=cpu"]`` -> typed dict (int, float, bool, None, text)."""
-    out: dict[str, object] = {}
+def parse_settings(pairs: Sequence[str] | None) -> dict[str, str]:
+    """``["factors=64", "device=cpu"]`` -> ``{"factors": "64", "device": "cpu"}``, the text as given: each
+    model's declared settings turn it into values (:meth:`recsys.models.Recommender.check_params`)."""
+    out: dict[str, str] = {}
     for pair in pairs or []:
-        if "=" not in pair:
-            raise DataError(f"--set expects key=value, got {pair!r}")
-        key, raw = pair.split("=", 1)
-        value: object = raw
-        low = raw.lower()
-        if low in ("none", "null"):
-            value = None
-        elif low in ("true", "false"):
-            value = low == "true"
-        else:
-            for cast in (int, float):
-                try:
-                    value = cast(raw)
-                    break
-                except ValueError:
-                    pass
-        out[key.strip()] = value
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise DataError(f"--set expects key=value, got {pair!r}.")
+        out[key.strip()] = raw
     return out
+
+
+def model_class(name: str):
+    """The registered model class called ``name``; ``DataError`` listing the models otherwise."""
+    from recsys.models import MODELS
+
+    if name not in MODELS:
+        raise DataError(f"Unknown model {name!r}. Available: {', '.join(MODELS)}.")
+    return MODELS[name]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -75,12 +72,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from recsys.data import load_interactions, load_items
-    from recsys.models import MODELS, make_model
 
-    if args.model not in MODELS:
-        raise DataError(f"Unknown model {args.model!r}. Available: {', '.join(MODELS)}.")
-    params = parse_settings(args.set)
-    model = make_model(args.model, **params)
+    model = model_class(args.model)().set_params(**parse_settings(args.set))
     if model.needs_catalog and not args.items:
         raise DataError(f"{args.model} needs an item catalogue (titles, genres or tags): add --items FILE.")
     inter = load_interactions(args.file, columns=column_overrides(args))
@@ -241,19 +234,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
     training run, and print the run id on stdout (a sentence about it on stderr). ``--set device=cuda``
     asks for a device; ``--set seed=N`` on a model without a ``seed`` setting is the split seed."""
     from recsys.jobs import Estimate, JobRefused, submit
-    from recsys.models import MODELS
+    from recsys.models.settings import DEVICE, SEED
     from recsys.store import Store
 
+    cls = model_class(args.model)
+    raw = parse_settings(args.set)
+    seed = args.seed
+    if "seed" in raw and "seed" not in cls.param_names():
+        seed = raw.pop("seed")
+    seed = SEED.check(42 if seed is None else seed, "the split")
+    params = cls.check_params(raw)  # every bad value is refused here, before anything is stored
+    device = DEVICE.check(params.pop("device", None) or args.device or "auto") or "auto"
     store = Store()
-    params = parse_settings(args.set)
-    device = str(params.pop("device", None) or getattr(args, "device", None) or "auto")
-    seed = getattr(args, "seed", None)
-    if args.model in MODELS and "seed" in params and "seed" not in MODELS[args.model].param_names():
-        seed = params.pop("seed")
     dataset_id = store.add_dataset(args.file, columns=column_overrides(args), items=args.items)
     try:
-        run_id = submit(store, dataset_id, args.model, params, protocol=args.split,
-                        seed=42 if seed is None else int(seed), device=device)
+        run_id = submit(store, dataset_id, args.model, params, protocol=args.split, seed=seed, device=device)
     except JobRefused as exc:
         raise DataError(str(exc)) from exc
     run = store.run(run_id)
@@ -314,6 +309,46 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the data folder (database integrity, rows against folders, manifests, leftovers) and print a
+    plain report; ``--repair`` fixes what can be fixed (rebuilds rows from manifests, sets a damaged
+    database aside, removes leftovers, quarantines unexplained folders). Exit 0 when no problem
+    remains, 1 when some do."""
+    from recsys.store import doctor
+
+    report = doctor(repair=args.repair)
+    print(report.to_text())
+    return 0 if report.ok else 1
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """List every model with its settings: name, type, default, what is allowed and what it means
+    (``--json``: the same as JSON, with the tuning ranges)."""
+    import json
+
+    from recsys.models import MODELS
+
+    if args.json:
+        print(json.dumps({"models": [{
+            "name": name, "description": cls.description, "feedback": cls.feedback,
+            "iterative": cls.iterative, "needs_catalog": cls.needs_catalog,
+            "supports_fold_in": cls.supports_fold_in,
+            "settings": [setting.to_dict() for setting in cls.settings],
+        } for name, cls in MODELS.items()]}, indent=1))
+        return 0
+    for name, cls in MODELS.items():
+        print(f"{name}: {cls.description}")
+        rows = [["setting", "type", "default", "allowed", "meaning"]]
+        rows += [[s.name, s.kind, "none" if s.default is None else str(s.default).lower() if s.kind == "bool"
+                  else str(s.default), s.allowed(), f"{s.label}: {s.help}"] for s in cls.settings]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for row in rows:
+            print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
+        print()
+    print("Change a setting with --set NAME=VALUE, e.g. `python -m recsys train FILE --model ials --set factors=32`.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recsys", description="Tastemaker recommender toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -361,19 +396,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--items", help="item catalogue file")
     _add_column_options(p)
 
+    p = add("models", cmd_models, "list every model and its settings")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
     p = add("worker", cmd_worker, "train queued runs in this process")
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")
 
     p = add("runs", cmd_runs, "list training runs")
     p.add_argument("--json", action="store_true")
+
+    p = add("doctor", cmd_doctor, "check the data folder and, with --repair, fix what can be fixed")
+    p.add_argument("--repair", action="store_true",
+                   help="rebuild missing rows from manifests, set a damaged database aside, tidy leftovers")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from recsys.store import StoreError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except DataError as exc:
+    except (DataError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

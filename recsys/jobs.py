@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.data import DataError, Interactions
-from recsys.store import Store, StoreError, remove_tree
+from recsys.store import Store, StoreError, StoreFault
 
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 15.0
@@ -353,19 +353,23 @@ def submit(
     k: int = 10,
 ) -> int:
     """Queue a training run and return its id. Refuses (``JobRefused``) with the reason when the model or
-    a setting is unknown, the model needs a catalogue the dataset lacks, or the estimate says it cannot
-    fit. ``protocol=None`` uses the split the dataset's report suggests (else ``random``)."""
+    a setting is unknown or not allowed (each checked against the model's declared settings, see
+    :mod:`recsys.models.settings`), the model needs a catalogue the dataset lacks, or the estimate says it
+    cannot fit. ``protocol=None`` uses the split the dataset's report suggests (else ``random``)."""
     from recsys.models import MODELS, ModelError, make_model
+    from recsys.models.settings import DEVICE, SEED
 
     meta = store.dataset(dataset_id)
     params = dict(params or {})
-    device = str(params.pop("device", None) or device or "auto")
     if model not in MODELS:
         raise JobRefused(f"Unknown model {model!r}. Available: {', '.join(MODELS)}.")
     try:
+        device = DEVICE.check(params.pop("device", None) or device or "auto") or "auto"
+        seed = SEED.check(seed, "the split")
         instance = make_model(model, **params)
     except ModelError as exc:
         raise JobRefused(str(exc)) from exc
+    params = {key: value for key, value in instance.get_params().items() if key in params}  # typed
     refusal = model_refusals(store, dataset_id).get(model)
     if refusal:
         raise JobRefused(refusal)
@@ -529,7 +533,10 @@ def worker_state(store: Store) -> dict[str, Any]:
     """What the dashboard shows about the background worker: ``alive, pid, device, heartbeat_age,
     run_id, queued`` (+ ``workers``: every live worker). Marks runs of dead workers ``interrupted``."""
     _reap_children()
-    reap_stale(store)
+    try:
+        reap_stale(store)
+    except StoreError as exc:  # a full or read-only store can still say what it holds
+        log.warning("could not mark runs of dead workers: %s", exc)
     now = time.time()
     workers = store.workers()
     queued = store.queued_count()
@@ -621,12 +628,10 @@ class _WorkerSession:
 
 
 def _device_key(requested: str | None) -> str:
-    from recsys.device import pick_device
+    """The name a run's device is booked under (``cuda`` and ``cuda:0`` are one card)."""
+    from recsys.device import device_key
 
-    try:
-        return str(pick_device(requested or "auto"))
-    except (RuntimeError, ValueError):
-        return "cpu"
+    return device_key(requested or "auto")
 
 
 def claim_next(store: Store, worker_id: str) -> int | None:
@@ -644,10 +649,17 @@ def run_worker(store: Store, once: bool = False, idle_exit: float = IDLE_EXIT_SE
     processed = 0
     idle_since = time.monotonic()
     try:
-        store.sweep_orphans()
+        _sweep(store)
         while True:
-            reap_stale(store)
-            run_id = claim_next(store, session.id)
+            try:
+                reap_stale(store)
+                run_id = claim_next(store, session.id)
+            except StoreFault as exc:  # e.g. the disk is full: wait for space instead of dying
+                log.warning("%s", exc)
+                time.sleep(POLL_SECONDS)
+                if once:
+                    break
+                continue
             if run_id is None:
                 if once or time.monotonic() - idle_since > idle_exit:
                     if session.retire(check_queue=not once):
@@ -657,6 +669,10 @@ def run_worker(store: Store, once: bool = False, idle_exit: float = IDLE_EXIT_SE
             log.info("run %s started", run_id)
             try:
                 execute_run(store, run_id, session.id)
+            except StoreError as exc:  # e.g. the failure itself could not be recorded: keep living
+                log.warning("run %s: %s", run_id, exc)
+                if isinstance(exc, StoreFault):
+                    _fail_when_possible(store, run_id, session.id, str(exc))
             finally:
                 with contextlib.suppress(Exception):
                     session.set(run_id=None, state="idle")
@@ -669,6 +685,31 @@ def run_worker(store: Store, once: bool = False, idle_exit: float = IDLE_EXIT_SE
         restore()
         session.close()
     return processed
+
+
+def _sweep(store: Store) -> None:
+    """Tidy the data folder at start (best effort: a full or read-only disk must not stop the worker)."""
+    try:
+        sweep = store.sweep_orphans()
+    except StoreError as exc:
+        log.warning("could not tidy the data folder: %s", exc)
+        return
+    for path in sweep.quarantined:
+        log.warning("moved an unexplained folder to %s (see quarantine/log.txt)", path)
+    if sweep.rebuildable:
+        log.warning("%d folder(s) have no row in the database (%s): run `python -m recsys doctor --repair` "
+                    "to bring them back", len(sweep.rebuildable), ", ".join(sweep.rebuildable[:5]))
+
+
+def _fail_when_possible(store: Store, run_id: int, worker_id: str, message: str, tries: int = 5) -> None:
+    """Mark the run failed, retrying a few times (space may come back); its files are removed first."""
+    for attempt in range(tries):
+        try:
+            _finish(store, run_id, worker_id, "failed", _one_line(message))
+            return
+        except StoreError:
+            time.sleep(min(5.0, 0.5 * 2**attempt))
+    log.error("run %s could not be marked failed; once this worker stops, the next one marks it interrupted", run_id)
 
 
 def _status_or_gone(store: Store, run_id: int) -> str:
@@ -866,7 +907,7 @@ def _write_traceback(store: Store, run_id: int, exc: BaseException) -> None:
 
 def _remove_partial(store: Store, run_id: int) -> None:
     with contextlib.suppress(OSError):
-        remove_tree(store.run_dir(run_id))
+        store.discard_run_files(run_id, staging_of_other_processes=False)
 
 
 def _release_gpu_memory() -> None:

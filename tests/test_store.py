@@ -138,11 +138,13 @@ def _finished_run(store: Store, dataset_id: int, model_name: str = "popularity")
     inter, catalog = store.load_dataset(dataset_id)
     split = make_split(inter, "random", seed=7)
     run_id = store.create_run(dataset_id, model_name, {}, "random", 7, status="running")
+    store.update_run(run_id, worker_id="test-worker")
     model = make_model(model_name).fit(split.train, catalog=catalog)
     store.add_epoch(run_id, {"epoch": 1, "epochs": 1, "loss": 0.5, "seconds": 0.1, "validation": None,
                              "metric": "ndcg@10", "rmse": 0.9})
     store.save_run_results(run_id, model, evaluate(model, split, k=10, catalog=catalog))
-    store.update_run(run_id, status="done")
+    assert not store.run_dir(run_id).exists()  # staged: the files appear with the `done` status, not before
+    assert store.finish_run(run_id, "test-worker", "done")
     return run_id
 
 
@@ -225,13 +227,17 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["f.json"]  # no temp file left behind
 
 
-def test_sweep_removes_folders_without_rows(store):
+def test_sweep_quarantines_unexplained_folders_and_removes_only_old_leftovers(store):
     dataset_id = store.add_dataset(ratings_csv(), source_name="r.csv")
     (store.home / "runs" / "999").mkdir()
     (store.home / "runs" / "999" / "x").write_text("orphan")
     (store.home / "runs" / f".trash-3-{dataset_id}").mkdir()
-    assert store.sweep_orphans() == 1  # a fresh trash folder may belong to a delete in progress
-    assert store.sweep_orphans(min_age_seconds=0) == 1
+    sweep = store.sweep_orphans()  # a fresh trash folder may belong to a delete in progress
+    assert sweep.removed == [] and sweep.rebuildable == []
+    assert len(sweep.quarantined) == 1 and sweep.quarantined[0].startswith("quarantine/")
+    assert (store.home / sweep.quarantined[0] / "x").read_text() == "orphan"  # moved, never deleted
+    assert "runs/999" in (store.home / "quarantine" / "log.txt").read_text()
+    assert store.sweep_orphans(min_age_seconds=0).removed == [f"runs/.trash-3-{dataset_id}"]
     assert store.dataset_dir(dataset_id).exists()
     assert list((store.home / "runs").iterdir()) == []
 

@@ -35,7 +35,16 @@ import torch.nn.functional as F
 
 from recsys.data import Catalog, Interactions
 from recsys.models.als import cpu_threads, ridge_attribution, ridge_fold_in
-from recsys.models.base import ModelError, Recommender
+from recsys.models.base import Recommender
+from recsys.models.settings import (
+    BATCH_SIZE,
+    EPOCHS,
+    FACTORS,
+    ITERATIVE,
+    LEARNING_RATE,
+    REGULARIZATION,
+    Setting,
+)
 
 
 class BPR(Recommender):
@@ -48,6 +57,21 @@ class BPR(Recommender):
     )
     feedback = "implicit"
     iterative = True
+    settings = (
+        FACTORS,
+        LEARNING_RATE.but(default=0.05, tune=(0.005, 0.5)),
+        REGULARIZATION.but(default=0.01, tune=(1e-5, 0.1)),
+        EPOCHS.but(default=50),
+        BATCH_SIZE.but(default=None, optional=True, none_means="automatic",
+                       help="Comparisons per update step (empty: automatic, a twentieth of a pass)."),
+        Setting("verify_negatives", "bool", True, "Skip items people already have",
+                "Redraw a comparison item when the person already has it (a little slower, a little better)."),
+        Setting("negative_sampling", "choice", "uniform", "Comparison items",
+                "Which items the model learns to rank below each person's own.",
+                choices=("uniform", "popularity"),
+                choice_labels=("Any item, equally often", "Popular items more often (as the implicit library)")),
+        *ITERATIVE,
+    )
 
     def __init__(
         self,
@@ -89,10 +113,6 @@ class BPR(Recommender):
         return int(min(cap, max(1024, self._samples // 20)))
 
     def _start_training(self, train: Interactions, catalog: Catalog | None) -> None:
-        if self.negative_sampling not in NEGATIVE_SAMPLING:
-            raise ModelError(f"BPR's comparison items: negative_sampling must be one of {', '.join(NEGATIVE_SAMPLING)} "
-                             f"(not {self.negative_sampling!r}). Type uniform, or popularity to draw popular "
-                             "items more often.")
         device = self.device_
         csr = self.user_items_
         k = int(self.factors)
@@ -259,7 +279,6 @@ def apply_step(
 
 
 FOLD_IN_RIDGE = 5.0
-NEGATIVE_SAMPLING = ("uniform", "popularity")
 # triples over all epochs from which compiling pays: it costs ~10 s once per shape (less from the on-disk
 # cache) and saves ~1.5 us a triple (at 1M interactions an epoch took 2.1 s op by op, ~0.5 s compiled)
 COMPILE_FROM_SAMPLES = 5_000_000

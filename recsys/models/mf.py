@@ -21,6 +21,15 @@ import torch
 from recsys.data import Catalog, Interactions
 from recsys.models.als import cpu_threads, ridge_attribution, ridge_fold_in
 from recsys.models.base import Recommender
+from recsys.models.settings import (
+    BATCH_SIZE,
+    EPOCHS,
+    FACTORS,
+    INIT_SCALE,
+    ITERATIVE,
+    LEARNING_RATE,
+    REGULARIZATION,
+)
 
 
 class BiasedMF(Recommender):
@@ -33,6 +42,15 @@ class BiasedMF(Recommender):
     )
     feedback = "explicit"
     iterative = True
+    settings = (
+        FACTORS,
+        LEARNING_RATE.but(default=0.01, tune=(0.001, 0.1)),
+        REGULARIZATION.but(default=0.05, tune=(0.001, 1.0)),
+        EPOCHS.but(default=20),
+        BATCH_SIZE,
+        INIT_SCALE.but(default=0.1),
+        *ITERATIVE,
+    )
 
     def __init__(
         self,
