@@ -82,16 +82,16 @@ class Estimate:
 # measured once per model on this machine (2 CPU cores, busy with other work) by
 # ``python -m benchmarks.estimates measure`` on the demo and a 100k-row play-count log.
 _FIT_RATE = {  # seconds per fit unit, CPU
-    "popularity": 3e-8, "random": 3e-8, "itemknn": 4.3e-9, "userknn": 3e-8, "ease": 1.2e-10, "ials": 3.5e-9,
-    "bpr": 1.2e-8, "mf": 1.6e-8, "content": 1.8e-7, "multvae": 6.6e-10,
+    "popularity": 9e-9, "random": 6e-9, "itemknn": 4.1e-9, "userknn": 1.2e-8, "ease": 1.26e-10, "ials": 1.8e-9,
+    "bpr": 1.25e-8, "mf": 2e-8, "content": 2e-7, "multvae": 7e-10,
 }
 _SCORE_RATE = {  # seconds per ranking unit, CPU
-    "popularity": 1.5e-8, "random": 1.4e-8, "itemknn": 1e-9, "userknn": 4.3e-9, "ease": 8.7e-10, "ials": 2.4e-9,
-    "bpr": 1.6e-9, "mf": 2e-9, "content": 4.7e-8, "multvae": 9.3e-11,
+    "popularity": 1.2e-8, "random": 1.56e-8, "itemknn": 1.14e-9, "userknn": 5.3e-9, "ease": 9.9e-10, "ials": 1.5e-9,
+    "bpr": 2.1e-9, "mf": 2.4e-9, "content": 6.3e-8, "multvae": 8.7e-11,
 }
 _DEFAULT_FIT_RATE, _DEFAULT_SCORE_RATE = 1e-8, 3e-9  # a model measured nowhere yet: treated as a factor model
-_AUC_CELL_SECONDS = 7e-8  # evaluation: sorting one (test user, item) score for AUC, plus the other metrics
-_LOAD_SECONDS, _LOAD_ROW_SECONDS = 1.0, 3e-6  # reading the dataset, splitting it, writing the results
+_AUC_CELL_SECONDS = 4.5e-8  # evaluation: sorting one (test user, item) score for AUC, plus the other metrics
+_LOAD_SECONDS, _LOAD_ROW_SECONDS = 0.3, 3e-6  # reading the dataset, splitting it, writing the results
 _WRITE_BYTE_SECONDS = 2e-9  # saving the model (EASE's dense item x item weights are the large case)
 _GPU_SPEEDUP = 8.0  # not measured on this machine: a modest guess for a GPU over these 2 cores
 _TRAIN_SHARE = 0.72  # the evaluated model trains on about this share: 80% less a tenth for validation
