@@ -169,10 +169,15 @@ for metric in leaderboard.METRICS:
         config[short] = st.column_config.NumberColumn(short, format="%.3f", help=leaderboard.metric_help(metric, k))
 st.dataframe(table, hide_index=True, width="stretch", column_config=config,
              column_order=[c for c in table.columns if c != "run_id"])
-st.download_button(
-    "Download the full table (CSV)", lambda: leaderboard.leaderboard_csv(board_for(None, None)),
-    file_name=f"leaderboard-{protocol}-seed{seed}.csv", mime="text/csv", key="results_csv",
-)
+# The CSV has a paired test for every metric (the page tests NDCG and the measure shown): made on request.
+if st.button("Prepare the full table (CSV)", key="results_csv_prepare",
+             help="Every measure with its 95% range and its paired test against Popularity."):
+    with ui.guard("preparing the table"), st.spinner("Testing every measure…"):
+        st.session_state["results_csv_data"] = (tuple(ids), leaderboard.leaderboard_csv(board_for(None, None)))
+ready = st.session_state.get("results_csv_data")
+if ready and ready[0] == tuple(ids):
+    st.download_button("Download the full table (CSV)", ready[1], file_name=f"leaderboard-{protocol}-seed{seed}.csv",
+                       mime="text/csv", key="results_csv")
 
 # -- one metric in detail ---------------------------------------------------------------------------
 st.subheader("One measure in detail", anchor=False)
