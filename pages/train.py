@@ -131,9 +131,11 @@ def training_form(dataset_id: int, summary: dict) -> None:
         st.info("Pick at least one model to see how long it will take.")
         return
     store = ui.get_store()
-    rows, blocked = [], []
+    rows, blocked, learned = [], [], []
     for model in picked:
         guess = jobs.estimate(summary, model, settings[model], device, store=store)
+        if guess.basis.startswith("calibrated"):
+            learned.append(words.model_label(model))
         rows.append({"Model": words.model_label(model), "Time": "≈ " + fmt.duration(guess.seconds),
                      "Memory": "≈ " + fmt.size(guess.memory_bytes),
                      "Runs on": "GPU" if guess.device.startswith("cuda") else "CPU",
@@ -142,6 +144,10 @@ def training_form(dataset_id: int, summary: dict) -> None:
             blocked.append(f"**{words.model_label(model)}** cannot run: {guess.reason}.")
     st.markdown("**Estimate**")
     st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.caption("Times include training each model again on all the data, for the recommendations it will make. "
+               + (f"Learned from earlier runs on this machine for {', '.join(learned)}; " if learned else "")
+               + ("first guesses for the others, until they have run here once." if len(learned) < len(picked)
+                  else "they get closer with every run."))
     for message in blocked:
         st.warning(message)
 

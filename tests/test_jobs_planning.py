@@ -228,3 +228,25 @@ def test_progress_never_sits_at_one_second():
     assert etas[-1] is None  # 119 s into a run estimated (after scaling) at 100 s
     late = jobs.progress(running(phase="saving", epochs_done=10, epoch_seconds=40.0, duration_seconds=119.0))
     assert late["late"] is True and late["fraction"] == pytest.approx(0.97)
+
+
+def test_train_page_estimates_learn_from_this_machines_runs(store, music, monkeypatch):
+    from ui import format as fmt
+
+    plays, _ = music
+    dataset = store.add_dataset(tsv(plays), name="Plays", source_name="plays.tsv")
+    base = formula("ease", store.dataset(dataset))
+    finished(store, dataset, "ease", 3.0 * base)
+    monkeypatch.setenv("TASTEMAKER_HOME", str(store.home))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["tm_current_dataset"] = dataset
+    at.run()
+    at.switch_page("pages/train.py").run()
+    at.radio(key="train_device").set_value("cpu")
+    at.multiselect(key=f"models_{dataset}").set_value(["ease", "itemknn"]).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value.set_index("Model")
+    assert table.loc["EASE", "Time"] == "≈ " + fmt.duration(3.0 * base)
+    assert any("Learned from earlier runs on this machine for EASE; first guesses for the others" in c.value
+               for c in at.caption)
