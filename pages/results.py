@@ -151,6 +151,7 @@ for column, metric, shown in ((cols[1], "ndcg", fmt.metric), (cols[2], "hit_rate
     column.metric(f"{best_name}: {leaderboard.metric_title(metric, k, short=True)}", shown(row["value"]), delta=delta,
                   help=leaderboard.metric_help(metric, k))
 cols[3].metric("Models compared", fmt.count(len(table)), help="Finished runs tested on this same held-out data.")
+st.caption(" ".join(filter(None, [words.SCORED_NOTE, ui.load_evaluation(best_id).relevance])))
 
 # -- leaderboard table ------------------------------------------------------------------------------
 st.subheader("Leaderboard", anchor=False)

@@ -267,6 +267,8 @@ def test_recommendations_with_reasons(data, catalog, cos, pop):
     # held out from training: u06's Heat is in the full data but not in what the model saw
     seen = explore.recommendations_for_user(cos, "u06", catalog, k=3, everything=_interactions_with("u06", "m2"))
     assert seen["picked_later"].tolist() == [True, False, False]
+    assert seen.attrs["held_out"] == 1  # Heat: in the data, not in what the model trained on
+    assert explore.recommendations_for_user(cos, "u06", catalog, k=3, everything=data).attrs["held_out"] == 0
     popular = explore.recommendations_for_user(pop, "u06", catalog, k=2)
     assert popular["title"].tolist() == ["Amelie", "Babel"]  # the two most watched films u06 has not seen
     assert (popular["because"] == "Popular with everyone").all()
