@@ -306,7 +306,8 @@ def leaderboard(
                     row[f"{prefix}_badge"] = "—"
                     continue
                 if (tested is None or metric in tested) and metric in evaluation.per_user and metric in other.per_user:
-                    result = compare(evaluation, other, metric, n_resamples=n_resamples, seed=seed, alpha=alpha)
+                    result = compare(evaluation, other, metric, n_resamples=n_resamples, seed=seed, alpha=alpha,
+                                     interval=False)  # the badge needs the test, not the interval
                     row[f"{prefix}_p"] = float(result["p_value"])
                     row[f"{prefix}_badge"] = _badge(result, info.higher_is_better)
             row["seconds"] = float(run.duration_seconds) if _is_number(getattr(run, "duration_seconds", None)) else math.nan
