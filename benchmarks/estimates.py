@@ -123,8 +123,11 @@ def check(models: list[str], datasets: list[str], rounds: int = 2) -> list[dict]
                     jobs.run_worker(store, once=True)
                     run = store.run(run_id)
                     actual = float(run["duration_seconds"] or math.nan)
+                    peak = next((c["peak_memory_bytes"] for c in store.run_costs(name, limit=5) if c["id"] == run_id), None)
                     row = {"model": name, "data": data, "estimated_s": round(guess["seconds"], 1),
                            "actual_s": round(actual, 1), "ratio": round(actual / guess["seconds"], 2),
+                           "estimated_mb": round(guess["memory_bytes"] / 2**20),
+                           "peak_mb": None if peak is None else round(peak / 2**20),
                            "basis": guess.get("basis", ""), "status": run["status"], "error": run["error"],
                            "phases": {k: round(v, 1) for k, v in (guess.get("phases") or {}).items()}}
                     rows.append(row)
