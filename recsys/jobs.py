@@ -81,20 +81,20 @@ class Estimate:
 # (:func:`_fit_units`, :func:`_score_units`: the operations that dominate it); seconds per unit were
 # measured once per model on this machine (2 CPU cores, busy with other work) by
 # ``python -m benchmarks.estimates measure`` on the demo and a 100k-row play-count log. On such a busy
-# machine the iterative models (ials, bpr) ran 3-10x slower than when it was idle (two torch threads
-# competing for two shared cores), so their rates are those of the busy machine, and any machine's
-# own finished runs correct them (:func:`_calibration`).
+# machine the same run took 2-10x longer from one minute to the next (iterative models most: two torch
+# threads competing for two shared cores), so these rates sit between its idle and busy speeds, and any
+# machine's own finished runs correct them (:func:`_calibration`).
 _FIT_RATE = {  # seconds per fit unit, CPU
-    "popularity": 9e-9, "random": 6e-9, "itemknn": 4.1e-9, "userknn": 1.2e-8, "ease": 1.26e-10, "ials": 5e-9,
-    "bpr": 3.5e-8, "mf": 2e-8, "content": 2e-7, "multvae": 7e-10,
+    "popularity": 9e-9, "random": 6e-9, "itemknn": 4.1e-9, "userknn": 1.2e-8, "ease": 1.26e-10, "ials": 3.5e-9,
+    "bpr": 2.2e-8, "mf": 2e-8, "content": 2e-7, "multvae": 7e-10,
 }
 _SCORE_RATE = {  # seconds per ranking unit, CPU
     "popularity": 1.2e-8, "random": 1.56e-8, "itemknn": 1.14e-9, "userknn": 5.3e-9, "ease": 9.9e-10, "ials": 1.5e-9,
     "bpr": 2.1e-9, "mf": 2.4e-9, "content": 6.3e-8, "multvae": 8.7e-11,
 }
 _DEFAULT_FIT_RATE, _DEFAULT_SCORE_RATE = 1e-8, 3e-9  # a model measured nowhere yet: treated as a factor model
-_AUC_CELL_SECONDS = 9e-8  # evaluation: sorting one (test user, item) score for AUC, plus the other metrics
-_LOAD_SECONDS, _LOAD_ROW_SECONDS = 0.3, 3e-6  # reading the dataset, splitting it, writing the results
+_AUC_CELL_SECONDS = 6e-8  # evaluation: sorting one (test user, item) score for AUC, plus the other metrics
+_LOAD_SECONDS, _LOAD_ROW_SECONDS = 0.1, 1.5e-6  # reading the dataset, splitting it, writing the results
 _WRITE_BYTE_SECONDS = 2e-9  # saving the model (EASE's dense item x item weights are the large case)
 _GPU_SPEEDUP = 8.0  # not measured on this machine: a modest guess for a GPU over these 2 cores
 _TRAIN_SHARE = 0.72  # the evaluated model trains on about this share: 80% less a tenth for validation
