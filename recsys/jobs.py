@@ -102,6 +102,7 @@ _GPU_SPEEDUP = 8.0  # not measured on this machine: a modest guess for a GPU ove
 _TRAIN_SHARE = {"iterative": 0.72, "one-step": 0.8}
 _CALIBRATION_RUNS = 5  # the newest finished runs of a model that calibrate its estimate
 _ROW_BYTES = 48  # per interaction: ids, values, timestamps, CSR copies, train/test split
+_PROCESS_BYTES = 650 * 2**20  # a worker with torch, pandas and scikit-learn loaded (peaks measured: 0.7-0.9 GB)
 
 
 def _data_stats(source: Any) -> tuple[int, int, int, bool]:
@@ -258,9 +259,14 @@ def _median_ratio(ratios: list[float]) -> float:
     return float(min(20.0, max(0.05, statistics.median(ratios)))) if ratios else 1.0
 
 
+def _host_bytes(n_users: int, n_items: int, nnz: int) -> float:
+    """The worker's own memory: the data, its splits and copies, and the Python process with torch."""
+    return nnz * _ROW_BYTES + (n_users + n_items) * 64 + _PROCESS_BYTES
+
+
 def _memory(name: str, p: dict[str, Any], n_users: int, n_items: int, nnz: int, kind: str) -> float:
     device_bytes, _ = _model_bytes(name, p, n_users, n_items, nnz)
-    host_bytes = nnz * _ROW_BYTES + (n_users + n_items) * 64 + 400 * 2**20  # data + the Python process
+    host_bytes = _host_bytes(n_users, n_items, nnz)
     return float(device_bytes + host_bytes) if kind == "cpu" else float(device_bytes)
 
 
@@ -297,7 +303,7 @@ def estimate(
     epoch_seconds = None if epoch_seconds is None else epoch_seconds * time_scale
     memory = int(_memory(model, p, n_users, n_items, nnz, kind) * memory_scale)
     _, driver = _model_bytes(model, p, n_users, n_items, nnz)
-    host_bytes = nnz * _ROW_BYTES + (n_users + n_items) * 64 + 400 * 2**20
+    host_bytes = _host_bytes(n_users, n_items, nnz)
     basis = (f"calibrated on {used} finished {'run' if used == 1 else 'runs'} of this model" if used
              else "this machine's formula for this model (no finished runs to learn from yet)")
     reasons = []
