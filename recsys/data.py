@@ -583,8 +583,12 @@ def normalise_ids(values: pd.Series) -> pd.Series:
     whole number written with a decimal point and only zeros after it ("3.0", "3.00") read as that whole
     number ("3"), since spreadsheets and pandas write integer ids that way once a cell is blank. Nothing
     else changes: "03", "3.5", "3.50", "1e3", "abc" and "ABC" are all different ids."""
-    text = values.astype("str").where(values.notna())
-    text = text.str.normalize("NFC").str.strip().str.strip(_ZERO_WIDTH).str.strip()
+    text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("str").where(values.notna())
+    text = text.str.strip()
+    wide = text.str.contains(r"[^\x00-\x7f]", regex=True).fillna(False).to_numpy(dtype=bool)
+    if wide.any():  # NFC and zero-width characters only concern text beyond ASCII
+        text = text.copy()
+        text[wide] = text[wide].str.normalize("NFC").str.strip(_ZERO_WIDTH).str.strip()
     text = text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
     return text.where(text != "")
 
@@ -612,10 +616,34 @@ def _chunk_ids(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         text = [str(int(v)) if w else repr(float(v)) if f else None
                 for v, w, f in zip(values.tolist(), whole, finite, strict=True)]
         return _refactorize(codes, pd.Series(text, dtype=object))
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return _arrow_ids(col)
     if not (pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype)):
         col = col.astype("str").where(col.notna())  # booleans, dates, categories: their text
     codes, uniques = pd.factorize(col)
-    return _refactorize(codes, normalise_ids(pd.Series(np.asarray(uniques, dtype=object), dtype=object)))
+    return _refactorize(codes, normalise_ids(pd.Series(uniques)))
+
+
+def _arrow_ids(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_chunk_ids` for Arrow text (what the reader gives), in Arrow's own routines: a column of
+    plain whole numbers is cast to int64 (exact: the pattern admits only text that int64 writes back the
+    same); any other column is dictionary-encoded and only its distinct values are normalised."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = pa.array(col)
+    null = np.array(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if pc.all(pc.match_substring_regex(array, f"^{_PLAIN_WHOLE}$")).as_py() is not False and not null.all():
+        numbers = pc.fill_null(pc.cast(array, pa.int64()), 0).to_numpy(zero_copy_only=False)
+        codes = np.full(len(array), -1, np.int32)
+        found, uniques = pd.factorize(numbers[~null])
+        codes[~null] = found
+        return codes, np.asarray(uniques, dtype=np.int64)
+    encoded = pc.dictionary_encode(array)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    codes = np.array(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int32)
+    return _refactorize(codes, normalise_ids(pd.Series(encoded.dictionary.to_pandas())))
 
 
 def _refactorize(codes: np.ndarray, text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -623,25 +651,72 @@ def _refactorize(codes: np.ndarray, text: pd.Series) -> tuple[np.ndarray, np.nda
     again, uniques = pd.factorize(text)
     again = np.append(again, -1)  # code -1 (missing) maps to the appended -1
     codes = again[codes].astype(np.int32)
-    values = pd.Series(np.asarray(uniques, dtype=object), dtype="str")
+    values = pd.Series(uniques, dtype="str")
     if len(values) and values.str.fullmatch(_PLAIN_WHOLE).all():
         return codes, values.astype(np.int64).to_numpy()
     return codes, values.to_numpy(dtype=object)
 
 
-class _IdColumn:
-    """The ids of one role, added chunk by chunk; numbered once every chunk is in (ids sorted)."""
+class _Growing:
+    """A 1-D array appended to chunk by chunk in one preallocated buffer (grown by doubling when a row
+    estimate falls short): one large allocation instead of many chunk-sized ones, which the C heap would
+    keep long after they are freed."""
 
-    def __init__(self) -> None:
-        self.codes: list[np.ndarray] = []
-        self.uniques: list[np.ndarray] = []
+    def __init__(self, dtype: Any, capacity: int) -> None:
+        self.data = np.empty(max(1024, int(capacity)), dtype)
+        self.n = 0
+
+    def append(self, part: np.ndarray) -> slice:
+        """Add ``part`` at the end; return where it went."""
+        end = self.n + len(part)
+        if end > len(self.data):
+            grown = np.empty(max(end, 2 * len(self.data)), self.data.dtype)
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[self.n: end] = part
+        where = slice(self.n, end)
+        self.n = end
+        return where
+
+    def view(self) -> np.ndarray:
+        return self.data[: self.n]
+
+
+def _compact(values: np.ndarray, keep: np.ndarray, block: int = 1 << 20) -> np.ndarray:
+    """``values[keep]`` written over the start of ``values`` itself (a view of it is returned), block by
+    block, so that no second full-size array is ever made."""
+    write = 0
+    for start in range(0, len(values), block):
+        picked = values[start: start + block][keep[start: start + block]]
+        values[write: write + len(picked)] = picked
+        write += len(picked)
+    return values[:write]
+
+
+class _IdColumn:
+    """The ids of one role, added chunk by chunk: each row gets the code of its id in one running index
+    (in order of first appearance); :meth:`finish` renumbers them in sorted order."""
+
+    def __init__(self, capacity: int) -> None:
+        self.codes = _Growing(np.int32, capacity)
+        self.known = pd.Index(np.zeros(0, np.int64))
         self.missing = 0
 
     def add(self, col: pd.Series) -> np.ndarray:
         """Take a chunk's column; return the mask of its missing ids."""
         codes, uniques = _chunk_ids(col)
-        self.codes.append(codes)
-        self.uniques.append(uniques)
+        if len(uniques) and (self.known.dtype.kind == "i") != (uniques.dtype.kind == "i"):
+            if self.known.dtype.kind == "i":  # text arrives: the whole numbers seen so far become text
+                self.known = pd.Index(self.known.astype(str).to_numpy(dtype=object), dtype=object)
+            else:
+                uniques = uniques.astype(str).astype(object)
+        position = self.known.get_indexer(uniques) if len(self.known) else np.full(len(uniques), -1)
+        new = position < 0
+        if new.any():
+            position[new] = len(self.known) + np.arange(int(new.sum()))
+            self.known = self.known.append(pd.Index(uniques[new], dtype=self.known.dtype))
+        mapping = np.append(position, -1).astype(np.int32)  # local code -1 (missing) stays -1
+        self.codes.append(mapping[codes])
         missing = codes < 0
         self.missing += int(missing.sum())
         return missing
@@ -649,29 +724,20 @@ class _IdColumn:
     def finish(self, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Dense numbers (int32) of the kept rows and the ids they stand for, sorted: numerically when
         every id is a plain whole number, else as text. Ids only seen on dropped rows are left out."""
-        if all(u.dtype.kind == "i" for u in self.uniques):
-            merged = np.concatenate(self.uniques) if self.uniques else np.zeros(0, np.int64)
-        else:
-            merged = np.concatenate([u.astype(str).astype(object) if u.dtype.kind == "i" else u
-                                     for u in self.uniques])
-        numbers, ids = pd.factorize(merged, sort=True)
-        total = sum(len(c) for c in self.codes)
-        out = np.empty(total, np.int32)
-        row = start = 0
-        while self.codes:
-            codes, uniques = self.codes.pop(0), self.uniques.pop(0)
-            mapping = np.append(numbers[start: start + len(uniques)], -1).astype(np.int32)
-            out[row: row + len(codes)] = mapping[codes]
-            row, start = row + len(codes), start + len(uniques)
+        codes = self.codes.view()
         if keep is not None:
-            out = out[keep]
-        used = np.zeros(len(ids), bool)
-        used[out] = True
-        if not used.all():
-            out = (np.cumsum(used, dtype=np.int64) - 1).astype(np.int32)[out]
-            ids = np.asarray(ids)[used]
-        ids = np.asarray(ids)
-        return out, ids.astype(np.int64) if ids.dtype.kind in "iu" else ids.astype(object)
+            codes = _compact(codes, keep)
+        known = self.known.to_numpy()
+        order = np.argsort(known, kind="stable")
+        used = np.zeros(len(known), bool)
+        used[codes] = True
+        used_sorted = used[order]
+        rank = np.full(len(known), -1, np.int32)
+        rank[order[used_sorted]] = np.arange(int(used_sorted.sum()), dtype=np.int32)
+        for start in range(0, len(codes), 1 << 20):
+            codes[start: start + (1 << 20)] = rank[codes[start: start + (1 << 20)]]
+        ids = known[order[used_sorted]]
+        return codes, ids.astype(np.int64) if ids.dtype.kind in "iu" else ids.astype(object)
 
 
 # -- numbers and times ---------------------------------------------------------------------------
@@ -679,6 +745,23 @@ class _IdColumn:
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 TIME_START, TIME_END = 0, 4102444800  # 1970-01-01 and 2100-01-01 (UTC), in seconds: the years accepted
 _NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|infinity|nan)"
+
+
+def _arrow_numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`_parse_numbers` in one Arrow cast, when every filled cell of ``col`` is a plain number
+    (the usual case); None when any is not (decimal commas, spaces, words: the careful path decides)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = pa.array(col)
+    try:
+        numbers = pc.cast(array, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    missing = np.array(numbers.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    values = np.array(numbers.to_numpy(zero_copy_only=False), dtype=np.float64)  # a writable copy
+    values[missing] = np.nan
+    return values, missing, np.zeros(len(values), bool)
 
 
 def _parse_numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -689,6 +772,10 @@ def _parse_numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if pd.api.types.is_numeric_dtype(col):
         values = col.to_numpy(np.float64, na_value=np.nan)
         return values, np.isnan(values), np.zeros(len(values), bool)
+    if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow":
+        quick = _arrow_numbers(col)
+        if quick is not None:
+            return quick
     text = col.astype("str").where(col.notna()).str.strip()
     missing = (text.isna() | (text == "")).to_numpy()
     comma = text.str.fullmatch(r"[-+]?\d+,\d+").fillna(False).to_numpy(dtype=bool)
@@ -838,17 +925,6 @@ _RATING_BITS = np.uint16(sum(int(_BIT[r]) for r in REASONS if "rating" in r))
 _TIME_BITS = np.uint16(sum(int(_BIT[r]) for r in REASONS if "timestamp" in r))
 
 
-def _join(parts: list[np.ndarray], dtype: Any) -> np.ndarray:
-    """The parts end to end in one new array, emptying the list as it goes (so memory never holds both)."""
-    out = np.empty(sum(len(p) for p in parts), dtype)
-    row = 0
-    while parts:
-        part = parts.pop(0)
-        out[row: row + len(part)] = part
-        row += len(part)
-    return out
-
-
 def _header_rows(frame: pd.DataFrame, cells: Mapping[str, str]) -> np.ndarray:
     """Rows whose every used cell repeats its column's header (a header row pasted again mid-file)."""
     mask = np.ones(len(frame), bool)
@@ -856,10 +932,14 @@ def _header_rows(frame: pd.DataFrame, cells: Mapping[str, str]) -> np.ndarray:
         values = frame[col]
         if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
             return np.zeros(len(frame), bool)
-        same = values.astype("str").str.strip().str.lower() == header.strip().lower()
-        mask &= same.fillna(False).to_numpy(dtype=bool)
+        text = values.astype("str")
+        # a substring search first: cheap, and almost always finds nothing
+        near = text.str.contains(header.strip(), case=False, regex=False).fillna(False).to_numpy(dtype=bool)
+        mask &= near
         if not mask.any():
             break
+        same = text[mask].str.strip().str.lower() == header.strip().lower()
+        mask[np.flatnonzero(mask)[~same.fillna(False).to_numpy(dtype=bool)]] = False
     return mask
 
 
@@ -868,12 +948,13 @@ class _Loader:
     (two int32 codes, a float32 value, an int64 time, a uint16 of reasons) are kept between chunks."""
 
     def __init__(self, name: str, mapping: Mapping[str, str | None], header: Mapping[str, str] | None,
-                 word: str) -> None:
+                 word: str, rows_hint: int = 0) -> None:
         self.name, self.mapping, self.header, self.word = name, dict(mapping), header, word
-        self.users, self.items = _IdColumn(), _IdColumn()
-        self.values: list[np.ndarray] = []
-        self.stamps: list[np.ndarray] = []
-        self.bits: list[np.ndarray] = []
+        capacity = int(rows_hint * 1.05) + 1024 if rows_hint else 1 << 20
+        self.users, self.items = _IdColumn(capacity), _IdColumn(capacity)
+        self.values = _Growing(np.float32, capacity) if mapping["rating"] is not None else None
+        self.stamps = _Growing(np.int64, capacity) if mapping["time"] is not None else None
+        self.bits = _Growing(np.uint16, capacity)
         self.flagged_lines: list[np.ndarray] = []
         self.ragged: list[int] = []
         self.times = _TimeReader()
@@ -893,7 +974,7 @@ class _Loader:
         bits[self.users.add(frame[self.mapping["user"]])] |= _BIT["missing user id"]
         bits[self.items.add(frame[self.mapping["item"]])] |= _BIT["missing item id"]
         rating_col, time_col = self.mapping["rating"], self.mapping["time"]
-        if rating_col is not None:
+        if rating_col is not None and self.values is not None:
             values, missing, text = _parse_numbers(frame[rating_col])
             finite = np.isfinite(values)
             with np.errstate(invalid="ignore"):
@@ -905,7 +986,7 @@ class _Loader:
             bits[large] |= _BIT["rating is too large"]
             self._count("rating", ~missing & ~header, text & ~header, frame[rating_col], lines)
             self.values.append(np.where(ok, values, 0.0).astype(np.float32))
-        if time_col is not None:
+        if time_col is not None and self.stamps is not None:
             seconds, missing, bad, outside = self.times.parse(frame[time_col])
             bits[missing] |= _BIT["missing timestamp"]
             bits[bad] |= _BIT["timestamp cannot be read"]
@@ -948,13 +1029,17 @@ class _Loader:
                 notes.append(f"ignored the empty column {col!r}")
                 mapping[role] = None
                 discard |= role_bits
-                (self.values if role == "rating" else self.stamps).clear()
+                if role == "rating":
+                    self.values = None
+                else:
+                    self.stamps = None
         if self.times.note and mapping["time"] is not None:
             notes.append(self.times.note)
 
-        bits = _join(self.bits, np.uint16)
+        bits = self.bits.view()
         flagged = np.flatnonzero(bits)
-        flagged_lines = _join(self.flagged_lines, np.int64)
+        flagged_lines = np.concatenate(self.flagged_lines) if self.flagged_lines else np.zeros(0, np.int64)
+        self.flagged_lines = []
         if discard:
             bits &= ~discard
         dropped: dict[str, int] = {}
@@ -980,7 +1065,7 @@ class _Loader:
                 "containing commas is quoted."
             )
         keep = bits == 0
-        del bits
+        self.bits = bits = None
         if not keep.any():
             if not dropped:
                 raise DataError(f"{name} has no data rows.")
@@ -1005,12 +1090,11 @@ class _Loader:
                 "to choose between. Check the item column or add more items."
             )
         values = stamps = None
-        if mapping["rating"] is not None:
-            values = _join(self.values, np.float32)
-            values = values if everything else values[keep]
-        if mapping["time"] is not None:
-            stamps = _join(self.stamps, np.int64)
-            stamps = stamps if everything else stamps[keep]
+        if self.values is not None:
+            values = self.values.view() if everything else _compact(self.values.view(), keep)
+        if self.stamps is not None:
+            stamps = self.stamps.view() if everything else _compact(self.stamps.view(), keep)
+        self.values = self.stamps = None
         del keep
         explicit, feedback_note = _judge_feedback(values, mapping["rating"])
         notes.append(feedback_note)
@@ -1067,7 +1151,7 @@ def interactions_from_frame(frame: pd.DataFrame, columns: Mapping[str, str | Non
     if not frame.attrs.get("line_index", False):
         frame = frame.set_axis(pd.RangeIndex(1, len(frame) + 1, name="row"))
     loader = _Loader(name, mapping, _header_cells(frame.attrs.get("header"), [str(c) for c in frame.columns],
-                                                  mapping), word)
+                                                  mapping), word, rows_hint=len(frame))
     loader.add(Chunk(frame, list(frame.attrs.get("ragged_lines", []))))
     return loader.finish(list(frame.attrs.get("notes", [])), guessed,
                          int(frame.attrs.get("expected_fields", frame.shape[1])))
@@ -1086,8 +1170,8 @@ def load_interactions(source: Any, columns: Mapping[str, str | None] | None = No
     """Read a file of interactions (path, bytes, or uploaded file object) into :class:`Interactions` with a
     :class:`DataReport` as ``.report``; cleaned as :func:`interactions_from_frame` says. ``columns`` maps
     roles ``user``, ``item``, ``rating``, ``time`` to column names (case-insensitive) and overrides
-    detection. The file is read in chunks, so memory holds about 21 bytes per row beyond the file itself;
-    only the id columns are read as text. Raises :class:`DataError` (one line, worded for the user) when
+    detection. The file is read in chunks, so memory holds about 21 bytes per row beyond the file itself.
+    Raises :class:`DataError` (one line, worded for the user) when
     the file cannot be used."""
     table = open_table(source)
 
@@ -1095,19 +1179,19 @@ def load_interactions(source: Any, columns: Mapping[str, str | None] | None = No
         frames = [chunk.frame for chunk in chunks]
         return pd.concat(frames) if frames else pd.DataFrame(columns=table.columns)
 
-    sample = table.read(first_rows, max_rows=_SAMPLE_ROWS)
+    sample = table.read(first_rows, max_rows=_SAMPLE_ROWS, all_text=False)
     mapping, guessed = _resolve_columns(sample, columns, table.name)
     _require_ids(mapping, table.columns, table.name)
     header = _header_cells(table.header, table.columns, mapping)
     word = "line" if table.line_index else "row"
 
     def load(chunks: Iterator[Chunk]) -> _Loader:
-        loader = _Loader(table.name, mapping, header, word)
+        loader = _Loader(table.name, mapping, header, word, rows_hint=table.rows_hint)
         for chunk in chunks:
             loader.add(chunk)
         return loader
 
-    loader = table.read(load, text_columns=[mapping["user"], mapping["item"]])
+    loader = table.read(load, all_text=False)
     if loader.n == 0 and not loader.ragged:
         raise no_rows(table)
     notes = list(table.notes)
@@ -1116,17 +1200,29 @@ def load_interactions(source: Any, columns: Mapping[str, str | None] | None = No
     return loader.finish(notes, guessed, len(table.columns))
 
 
-def _repeated_pairs(key: np.ndarray, block: int = 1 << 22) -> np.ndarray:
-    """Rows whose key appears more than once. Sorting, compared in blocks, keeps the extra memory to one
-    int64 per row (a hash table of 30 million keys takes several times that)."""
-    order = np.argsort(key)
-    repeated = np.zeros(len(key), bool)
-    for start in range(0, max(0, len(order) - 1), block):
-        stop = min(start + block, len(order) - 1)
-        same = np.flatnonzero(key[order[start + 1: stop + 1]] == key[order[start:stop]]) + start
-        if len(same):
-            repeated[order[same]] = True
-            repeated[order[same + 1]] = True
+def _pair_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
+    key = users.astype(np.int64)
+    key *= n_items
+    key += items
+    return key
+
+
+def _repeated_pairs(users: np.ndarray, items: np.ndarray, n_items: int, block: int = 1 << 20) -> np.ndarray:
+    """Rows whose (user, item) pair appears more than once. The pair keys are sorted in place and only the
+    repeated ones kept, so this needs one int64 per row for a moment (a hash table needs several)."""
+    key = _pair_keys(users, items, n_items)
+    key.sort()
+    twice = key[1:] == key[:-1]
+    if not twice.any():
+        return np.zeros(len(users), bool)
+    repeated_keys = np.unique(key[1:][twice])
+    del key, twice
+    repeated = np.zeros(len(users), bool)
+    last = len(repeated_keys) - 1
+    for start in range(0, len(users), block):
+        part = _pair_keys(users[start: start + block], items[start: start + block], n_items)
+        found = repeated_keys[np.minimum(np.searchsorted(repeated_keys, part), last)] == part
+        repeated[start: start + block] = found
     return repeated
 
 
@@ -1137,23 +1233,23 @@ def _combine_duplicates(
     """One row per (user, item), in file order of the row kept for each pair: explicit data keeps the
     latest row (by timestamp, then file order), implicit data keeps the first row with the values summed
     (or counted) and the latest timestamp. Sums beyond float32's range are a :class:`DataError` naming
-    ``what`` was summed."""
-    key = users.astype(np.int64) * n_items + items
-    repeated = _repeated_pairs(key)
+    ``what`` was summed. The arrays given are overwritten (the results are views of them)."""
+    repeated = _repeated_pairs(users, items, n_items)
     if not repeated.any():
         return users, items, values, stamps, 0, 0, ""
     rows = np.flatnonzero(repeated)
+    key = _pair_keys(users[rows], items[rows], n_items)
     if explicit and stamps is not None:
-        order = rows[np.lexsort((rows, stamps[rows], key[rows]))]
+        order = np.lexsort((rows, stamps[rows], key))
     else:
-        order = rows[np.lexsort((rows, key[rows]))]
+        order = np.lexsort((rows, key))
     sorted_key = key[order]
+    order = rows[order]
     starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
     sizes = np.diff(np.r_[starts, len(order)])
     dup_pairs, dup_rows = len(starts), int(len(order) - len(starts))
     keep = ~repeated
-    values = None if values is None else values.copy()
-    stamps = None if stamps is None else stamps.copy()
+    del repeated
     if explicit:
         keep[order[starts + sizes - 1]] = True
         how = ("kept the latest rating of each pair (by timestamp)" if stamps is not None
@@ -1162,7 +1258,7 @@ def _combine_duplicates(
         first = order[starts]  # rows sorted by (key, row): the first of each group is its first row
         keep[first] = True
         if values is None:
-            values = np.ones(len(key), np.float32)
+            values = np.ones(len(users), np.float32)
             values[first] = sizes
             how = "counted them: each pair's value is now the number of times it appears"
         else:
@@ -1178,8 +1274,8 @@ def _combine_duplicates(
             stamps[first] = np.maximum.reduceat(stamps[order], starts)
             how += " and kept the latest timestamp"
     return (
-        users[keep], items[keep], None if values is None else values[keep],
-        None if stamps is None else stamps[keep], dup_rows, dup_pairs, how,
+        _compact(users, keep), _compact(items, keep), None if values is None else _compact(values, keep),
+        None if stamps is None else _compact(stamps, keep), dup_rows, dup_pairs, how,
     )
 
 

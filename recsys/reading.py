@@ -24,10 +24,9 @@ import lzma
 import os
 import re
 import stat
-import warnings
 import zipfile
 import zlib
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -40,11 +39,31 @@ MAX_RATIO = 100  # unpacked bytes per compressed byte; real CSV logs compress 3 
 RATIO_FLOOR_BYTES = 16 * 1024 * 1024  # small files may compress better than MAX_RATIO
 MAX_COLUMNS = 10_000
 HEAD_BYTES = 1024 * 1024  # sniffed for the format; the first line must end inside it
-CHUNK_CELLS = 4_000_000  # cells parsed at a time (rows per chunk = this / number of columns)
+CHUNK_CELLS = 4_000_000  # cells per chunk in the careful reader and for Parquet (rows = this / columns)
+BLOCK_BYTES = 4 * 1024 * 1024  # text parsed at a time by the fast reader; also the longest row it takes
+# cells that mean "missing" (pandas' defaults): read as empty, in every column
+NA_WORDS = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
+            "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]
 
 FIELD_SEPARATOR = "\x1f"  # stands in for MovieLens' two-character "::"
 DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 _WHITESPACE = r"\s+"
+
+
+def _malloc_trim() -> Callable[[], object]:
+    """glibc's ``malloc_trim(0)``: hands freed heap pages back to the system. Chunks allocate and free
+    arrays of a few MB each; glibc keeps those in its heap (its mmap threshold rises with the first one
+    freed), so without this a long read holds hundreds of MB it no longer uses. A no-op elsewhere."""
+    try:
+        import ctypes
+
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    return lambda: trim(0)
+
+
+release_memory = _malloc_trim()
 
 
 class DataError(ValueError):
@@ -473,102 +492,125 @@ class Table:
     header: list[str] | None
     notes: list[str]
     open: Callable[[], BinaryIO] = field(repr=False)
-    encoding: str = "utf-8"
+    encoding: str = "utf-8"  # of the file; everything read from it is converted to UTF-8
     sep: str = ","
     skip_lines: int = 0
-    utf16: str | None = None
-    careful: bool = False  # rows of uneven width: read with the csv module, line by line
+    careful: bool = False  # odd quoting or space-separated: read with the csv module, line by line
     blank_lines: int = 0
+    rows_hint: int = 0  # about how many rows (from the file size and its first lines); 0 when unknown
 
     @property
     def line_index(self) -> bool:
         return self.kind == "text"
 
-    def read(self, consume: Callable[[Iterator[Chunk]], T], text_columns: Collection[str] | None = None,
-             max_rows: int | None = None) -> T:
+    def read(self, consume: Callable[[Iterator[Chunk]], T], max_rows: int | None = None,
+             all_text: bool = True) -> T:
         """``consume(chunks)`` over every row (or the first ``max_rows``); it may be called again from the
-        start when the file turns out to need a more careful reader (the earlier result is dropped).
-        ``text_columns`` are read as text (the file's exact characters; all columns when None); the others
-        as numbers where every value of a chunk is one."""
+        start when the file turns out to need another encoding or a more careful reader (the earlier
+        result is then dropped). Text files give every column as text (the file's characters; blank and
+        "NA"-like cells missing, see ``NA_WORDS``); Parquet columns keep their own types unless
+        ``all_text``."""
         while True:
             self.blank_lines = 0
             try:
-                with warnings.catch_warnings():
-                    # rows longer than the header: pandas would silently drop fields; read carefully instead
-                    warnings.simplefilter("error", pd.errors.ParserWarning)
-                    return consume(self._chunks(text_columns, max_rows))
+                return consume(self._chunks(max_rows, all_text))
             except _Again:
                 continue
 
     # -- chunk iterators ---------------------------------------------------------------------------
     def _stream(self) -> BinaryIO:
+        """The table's bytes as UTF-8 (other encodings converted on the way)."""
         fp = self.open()
-        if self.utf16:
-            fp = io.BufferedReader(_Transcoded(fp, self.utf16), 1 << 20)
+        if not self.encoding.startswith("utf-8"):
+            fp = io.BufferedReader(_Transcoded(fp, self.encoding), 1 << 20)
         if self.sep == FIELD_SEPARATOR:
             fp = io.BufferedReader(_Replaced(fp), 1 << 20)
         return fp
 
-    def _chunks(self, text_columns: Collection[str] | None, max_rows: int | None) -> Iterator[Chunk]:
+    def _chunks(self, max_rows: int | None, all_text: bool) -> Iterator[Chunk]:
         if self.kind == "parquet":
-            yield from self._parquet_chunks(text_columns, max_rows)
+            yield from self._parquet_chunks(max_rows, all_text)
         elif self.careful:
             yield from self._careful_chunks(max_rows)
         else:
-            yield from self._fast_chunks(text_columns, max_rows)
+            yield from self._fast_chunks(max_rows)
 
     def _rows_per_chunk(self, max_rows: int | None) -> int:
         rows = max(1_000, CHUNK_CELLS // max(1, len(self.columns)))
         return min(rows, max_rows) if max_rows else rows
 
-    def _fast_chunks(self, text_columns: Collection[str] | None, max_rows: int | None) -> Iterator[Chunk]:
-        dtype: Any = str if text_columns is None else {c: str for c in text_columns}
-        options: dict[str, Any] = dict(
-            sep=self.sep, header=0 if self.header is not None else None, names=self.columns,
-            encoding=self.encoding, dtype=dtype, skip_blank_lines=False, skipinitialspace=True,
-            index_col=False, skiprows=self.skip_lines, chunksize=self._rows_per_chunk(max_rows),
-        )
-        if self.sep == _WHITESPACE:
-            options.pop("skipinitialspace")
+    def _fast_chunks(self, max_rows: int | None) -> Iterator[Chunk]:
+        """pyarrow's streaming CSV reader, every column as text. Rows with the wrong number of fields are
+        left out (their line numbers kept); anything else it cannot parse (odd quoting, text that is not
+        UTF-8) starts the read over in a more careful way."""
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+
+        pending: list[int] = []  # lines left out, not yet handed out with a chunk
+
+        def invalid(row: Any) -> str:
+            if row.number is None:
+                return "error"
+            pending.append(int(row.number))
+            return "skip"
+
+        read = pcsv.ReadOptions(use_threads=False, block_size=BLOCK_BYTES, column_names=self.columns,
+                                skip_rows=self.skip_lines + (1 if self.header is not None else 0))
+        parse = pcsv.ParseOptions(delimiter=self.sep, invalid_row_handler=invalid, ignore_empty_lines=False,
+                                  newlines_in_values=True)
+        convert = pcsv.ConvertOptions(column_types={c: pa.string() for c in self.columns}, null_values=NA_WORDS,
+                                      strings_can_be_null=True, quoted_strings_can_be_null=True)
         line = self.skip_lines + (2 if self.header is not None else 1)
         done = 0
         stream = self._stream()
         try:
-            reader = pd.read_csv(stream, **options)
-            with reader:
-                while max_rows is None or done < max_rows:
-                    try:
-                        frame = next(reader)
-                    except StopIteration:
-                        break
-                    except (pd.errors.ParserError, pd.errors.ParserWarning) as exc:
-                        self.careful = True
-                        raise _Again from exc
-                    except UnicodeDecodeError as exc:
-                        if self.encoding.startswith("utf-8"):
-                            self.encoding = "cp1252"
-                        elif self.encoding == "cp1252":
-                            self.encoding = "latin-1"
-                        else:
-                            raise DataError(f"Could not read {self.name} as text ({exc.reason}).") from exc
-                        self.notes = [n for n in self.notes if not n.startswith("text is not UTF-8")]
-                        self.notes.append(f"text is not UTF-8; read it as "
-                                          f"{'Windows-1252' if self.encoding == 'cp1252' else 'Latin-1'}")
-                        raise _Again from exc
-                    except (ValueError, csv.Error) as exc:
-                        if isinstance(exc, DataError):
-                            raise
-                        reason = " ".join(str(exc).split())[:160]
-                        raise DataError(f"Could not read {self.name} as a table ({reason}). Check that it is "
-                                        "a CSV file.") from exc
-                    frame.index = pd.RangeIndex(line, line + len(frame), name="line")
-                    line += len(frame)
-                    if max_rows is not None:
-                        frame = frame.iloc[: max_rows - done]
-                    done += len(frame)
-                    yield Chunk(self._drop_blank(frame))
+            try:
+                reader = pcsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
+            except pa.ArrowInvalid as exc:
+                self._retry(exc)
+            while max_rows is None or done < max_rows:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    break
+                except pa.ArrowInvalid as exc:
+                    self._retry(exc)
+                k = batch.num_rows
+                pending.sort()
+                lines = np.arange(line, line + k + len(pending), dtype=np.int64)
+                if pending:
+                    lines = lines[~np.isin(lines, pending)]
+                lines = lines[:k]
+                last = int(lines[-1]) if k else (pending[-1] if pending else line - 1)
+                ragged = [n for n in pending if n <= last]
+                del pending[: len(ragged)]
+                line = last + 1
+                frame = batch.to_pandas()
+                frame.index = pd.Index(lines, name="line")
+                if max_rows is not None:
+                    frame = frame.iloc[: max_rows - done]
+                done += len(frame)
+                yield Chunk(self._drop_blank(frame), ragged)
+                del frame, batch
+                release_memory()
         finally:
             stream.close()
+
+    def _retry(self, exc: Exception) -> None:
+        """Switch to what the parse error calls for (another encoding, or the careful reader) and start
+        over."""
+        message = str(exc)
+        if "UTF8" in message or "UTF-8" in message:
+            if self.encoding.startswith("utf-8"):
+                self.encoding = "cp1252"
+            elif self.encoding == "cp1252":
+                self.encoding = "latin-1"
+            self.notes = [n for n in self.notes if not n.startswith("text is not UTF-8")]
+            word = "Windows-1252" if self.encoding == "cp1252" else "Latin-1"
+            self.notes.append(f"text is not UTF-8; read it as {word}")
+        else:
+            self.careful = True
+        raise _Again from exc
 
     def _drop_blank(self, frame: pd.DataFrame) -> pd.DataFrame:
         blank = frame.isna().all(axis=1).to_numpy()
@@ -581,7 +623,7 @@ class Table:
         """Rows with the wrong number of fields are left out and their line numbers kept (slow path)."""
         stream = self._stream()
         try:
-            text = io.TextIOWrapper(stream, encoding=self.encoding, errors="replace", newline="")
+            text = io.TextIOWrapper(stream, encoding="utf-8-sig", errors="replace", newline="")
             for _ in range(self.skip_lines):
                 text.readline()
             start = self.skip_lines + 1
@@ -635,7 +677,7 @@ class Table:
         frame.index = pd.Index(np.asarray(lines, dtype=np.int64), name="line")
         return Chunk(frame, bad)
 
-    def _parquet_chunks(self, text_columns: Collection[str] | None, max_rows: int | None) -> Iterator[Chunk]:
+    def _parquet_chunks(self, max_rows: int | None, all_text: bool) -> Iterator[Chunk]:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -646,7 +688,7 @@ class Table:
             for batch in parquet.iter_batches(batch_size=self._rows_per_chunk(max_rows)):
                 frame = pa.Table.from_batches([batch]).to_pandas()
                 frame.columns = self.columns
-                if text_columns is None:
+                if all_text:
                     frame = frame.astype(str).where(frame.notna(), np.nan)
                 if max_rows is not None:
                     frame = frame.iloc[: max_rows - row + 1]
@@ -682,13 +724,29 @@ def open_table(source: Any) -> Table:
     try:
         head = fp.read(HEAD_BYTES)
         if head[:4] != b"PAR1":
-            return _sniff_text(name, head, open_content, notes)
+            packed = bool(notes)
+            table = _sniff_text(name, head, open_content, notes)
+            if len(head) < HEAD_BYTES:
+                table.rows_hint = head.count(b"\n") + 1
+            elif not packed:  # plain text: rows ~ size / bytes per line of the head
+                table.rows_hint = int(_size_of(base) * head.count(b"\n") / len(head))
+            return table
         if notes:  # Parquet inside a compressed file: unpacked (within the limits) to seek in it
             data = head + fp.read()
             return _open_parquet(name, lambda: io.BytesIO(data), notes)
     finally:
         fp.close()
     return _open_parquet(name, base, notes)
+
+
+def _size_of(open_source: Callable[[], BinaryIO]) -> int:
+    stream = open_source()
+    try:
+        return int(stream.seek(0, io.SEEK_END))
+    except (OSError, ValueError):
+        return 0
+    finally:
+        stream.close()
 
 
 def _open_parquet(name: str, open_parquet: Callable[[], BinaryIO], notes: list[str]) -> Table:
@@ -797,8 +855,8 @@ def _sniff_text(name: str, head: bytes, reopen: Callable[[], BinaryIO], notes: l
             "item column. Separate the columns with commas, semicolons, tabs or '|'."
         )
     return Table(name=name, kind="text", columns=columns, header=first if has_header else None, notes=notes,
-                 open=reopen, encoding="utf-8" if utf16 else encoding, sep=sep, skip_lines=skip_lines,
-                 utf16=utf16)
+                 open=reopen, encoding=utf16 or encoding, sep=sep, skip_lines=skip_lines,
+                 careful=sep == _WHITESPACE)
 
 
 def read_table(source: Any, all_text: bool = False, max_rows: int | None = None) -> pd.DataFrame:
@@ -822,8 +880,7 @@ def read_table(source: Any, all_text: bool = False, max_rows: int | None = None)
             ragged.extend(chunk.ragged_lines)
         return frames, ragged
 
-    text_columns = None if (all_text or table.kind == "text") else ()
-    frames, ragged = table.read(collect, text_columns=text_columns, max_rows=max_rows)
+    frames, ragged = table.read(collect, max_rows=max_rows, all_text=all_text)
     frame = pd.concat(frames) if frames else pd.DataFrame(columns=table.columns)
     if len(frame) == 0 and not ragged:
         raise no_rows(table)
