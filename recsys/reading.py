@@ -8,7 +8,7 @@ whole-frame convenience built on it. The limits, each refused with one :class:`D
 * only regular files are opened: a folder, a named pipe (FIFO), a device or a socket is refused before
   anything is read from it (reading a FIFO would wait forever);
 * a compressed file (gzip, bzip2, xz, zip) may unpack to at most ``MAX_UNPACKED_BYTES`` (the dashboard's
-  upload limit) and, past its first ``RATIO_FLOOR_BYTES``, to at most ``MAX_RATIO`` times the compressed
+  upload limit, ``MAX_UPLOAD_BYTES``) and, past its first ``RATIO_FLOOR_BYTES``, to at most ``MAX_RATIO`` times the compressed
   bytes read so far; the check runs while unpacking, so a decompression bomb stops within a second;
 * a table has at most ``MAX_COLUMNS`` columns, and its first line must end within ``HEAD_BYTES``.
 """
@@ -34,9 +34,12 @@ from typing import Any, BinaryIO, TypeVar
 import numpy as np
 import pandas as pd
 
-MAX_UNPACKED_BYTES = 1024 * 1024 * 1024  # = server.maxUploadSize (MB) in .streamlit/config.toml
+# The dashboard's upload limit (server.maxUploadSize in .streamlit/config.toml, in MB): the dashboard holds
+# the upload, about 0.6 GB of its own and ~1.2 bytes per byte of CSV while reading: under 2 GB in all.
+MAX_UPLOAD_BYTES = 512 * 1024 * 1024
+MAX_UNPACKED_BYTES = MAX_UPLOAD_BYTES  # a compressed file may hold what could be uploaded plain
 MAX_RATIO = 100  # unpacked bytes per compressed byte; real CSV logs compress 3 to 20 times
-RATIO_FLOOR_BYTES = 16 * 1024 * 1024  # small files may compress better than MAX_RATIO
+RATIO_FLOOR_BYTES = 4 * 1024 * 1024  # tiny files may compress better than MAX_RATIO
 MAX_COLUMNS = 10_000
 HEAD_BYTES = 1024 * 1024  # sniffed for the format; the first line must end inside it
 CHUNK_CELLS = 4_000_000  # cells per chunk in the careful reader and for Parquet (rows = this / columns)
@@ -442,14 +445,15 @@ def unique_names(columns: Any) -> list[str]:
     """Column names on one line, without BOM; blanks named ``column<n>``, repeats suffixed ``.1``, ``.2``."""
     out: list[str] = []
     seen: set[str] = set()
+    last_suffix: dict[str, int] = {}  # per name, the last suffix given: each name is tried once or twice
     for j, col in enumerate(columns):
         text = " ".join(str(col).lstrip("\ufeff").split())
         if not text or text.startswith("Unnamed: "):
             text = f"column{j + 1}"
-        base, k = text, 0
+        base = text
         while text in seen:
-            k += 1
-            text = f"{base}.{k}"
+            last_suffix[base] = last_suffix.get(base, 0) + 1
+            text = f"{base}.{last_suffix[base]}"
         seen.add(text)
         out.append(text)
     return out
@@ -475,6 +479,19 @@ class Chunk:
 
     frame: pd.DataFrame
     ragged_lines: list[int] = field(default_factory=list)
+
+
+def _all_null(batch: Any) -> np.ndarray | None:
+    """The rows of an Arrow batch whose every cell is missing (blank lines), or None when there are none."""
+    import pyarrow.compute as pc
+
+    if batch.num_rows == 0 or all(column.null_count == 0 for column in batch.columns):
+        return None
+    blank = batch.column(0).is_null()
+    for column in batch.columns[1:]:
+        blank = pc.and_(blank, column.is_null())
+    mask = np.array(blank.to_numpy(zero_copy_only=False), dtype=bool)
+    return mask if mask.any() else None
 
 
 class _Again(Exception):
@@ -563,6 +580,7 @@ class Table:
         line = self.skip_lines + (2 if self.header is not None else 1)
         done = 0
         stream = self._stream()
+        reader = None
         try:
             try:
                 reader = pcsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
@@ -585,15 +603,22 @@ class Table:
                 ragged = [n for n in pending if n <= last]
                 del pending[: len(ragged)]
                 line = last + 1
+                blank = _all_null(batch)
+                if blank is not None:  # blank lines go before the rows become pandas objects
+                    self.blank_lines += int(blank.sum())
+                    batch = batch.filter(pa.array(~blank))
+                    lines = lines[~blank]
                 frame = batch.to_pandas()
                 frame.index = pd.Index(lines, name="line")
                 if max_rows is not None:
                     frame = frame.iloc[: max_rows - done]
                 done += len(frame)
-                yield Chunk(self._drop_blank(frame), ragged)
+                yield Chunk(frame, ragged)
                 del frame, batch
                 release_memory()
         finally:
+            if reader is not None:
+                reader.close()
             stream.close()
 
     def _retry(self, exc: Exception) -> None:
@@ -611,13 +636,6 @@ class Table:
         else:
             self.careful = True
         raise _Again from exc
-
-    def _drop_blank(self, frame: pd.DataFrame) -> pd.DataFrame:
-        blank = frame.isna().all(axis=1).to_numpy()
-        if blank.any():
-            self.blank_lines += int(blank.sum())
-            frame = frame[~blank]
-        return frame
 
     def _careful_chunks(self, max_rows: int | None) -> Iterator[Chunk]:
         """Rows with the wrong number of fields are left out and their line numbers kept (slow path)."""
@@ -723,9 +741,13 @@ def open_table(source: Any) -> Table:
     fp = open_content(notes)
     try:
         head = fp.read(HEAD_BYTES)
+        blank_lines = 0
+        while len(head) == HEAD_BYTES and not head.strip():  # a flood of blank lines: read on (within limits)
+            blank_lines += head.count(b"\n")
+            head = fp.read(HEAD_BYTES)
         if head[:4] != b"PAR1":
             packed = bool(notes)
-            table = _sniff_text(name, head, open_content, notes)
+            table = _sniff_text(name, head, open_content, notes, blank_lines)
             if len(head) < HEAD_BYTES:
                 table.rows_hint = head.count(b"\n") + 1
             elif not packed:  # plain text: rows ~ size / bytes per line of the head
@@ -769,8 +791,10 @@ def _open_parquet(name: str, open_parquet: Callable[[], BinaryIO], notes: list[s
                  open=open_parquet)
 
 
-def _sniff_text(name: str, head: bytes, reopen: Callable[[], BinaryIO], notes: list[str]) -> Table:
-    """The text table whose first ``HEAD_BYTES`` (unpacked) are ``head``; ``reopen()`` gives its bytes again."""
+def _sniff_text(name: str, head: bytes, reopen: Callable[[], BinaryIO], notes: list[str],
+                blank_lines: int = 0) -> Table:
+    """The text table whose first ``HEAD_BYTES`` (unpacked) after ``blank_lines`` blank lines are ``head``;
+    ``reopen()`` gives its bytes again."""
     if not head.strip():
         raise DataError(f"{name} is empty (no rows at all). Choose the file that holds your interactions.")
     utf16 = None
@@ -787,9 +811,9 @@ def _sniff_text(name: str, head: bytes, reopen: Callable[[], BinaryIO], notes: l
             "not a CSV table. Export your interactions as CSV (one row per user-item interaction) and load that."
         )
     leading = re.match(rb"(?:[ \t]*\r?\n|[ \t]*\r)+", head)
-    skip_lines = 0
+    skip_lines = blank_lines
     if leading:  # blank lines before the header: pandas would take the first one as the header
-        skip_lines = leading.group(0).count(b"\n") or leading.group(0).count(b"\r")
+        skip_lines += leading.group(0).count(b"\n") or leading.group(0).count(b"\r")
         head = head[leading.end():]
     encoding, text = _choose_encoding(head)
     stripped = text.lstrip()

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.data import Catalog, DataError, Interactions
+from recsys.reading import open_regular_file
 
 SCHEMA_VERSION = 1
 DB_NAME = "tastemaker.db"
@@ -784,9 +785,8 @@ def _read_source(source, source_name: str | None) -> tuple[bytes, str, str]:
         label = source_name or str(getattr(source, "name", "upload"))
     else:
         path = Path(source)
-        if not path.is_file():
-            raise DataError(f"No file at {path}: check the path.")
-        raw, label = path.read_bytes(), source_name or path.name
+        with open_regular_file(path) as fh:  # a folder, FIFO or device is refused before any read
+            raw, label = fh.read(), source_name or path.name
     label = Path(str(label)).name or "upload"
     suffixes = [s.lower() for s in Path(label).suffixes][-2:]
     suffix = "".join(s for s in suffixes if s in UPLOAD_SUFFIXES) or ".csv"
