@@ -54,6 +54,13 @@ def parse_settings(pairs: Sequence[str] | None) -> dict[str, object]:
     return out
 
 
+def print_warnings(warnings: Sequence[str]) -> None:
+    """The data report's warnings on stderr, one ``warning: ...`` line each (what ``validate`` lists under
+    "Warnings:")."""
+    for warning in warnings:
+        print(f"warning: {' '.join(str(warning).split())}", file=sys.stderr)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Load FILE, print its data report; exit 0 when usable (warnings allowed), 2 with one line when not."""
     from recsys.data import load_interactions
@@ -84,7 +91,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if model.needs_catalog and not args.items:
         raise DataError(f"{args.model} needs an item catalogue (titles, genres or tags): add --items FILE.")
     inter = load_interactions(args.file, columns=column_overrides(args))
+    print_warnings(inter.report.warnings if inter.report is not None else [])
     catalog = load_items(args.items) if args.items else None
+    if catalog is not None:
+        print_warnings(catalog.report.get("warnings", []))
 
     def report_epoch(record: dict) -> None:
         extra = "".join(f", {key} {record[key]:.4f}" for key in ("rmse", "validation") if record.get(key) is not None)
@@ -161,6 +171,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise DataError(f"Unknown model(s) {', '.join(unknown)}. Available: {', '.join(MODELS)}.")
     names = ["popularity"] + [n for n in dict.fromkeys(names) if n != "popularity"]
     inter = load_interactions(args.file, columns=column_overrides(args))
+    print_warnings(inter.report.warnings if inter.report is not None else [])
     catalog = None
     if args.items:
         from recsys.data import load_items
@@ -251,6 +262,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if args.model in MODELS and "seed" in params and "seed" not in MODELS[args.model].param_names():
         seed = params.pop("seed")
     dataset_id = store.add_dataset(args.file, columns=column_overrides(args), items=args.items)
+    print_warnings((store.dataset(dataset_id).get("report") or {}).get("warnings", []))
     try:
         run_id = submit(store, dataset_id, args.model, params, protocol=args.split,
                         seed=42 if seed is None else int(seed), device=device)

@@ -431,3 +431,31 @@ def test_random_damage_only_ever_raises_data_error():
                 load(blob)
             except DataError as exc:
                 assert "\n" not in str(exc)
+
+
+# -- the commands that load data print its warnings --------------------------------------------
+
+
+def _warned_file(tmp_path: Path) -> Path:
+    """A book-sales file with a row that has no customer and a repeated header: two warnings' worth."""
+    rows = ["customer,book,quantity"] + [f"c{c},b{(c * 3 + k) % 11},{1 + k}" for c in range(12) for k in range(4)]
+    rows[7:7] = [",b1,2", "customer,book,quantity"]
+    path = tmp_path / "sales.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("command", ["train", "submit"])
+def test_train_and_submit_print_the_data_warnings(tmp_path, command):
+    path = _warned_file(tmp_path)
+    args = {"train": ["--model", "popularity", "--out", str(tmp_path / "model")],
+            "submit": ["--model", "popularity"]}[command]
+    env = {**__import__("os").environ, "TASTEMAKER_HOME": str(tmp_path / "home")}
+    proc = subprocess.run([sys.executable, "-m", "recsys", command, str(path), *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
+    assert any("Dropped 2 of 50 rows" in w and "repeated header row (1, e.g. line 9)" in w
+               and "missing user id (1, e.g. line 8)" in w for w in warnings), proc.stderr
+    assert any("Only 48 interactions" in w for w in warnings)
+    assert "Traceback" not in proc.stderr
