@@ -125,8 +125,9 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     """Write the top ``--k`` items for ``--users`` (``all`` or comma-separated ids) of the model saved in
-    MODEL_DIR to ``--out`` as CSV ``user,item,rank,score``, in the file's own ids; items a user already
-    has are excluded. Unknown user ids are named on stderr and skipped."""
+    MODEL_DIR to ``--out`` as CSV ``user,item,rank,score``, in the file's own ids (text that would start
+    a spreadsheet formula gets an apostrophe, see :mod:`recsys.csv_export`); items a user already has
+    are excluded. Unknown user ids are named on stderr and skipped."""
     from pathlib import Path
 
     from recsys.data import lookup_ids
@@ -148,10 +149,12 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             print(f"skipped {len(missing)} unknown user(s): {', '.join(missing[:5])}{more}", file=sys.stderr)
         user_ids = [u for u, ok in zip(wanted, known, strict=True) if ok]
+    from recsys.csv_export import write_csv
+
     frame = model.recommend_frame(user_ids, k=args.k)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    write_csv(frame, out)
     print(f"wrote {len(frame):,} recommendations for {frame['user'].nunique():,} users to {out}")
     return 0
 

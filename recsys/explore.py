@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys.csv_export import csv_bytes
 from recsys.data import Catalog, DataError, Interactions, lookup_ids
 from recsys.models.base import ModelError, Recommender
 
@@ -490,8 +491,9 @@ def all_recommendations(model: Recommender, catalog: Catalog | None = None, k: i
 
 
 def recommendations_csv(model: Recommender, catalog: Catalog | None = None, k: int = 10) -> bytes:
-    """:func:`all_recommendations` as UTF-8 CSV bytes, ready for a download button."""
-    return all_recommendations(model, catalog, k=k).to_csv(index=False).encode("utf-8")
+    """:func:`all_recommendations` as UTF-8 CSV bytes, ready for a download button (formula-safe, see
+    :mod:`recsys.csv_export`)."""
+    return csv_bytes(all_recommendations(model, catalog, k=k))
 
 
 # -- runs ------------------------------------------------------------------------------------------
@@ -804,8 +806,9 @@ def tradeoff(board: pd.DataFrame, accuracy: str = "ndcg", other: str = "novelty"
 
 
 def leaderboard_csv(board: pd.DataFrame) -> bytes:
-    """The leaderboard as CSV bytes: one row per run; per metric its value, 95% interval, difference to
-    Popularity with its p-value and badge; then training time and device."""
+    """The leaderboard as CSV bytes (formula-safe, see :mod:`recsys.csv_export`): one row per run; per
+    metric its value, 95% interval, difference to Popularity with its p-value and badge; then training
+    time and device."""
     if board.empty:
         return b""
     first = board.drop_duplicates("run_id").set_index("run_id")
@@ -819,7 +822,7 @@ def leaderboard_csv(board: pd.DataFrame) -> bytes:
             out[f"{metric}{suffix}"] = g[col].reindex(out.index)
     out["seconds"] = first["seconds"]
     out["device"] = first["device"]
-    return out.reset_index().to_csv(index=False, float_format="%.6g").encode("utf-8")
+    return csv_bytes(out.reset_index(), float_format="%.6g")
 
 
 def segment_breakdown(
