@@ -18,7 +18,7 @@ st.set_page_config(
 )
 st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "logo-mark.svg"), size="large")
 layout.inject_css()
-access.require_access()  # stops here, before any page, unless this session may use the dashboard
+access.require_access()  # serves only the sign-in page (or the refusal) unless this session may go on
 
 PAGES = [
     st.Page(str(ROOT / "pages/data.py"), title="Data", icon="📁", default=True),

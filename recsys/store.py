@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from recsys.data import Catalog, DataError, Interactions
+from recsys.data import Catalog, Interactions
 from recsys.reading import open_regular_file
 
 SCHEMA_VERSION = 1

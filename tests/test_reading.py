@@ -66,9 +66,16 @@ def test_ids_longer_than_int64_stay_exact_text(tmp_path):
     assert list(inter.item_ids) == [9780140449136, 9780306406157]
 
 
-def test_float_looking_ids_stay_distinct_and_whole_floats_are_whole(tmp_path):
-    path = tmp_path / "clicks.csv"
-    path.write_text("visitor,ad\nv1,1.5\nv1,1.50001\nv2,1.5\nv2,3\nv3,3.0\nv3,3.00\nv3,03\n")
+@pytest.mark.parametrize("name, sep", [("clicks.csv", ","), ("clicks.tsv", "\t"), ("clicks.dat", "::"),
+                                       ("clicks.txt", ";"), ("clicks.csv.gz", "|")])
+def test_float_looking_ids_stay_distinct_and_whole_floats_are_whole(tmp_path, name, sep):
+    rows = [("v1", "1.5"), ("v1", "1.50001"), ("v2", "1.5"), ("v2", "3"), ("v3", "3.0"), ("v3", "3.00"),
+            ("v3", "03")]
+    text = "".join(f"{u}{sep}{i}\n" for u, i in rows)
+    if sep != "::":
+        text = f"visitor{sep}ad\n" + text
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(text.encode()) if name.endswith(".gz") else text.encode())
     inter = load_interactions(path)
     assert list(inter.item_ids) == ["03", "1.5", "1.50001", "3"]
     assert inter.report.duplicate_rows == 1  # v3's "3.0" and "3.00" are one ad, "3"
@@ -214,7 +221,10 @@ def test_compressed_files_within_the_limits_still_load(tmp_path):
 
 
 def test_the_upload_limit_and_the_unpacked_cap_agree():
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
 
     config = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] * 1024 * 1024 == reading.MAX_UPLOAD_BYTES

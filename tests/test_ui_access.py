@@ -4,7 +4,6 @@ and unexpected errors shown as one line (the traceback goes to the log). Real St
 from __future__ import annotations
 
 import subprocess
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -12,6 +11,11 @@ from streamlit import config
 from streamlit.testing.v1 import AppTest
 
 from ui import access
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")

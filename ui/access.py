@@ -57,22 +57,25 @@ def password_matches(given: str, password: str) -> bool:
     return hmac.compare_digest(given.encode("utf-8"), password.encode("utf-8"))
 
 
-def require_access() -> None:
-    """Call once per run, before any page: returns when this session may use the dashboard; otherwise
-    draws the refusal or the password form and stops the run (``st.stop``)."""
+def allowed() -> bool:
+    """Whether this session may use the dashboard now (draws nothing)."""
     password = configured_password()
-    address = bind_address()
     if password is None:
-        if is_loopback(address):
-            return
-        shown = address or "every network interface"
+        return is_loopback(bind_address())
+    return bool(st.session_state.get(_GRANTED))
+
+
+def sign_in_page() -> None:
+    """The only page served while :func:`allowed` is False: the refusal (no password, network address) or
+    the password form. A right password is remembered for the session and the app reruns."""
+    password = configured_password()
+    if password is None:
+        shown = bind_address() or "every network interface"
         st.error(
             f"This dashboard listens on {shown}, where other machines can reach it, and no password is set, "
             "so it serves nothing. Set a password (the TASTEMAKER_PASSWORD environment variable, or "
             "`password` in .streamlit/secrets.toml) and restart it, or run it on 127.0.0.1 (plain `make run`)."
         )
-        st.stop()
-    if st.session_state.get(_GRANTED):
         return
     st.title("Tastemaker")
     with st.form("tm_login", clear_on_submit=True):
@@ -85,4 +88,14 @@ def require_access() -> None:
             st.rerun()
         time.sleep(WRONG_PASSWORD_DELAY_S)
         st.error("That password is not right. Try again.")
+
+
+def require_access() -> None:
+    """Call once per run, before any page: returns when this session may use the dashboard; otherwise
+    serves :func:`sign_in_page` as the one, hidden, page of the app and stops the run, so that neither a
+    page nor the list of pages is ever sent."""
+    if allowed():
+        return
+    st.navigation([st.Page(sign_in_page, title="Tastemaker", url_path="sign-in", default=True)],
+                  position="hidden").run()
     st.stop()
