@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -10,6 +12,7 @@ from plotly.subplots import make_subplots
 import ui
 from recsys import jobs
 from recsys.models import MODELS
+from recsys.models.settings import Setting
 from recsys.split import PROTOCOL_DESCRIPTIONS, PROTOCOLS
 from ui import charts, state, words
 from ui import format as fmt
@@ -17,49 +20,56 @@ from ui import format as fmt
 ACTIVE = ("queued", "running")
 POLL_SECONDS = 1.5
 NEEDS_TIME = ("temporal", "global_temporal")
-HIDDEN_PARAMS = ("device",)  # chosen once for all models below
+HIDDEN_SETTINGS = ("device",)  # chosen once for all models below
 
 
 # -- the form --------------------------------------------------------------------------------------
-def _param_input(model: str, name: str, default):
-    """One hyperparameter widget with the model's default filled in; returns the chosen value."""
-    label, help_text = words.param_label(name)
-    key = f"param_{model}_{name}"
-    if isinstance(default, bool):
-        return st.toggle(label, value=default, key=key, help=help_text)
-    if isinstance(default, int):
-        return int(st.number_input(label, value=default, step=1, key=key, help=help_text))
-    if isinstance(default, float):
-        step = abs(default) / 10 if default else 0.01
-        return float(st.number_input(label, value=default, step=step, format="%g", key=key, help=help_text))
-    if default is None:
-        text = st.text_input(label, value="", key=key, help=help_text, placeholder="empty: off")
-        text = text.strip()
-        if not text:
-            return None
-        for cast in (int, float):
-            try:
-                return cast(text)
-            except ValueError:
-                pass
-        return text
-    return st.text_input(label, value=str(default), key=key, help=help_text)
+def _step(setting: Setting) -> float:
+    """A number widget's step: a tenth of the default's order of magnitude (0.05 -> 0.001, 200 -> 10)."""
+    if setting.default:
+        return 10 ** math.floor(math.log10(abs(setting.default))) / 10
+    return 1.0 if (setting.high or 0) > 10 else 0.01
+
+
+def _setting_input(model: str, setting: Setting):
+    """The widget a setting's declaration asks for (type, range, choices, plain label and help), with the
+    model's default filled in; returns the chosen value (``None`` for an empty optional number)."""
+    key = f"param_{model}_{setting.name}"
+    common = {"key": key, "help": setting.help}
+    if setting.kind == "bool":
+        return st.toggle(setting.label, value=bool(setting.default), **common)
+    if setting.kind == "choice":
+        return st.selectbox(setting.label, setting.choices, index=setting.choices.index(setting.default),
+                            format_func=setting.choice_label, **common)
+    if setting.kind in ("int", "float"):
+        cast = int if setting.kind == "int" else float
+        bounds = {"min_value": None if setting.low is None else cast(setting.low),
+                  "max_value": None if setting.high is None else cast(setting.high)}
+        placeholder = f"empty: {setting.none_means}" if setting.optional else None
+        value = None if setting.default is None else cast(setting.default)
+        if setting.kind == "int":
+            return st.number_input(setting.label, value=value, step=1, placeholder=placeholder, **bounds, **common)
+        return st.number_input(setting.label, value=value, step=_step(setting), format="%g",
+                               placeholder=placeholder, **bounds, **common)
+    text = st.text_input(setting.label, value="" if setting.default is None else str(setting.default),
+                         placeholder=f"empty: {setting.none_means}" if setting.optional else None, **common)
+    return text.strip() or (None if setting.optional else setting.default)
 
 
 def _model_settings(model: str) -> dict:
     """The expander of one model's settings; returns only the settings changed from the defaults."""
-    defaults = {k: v for k, v in MODELS[model].default_params().items() if k not in HIDDEN_PARAMS}
+    shown = [s for s in MODELS[model].settings if s.name not in HIDDEN_SETTINGS]
     chosen = {}
     with st.expander(f"{words.model_label(model)}: settings", expanded=False):
         st.markdown(_describe(model))
-        if not defaults:
+        if not shown:
             st.caption("This model has nothing to tune.")
         cols = st.columns(3)
-        for i, (name, default) in enumerate(defaults.items()):
+        for i, setting in enumerate(shown):
             with cols[i % 3]:
-                value = _param_input(model, name, default)
-            if value != default:
-                chosen[name] = value
+                value = _setting_input(model, setting)
+            if value != setting.default:
+                chosen[setting.name] = value
     return chosen
 
 
@@ -97,7 +107,8 @@ def training_form(dataset_id: int, summary: dict) -> None:
         st.caption(f"Why this one: {report['split_reason']}")
 
     st.markdown("**Which models**")
-    available = [m for m in MODELS if summary["has_catalog"] or not MODELS[m].needs_catalog]
+    available = [m for m in MODELS if (summary["has_catalog"] or not MODELS[m].needs_catalog)
+                 and (protocol != "users" or MODELS[m].supports_fold_in)]  # held-out people need fold-in
     picked = st.multiselect(
         "Models to train (Popularity is always trained too, as the yardstick)", available,
         default=[m for m in _default_models(summary) if m in available], key=f"models_{dataset_id}",
@@ -151,12 +162,13 @@ def training_form(dataset_id: int, summary: dict) -> None:
 
 # -- the live view ---------------------------------------------------------------------------------
 def curves_figure(epochs: pd.DataFrame, title: str) -> go.Figure:
-    """Training loss and validation quality per epoch, side by side."""
+    """Training loss and quality on the validation data (set aside from training, never the test) per
+    epoch, side by side."""
     metric = "ndcg@10"
     if "metric" in epochs and epochs["metric"].notna().any():
         metric = str(epochs["metric"].dropna().iloc[0])
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14, subplot_titles=(
-        "Loss (lower is better)", f"{metric.upper()} on held-out data"))
+        "Loss (lower is better)", f"{metric.upper()} on the validation data"))
     fig.add_trace(go.Scatter(x=epochs["epoch"], y=epochs["loss"], mode="lines+markers", name="Loss",
                              line=dict(color=charts.ACCENT, width=2),
                              hovertemplate="Pass %{x}: loss %{y:.4f}<extra></extra>"), row=1, col=1)
@@ -184,12 +196,13 @@ def curves_figure(epochs: pd.DataFrame, title: str) -> go.Figure:
 
 
 def _latest_check(epochs: pd.DataFrame) -> str | None:
-    """"Latest quality check: NDCG@10 0.103 after pass 5." or None before the first one."""
+    """"Latest quality check on the validation data: NDCG@10 0.103 after pass 5." or None before the
+    first one."""
     if "validation" not in epochs or not epochs["validation"].notna().any():
         return None
     last = epochs.dropna(subset=["validation"]).iloc[-1]
     metric = str(last.get("metric") or "ndcg@10").upper()
-    return (f"Latest quality check: {metric} {fmt.metric(last['validation'])} after pass "
+    return (f"Latest quality check on the validation data: {metric} {fmt.metric(last['validation'])} after pass "
             f"{fmt.count(last['epoch'])}.")
 
 
@@ -247,7 +260,7 @@ def runs_table(runs: pd.DataFrame) -> None:
     })
     st.dataframe(shown, hide_index=True, column_config={
         "Run": st.column_config.TextColumn(width="small"),
-        "NDCG@10": st.column_config.TextColumn(help="Ranking quality on the held-out data, 0 to 1: higher is better."),
+        "NDCG@10": st.column_config.TextColumn(help="Ranking quality on the held-out test data, 0 to 1: higher is better."),
     })
 
 

@@ -30,27 +30,15 @@ def column_overrides(args: argparse.Namespace) -> dict[str, str] | None:
     return cols or None
 
 
-def parse_settings(pairs: Sequence[str] | None) -> dict[str, object]:
-    """``["factors=64", "learning_rate=0.01", "device=cpu"]`` -> typed dict (int, float, bool, None, text)."""
-    out: dict[str, object] = {}
+def parse_settings(pairs: Sequence[str] | None) -> dict[str, str]:
+    """``["factors=64", "device=cpu"]`` -> ``{"factors": "64", "device": "cpu"}``, the text as given: each
+    model's declared settings turn it into values (:meth:`recsys.models.Recommender.check_params`)."""
+    out: dict[str, str] = {}
     for pair in pairs or []:
-        if "=" not in pair:
-            raise DataError(f"--set expects key=value, got {pair!r}")
-        key, raw = pair.split("=", 1)
-        value: object = raw
-        low = raw.lower()
-        if low in ("none", "null"):
-            value = None
-        elif low in ("true", "false"):
-            value = low == "true"
-        else:
-            for cast in (int, float):
-                try:
-                    value = cast(raw)
-                    break
-                except ValueError:
-                    pass
-        out[key.strip()] = value
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise DataError(f"--set expects key=value, got {pair!r}.")
+        out[key.strip()] = raw
     return out
 
 
@@ -59,6 +47,15 @@ def print_warnings(warnings: Sequence[str]) -> None:
     "Warnings:")."""
     for warning in warnings:
         print(f"warning: {' '.join(str(warning).split())}", file=sys.stderr)
+
+
+def model_class(name: str):
+    """The registered model class called ``name``; ``DataError`` listing the models otherwise."""
+    from recsys.models import MODELS
+
+    if name not in MODELS:
+        raise DataError(f"Unknown model {name!r}. Available: {', '.join(MODELS)}.")
+    return MODELS[name]
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -82,12 +79,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from recsys.data import load_interactions, load_items
-    from recsys.models import MODELS, make_model
 
-    if args.model not in MODELS:
-        raise DataError(f"Unknown model {args.model!r}. Available: {', '.join(MODELS)}.")
-    params = parse_settings(args.set)
-    model = make_model(args.model, **params)
+    model = model_class(args.model)().set_params(**parse_settings(args.set))
     if model.needs_catalog and not args.items:
         raise DataError(f"{args.model} needs an item catalogue (titles, genres or tags): add --items FILE.")
     inter = load_interactions(args.file, columns=column_overrides(args))
@@ -124,10 +117,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    """Write the top ``--k`` items for ``--users`` (``all`` or comma-separated ids) of the model saved in
-    MODEL_DIR to ``--out`` as CSV ``user,item,rank,score``, in the file's own ids (text that would start
-    a spreadsheet formula gets an apostrophe, see :mod:`recsys.csv_export`); items a user already has
-    are excluded. Unknown user ids are named on stderr and skipped."""
+    """Write the top ``--k`` items for ``--users`` (``all`` or comma-separated ids) to ``--out`` as CSV
+    ``user,item,rank,score``, in the file's own ids (text that would start a spreadsheet formula gets an
+    apostrophe, see :mod:`recsys.csv_export`), from the model saved in MODEL_DIR or, with ``--run
+    RUN_ID``, from that run's serving model (trained on every interaction of its dataset; every item a
+    user has anywhere in the dataset is left out). Items a user already has are excluded. Unknown user
+    ids are named on stderr and skipped."""
     from pathlib import Path
 
     from recsys.data import lookup_ids
@@ -135,7 +130,22 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise DataError(f"--k must be at least 1, got {args.k}.")
-    model = load_model(args.model_dir)
+    if (args.run is None) == (args.model_dir is None):
+        raise DataError("Give either a saved model's folder (MODEL_DIR) or --run RUN_ID, not both.")
+    seen = None
+    if args.run is not None:
+        from recsys.store import Store, StoreError
+
+        store = Store()
+        try:
+            run = store.run(args.run)
+            model = store.load_run_model(args.run)
+        except StoreError as exc:
+            raise DataError(str(exc)) from exc
+        inter, _ = store.load_dataset(run["dataset_id"])
+        seen = inter.to_csr(use_values=False)  # the run's whole dataset, in the model's numbering
+    else:
+        model = load_model(args.model_dir)
     user_ids = None
     if args.users.strip().lower() != "all":
         wanted = [u.strip() for u in args.users.split(",") if u.strip()]
@@ -151,7 +161,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         user_ids = [u for u, ok in zip(wanted, known, strict=True) if ok]
     from recsys.csv_export import write_csv
 
-    frame = model.recommend_frame(user_ids, k=args.k)
+    frame = model.recommend_frame(user_ids, k=args.k, exclude=seen)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_csv(frame, out)
@@ -255,20 +265,22 @@ def cmd_submit(args: argparse.Namespace) -> int:
     training run, and print the run id on stdout (a sentence about it on stderr). ``--set device=cuda``
     asks for a device; ``--set seed=N`` on a model without a ``seed`` setting is the split seed."""
     from recsys.jobs import Estimate, JobRefused, submit
-    from recsys.models import MODELS
+    from recsys.models.settings import DEVICE, SEED
     from recsys.store import Store
 
+    cls = model_class(args.model)
+    raw = parse_settings(args.set)
+    seed = args.seed
+    if "seed" in raw and "seed" not in cls.param_names():
+        seed = raw.pop("seed")
+    seed = SEED.check(42 if seed is None else seed, "the split")
+    params = cls.check_params(raw)  # every bad value is refused here, before anything is stored
+    device = DEVICE.check(params.pop("device", None) or args.device or "auto") or "auto"
     store = Store()
-    params = parse_settings(args.set)
-    device = str(params.pop("device", None) or getattr(args, "device", None) or "auto")
-    seed = getattr(args, "seed", None)
-    if args.model in MODELS and "seed" in params and "seed" not in MODELS[args.model].param_names():
-        seed = params.pop("seed")
     dataset_id = store.add_dataset(args.file, columns=column_overrides(args), items=args.items)
     print_warnings((store.dataset(dataset_id).get("report") or {}).get("warnings", []))
     try:
-        run_id = submit(store, dataset_id, args.model, params, protocol=args.split,
-                        seed=42 if seed is None else int(seed), device=device)
+        run_id = submit(store, dataset_id, args.model, params, protocol=args.split, seed=seed, device=device)
     except JobRefused as exc:
         raise DataError(str(exc)) from exc
     run = store.run(run_id)
@@ -329,6 +341,46 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace) -> int:
+    """Check the data folder (database integrity, rows against folders, manifests, leftovers) and print a
+    plain report; ``--repair`` fixes what can be fixed (rebuilds rows from manifests, sets a damaged
+    database aside, removes leftovers, quarantines unexplained folders). Exit 0 when no problem
+    remains, 1 when some do."""
+    from recsys.store import doctor
+
+    report = doctor(repair=args.repair)
+    print(report.to_text())
+    return 0 if report.ok else 1
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    """List every model with its settings: name, type, default, what is allowed and what it means
+    (``--json``: the same as JSON, with the tuning ranges)."""
+    import json
+
+    from recsys.models import MODELS
+
+    if args.json:
+        print(json.dumps({"models": [{
+            "name": name, "description": cls.description, "feedback": cls.feedback,
+            "iterative": cls.iterative, "needs_catalog": cls.needs_catalog,
+            "supports_fold_in": cls.supports_fold_in,
+            "settings": [setting.to_dict() for setting in cls.settings],
+        } for name, cls in MODELS.items()]}, indent=1))
+        return 0
+    for name, cls in MODELS.items():
+        print(f"{name}: {cls.description}")
+        rows = [["setting", "type", "default", "allowed", "meaning"]]
+        rows += [[s.name, s.kind, "none" if s.default is None else str(s.default).lower() if s.kind == "bool"
+                  else str(s.default), s.allowed(), f"{s.label}: {s.help}"] for s in cls.settings]
+        widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        for row in rows:
+            print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)) + "  " + row[4])
+        print()
+    print("Change a setting with --set NAME=VALUE, e.g. `python -m recsys train FILE --model ials --set factors=32`.")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recsys", description="Tastemaker recommender toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -350,8 +402,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="directory to save the model in")
     _add_column_options(p)
 
-    p = add("recommend", cmd_recommend, "write top-k recommendations of a saved model as CSV")
-    p.add_argument("model_dir")
+    p = add("recommend", cmd_recommend, "write top-k recommendations of a saved model or a run as CSV")
+    p.add_argument("model_dir", nargs="?", help="folder of a model saved by `train` (or use --run)")
+    p.add_argument("--run", type=int, help="a finished run's id: its serving model, trained on every interaction")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--users", default="all", help="'all' or comma-separated user ids")
     p.add_argument("--out", required=True, help="CSV file to write (user,item,rank,score)")
@@ -376,19 +429,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--items", help="item catalogue file")
     _add_column_options(p)
 
+    p = add("models", cmd_models, "list every model and its settings")
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
     p = add("worker", cmd_worker, "train queued runs in this process")
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")
 
     p = add("runs", cmd_runs, "list training runs")
     p.add_argument("--json", action="store_true")
+
+    p = add("doctor", cmd_doctor, "check the data folder and, with --repair, fix what can be fixed")
+    p.add_argument("--repair", action="store_true",
+                   help="rebuild missing rows from manifests, set a damaged database aside, tidy leftovers")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from recsys.store import StoreError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except DataError as exc:
+    except (DataError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -23,6 +23,19 @@ def pick_device(preference: str | torch.device | None = None) -> torch.device:
     return torch.device(preference)
 
 
+def device_key(preference: str | torch.device | None = None) -> str:
+    """The one name a device is booked under: what ``pick_device(preference)`` would use, with the card
+    index always written (``"cuda"`` and ``"cuda:0"`` are the same card, so both give ``"cuda:0"`` when
+    card 0 is the current one). A preference torch cannot read books the CPU."""
+    try:
+        device = pick_device(preference)
+    except (RuntimeError, ValueError):
+        return "cpu"
+    if device.type == "cuda":
+        return f"cuda:{device.index if device.index is not None else torch.cuda.current_device()}"
+    return str(device)
+
+
 def describe_device(device: torch.device | None = None) -> dict:
     """Plain facts about a device for the dashboard: name, kind, free and total memory in bytes."""
     device = device or pick_device()

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys.data import DataError, Interactions
-from recsys.store import Store, StoreError, remove_tree
+from recsys.store import Store, StoreError, StoreFault
 
 HEARTBEAT_SECONDS = 2.0
 STALE_SECONDS = 15.0
@@ -200,22 +200,32 @@ def submit(
     k: int = 10,
 ) -> int:
     """Queue a training run and return its id. Refuses (``JobRefused``) with the reason when the model or
-    a setting is unknown, the model needs a catalogue the dataset lacks, or the estimate says it cannot
-    fit. ``protocol=None`` uses the split the dataset's report suggests (else ``random``)."""
+    a setting is unknown or not allowed (each checked against the model's declared settings, see
+    :mod:`recsys.models.settings`), the model needs a catalogue the dataset lacks, the estimate says it
+    cannot fit, or the split holds whole people out (``users``) and the model cannot fold a new person
+    in. ``protocol=None`` uses the split the dataset's report suggests (else ``random``)."""
     from recsys.models import MODELS, ModelError, make_model
+    from recsys.models.settings import DEVICE, SEED
 
     meta = store.dataset(dataset_id)
     params = dict(params or {})
-    device = str(params.pop("device", None) or device or "auto")
     if model not in MODELS:
         raise JobRefused(f"Unknown model {model!r}. Available: {', '.join(MODELS)}.")
     try:
+        device = DEVICE.check(params.pop("device", None) or device or "auto") or "auto"
+        seed = SEED.check(seed, "the split")
         instance = make_model(model, **params)
     except ModelError as exc:
         raise JobRefused(str(exc)) from exc
+    params = {key: value for key, value in instance.get_params().items() if key in params}  # typed
     if instance.needs_catalog and not meta["has_catalog"]:
         raise JobRefused(f"{model} needs an item catalogue (titles, genres or tags): add one to this dataset first.")
     protocol = protocol or (meta["report"] or {}).get("suggested_split") or "random"
+    if protocol == "users" and not instance.supports_fold_in:
+        raise JobRefused(
+            f"{model} cannot take in a new person's history without retraining, so it cannot be tested on "
+            "held-out people: pick another split."
+        )
     guess = estimate(meta, model, params, device)
     if not guess.fits:
         raise JobRefused(f"{model} cannot run on this data: {guess.reason}.")
@@ -256,6 +266,8 @@ def progress(run: dict[str, Any]) -> dict[str, float | None]:
     elapsed = _number(run.get("duration_seconds")) or 0.0
     if phase == "evaluating":
         return {"fraction": 0.92, "eta_seconds": max(1.0, elapsed * 0.05)}
+    if phase == "refitting":  # the same settings again on every interaction: about as long as training
+        return {"fraction": 0.94, "eta_seconds": max(1.0, _number(run.get("epoch_seconds")) or elapsed * 0.4)}
     if phase == "saving":
         return {"fraction": 0.97, "eta_seconds": 1.0}
     if total and done:
@@ -307,28 +319,7 @@ def reap_stale(store: Store) -> list[int]:
     """Mark runs whose worker died as ``interrupted`` (with the reason) and forget dead workers.
     Returns the ids of the runs marked."""
     now = time.time()
-    marked = []
-    with store.transaction() as conn:
-        workers = {w["id"]: dict(w) for w in conn.execute("SELECT * FROM workers")}
-        dead = {wid: why for wid, w in workers.items() if (why := _worker_problem(w, now))}
-        running = conn.execute(
-            "SELECT r.id, r.worker_id, r.epochs_total, (SELECT COUNT(*) FROM epochs e WHERE e.run_id=r.id)"
-            " AS done FROM runs r WHERE r.status='running'"
-        ).fetchall()
-        for run in running:
-            wid = run["worker_id"]
-            if wid in workers and wid not in dead:
-                continue
-            why = dead.get(wid, "its worker is gone")
-            where = f" during epoch {run['done'] + 1} of {run['epochs_total']}" if run["epochs_total"] else ""
-            conn.execute(
-                "UPDATE runs SET status='interrupted', phase=NULL, finished_at=?, error=? WHERE id=?",
-                (now, f"Interrupted{where}: {why}. Submit it again to retry.", run["id"]),
-            )
-            marked.append(int(run["id"]))
-        for wid in dead:
-            conn.execute("DELETE FROM workers WHERE id=?", (wid,))
-    return marked
+    return store.reap_dead_workers(lambda worker: _worker_problem(worker, now))
 
 
 def _reap_children() -> None:
@@ -342,11 +333,13 @@ def worker_state(store: Store) -> dict[str, Any]:
     """What the dashboard shows about the background worker: ``alive, pid, device, heartbeat_age,
     run_id, queued`` (+ ``workers``: every live worker). Marks runs of dead workers ``interrupted``."""
     _reap_children()
-    reap_stale(store)
+    try:
+        reap_stale(store)
+    except StoreError as exc:  # a full or read-only store can still say what it holds
+        log.warning("could not mark runs of dead workers: %s", exc)
     now = time.time()
     workers = store.workers()
-    with store.connect() as conn:
-        queued = int(conn.execute("SELECT COUNT(*) FROM runs WHERE status='queued'").fetchone()[0])
+    queued = store.queued_count()
     live = [
         {"id": w["id"], "pid": w["pid"], "host": w["host"], "device": w["device"], "state": w["state"],
          "run_id": w["run_id"], "heartbeat_age": now - w["heartbeat_at"]}
@@ -370,26 +363,21 @@ def ensure_worker(store: Store) -> bool:
     Returns True when it started one. Safe to call on every page load, from several sessions at once."""
     _reap_children()
     reap_stale(store)
-    with store.connect() as conn:
-        if conn.execute("SELECT 1 FROM runs WHERE status='queued' LIMIT 1").fetchone() is None:
-            return False
-    with store.transaction() as conn:  # serialises concurrent callers: one starts, the rest see it
-        if conn.execute("SELECT 1 FROM workers LIMIT 1").fetchone() is not None:
-            return False
-        env = _worker_env(store)
+    started: list[subprocess.Popen] = []
+
+    def spawn() -> int:
         with open(store.log_path("worker.log"), "ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "recsys", "worker"],
-                env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                env=_worker_env(store), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True, cwd=os.getcwd(),
             )
-        now = time.time()
-        conn.execute(
-            "INSERT OR REPLACE INTO workers (id, pid, host, state, started_at, heartbeat_at)"
-            " VALUES (?,?,?,'starting',?,?)",
-            (f"{_HOST}:{proc.pid}", proc.pid, _HOST, now, now),
-        )
-    _children.append(proc)
+        started.append(proc)
+        return proc.pid
+
+    if not store.start_worker_if_none(_HOST, spawn):
+        return False
+    _children.extend(started)
     return True
 
 
@@ -413,75 +401,43 @@ class _WorkerSession:
         self.store = store
         self.id = f"{_HOST}:{os.getpid()}"
         self._stop = threading.Event()
-        now = time.time()
-        with store.transaction() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO workers (id, pid, host, state, started_at, heartbeat_at)"
-                " VALUES (?,?,?,'idle',?,?)",
-                (self.id, os.getpid(), _HOST, now, now),
-            )
+        store.register_worker(self.id, os.getpid(), _HOST)
         self._thread = threading.Thread(target=self._beat, name="tastemaker-heartbeat", daemon=True)
         self._thread.start()
 
     def _beat(self) -> None:
         while not self._stop.wait(HEARTBEAT_SECONDS):
             try:
-                with self.store.transaction() as conn:
-                    conn.execute("UPDATE workers SET heartbeat_at=? WHERE id=?", (time.time(), self.id))
+                self.store.heartbeat(self.id)
             except Exception:  # a busy database must not kill the heartbeat; the next beat retries
                 log.warning("heartbeat failed", exc_info=True)
 
     def set(self, **fields: Any) -> None:
-        sets = ", ".join(f"{k}=?" for k in fields)
-        with self.store.transaction() as conn:
-            conn.execute(f"UPDATE workers SET {sets}, heartbeat_at=? WHERE id=?", (*fields.values(), time.time(), self.id))
+        self.store.heartbeat(self.id, **fields)
 
     def retire(self, check_queue: bool = True) -> bool:
         """Remove this worker's row unless work it could take (queued, on a device not busy) arrived
         meanwhile. True when retired."""
-        with self.store.transaction() as conn:
-            if check_queue:
-                busy = {row[0] for row in conn.execute("SELECT device FROM runs WHERE status='running'")}
-                for row in conn.execute("SELECT device_requested FROM runs WHERE status='queued'"):
-                    if _device_key(row[0]) not in busy:
-                        return False
-            conn.execute("DELETE FROM workers WHERE id=?", (self.id,))
-        return True
+        return self.store.retire_worker(self.id, _device_key if check_queue else None)
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        with contextlib.suppress(Exception), self.store.transaction() as conn:
-            conn.execute("DELETE FROM workers WHERE id=?", (self.id,))
+        with contextlib.suppress(Exception):
+            self.store.retire_worker(self.id)
 
 
 def _device_key(requested: str | None) -> str:
-    from recsys.device import pick_device
+    """The name a run's device is booked under (``cuda`` and ``cuda:0`` are one card)."""
+    from recsys.device import device_key
 
-    try:
-        return str(pick_device(requested or "auto"))
-    except (RuntimeError, ValueError):
-        return "cpu"
+    return device_key(requested or "auto")
 
 
 def claim_next(store: Store, worker_id: str) -> int | None:
     """Atomically take the oldest queued run whose device is free (one run at a time per device):
     mark it ``running`` by this worker and return its id; None when there is nothing to take."""
-    with store.transaction() as conn:
-        busy = {row[0] for row in conn.execute("SELECT device FROM runs WHERE status='running'")}
-        for row in conn.execute("SELECT id, device_requested FROM runs WHERE status='queued' ORDER BY id").fetchall():
-            device = _device_key(row["device_requested"])
-            if device in busy:
-                continue
-            cur = conn.execute(
-                "UPDATE runs SET status='running', phase='loading', device=?, worker_id=?, started_at=?"
-                " WHERE id=? AND status='queued'",
-                (device, worker_id, time.time(), row["id"]),
-            )
-            if cur.rowcount:
-                conn.execute("UPDATE workers SET run_id=?, device=?, state='busy' WHERE id=?", (row["id"], device, worker_id))
-                return int(row["id"])
-    return None
+    return store.claim_next_run(worker_id, _device_key)
 
 
 def run_worker(store: Store, once: bool = False, idle_exit: float = IDLE_EXIT_SECONDS) -> int:
@@ -493,10 +449,17 @@ def run_worker(store: Store, once: bool = False, idle_exit: float = IDLE_EXIT_SE
     processed = 0
     idle_since = time.monotonic()
     try:
-        store.sweep_orphans()
+        _sweep(store)
         while True:
-            reap_stale(store)
-            run_id = claim_next(store, session.id)
+            try:
+                reap_stale(store)
+                run_id = claim_next(store, session.id)
+            except StoreFault as exc:  # e.g. the disk is full: wait for space instead of dying
+                log.warning("%s", exc)
+                time.sleep(POLL_SECONDS)
+                if once:
+                    break
+                continue
             if run_id is None:
                 if once or time.monotonic() - idle_since > idle_exit:
                     if session.retire(check_queue=not once):
@@ -506,6 +469,10 @@ def run_worker(store: Store, once: bool = False, idle_exit: float = IDLE_EXIT_SE
             log.info("run %s started", run_id)
             try:
                 execute_run(store, run_id, session.id)
+            except StoreError as exc:  # e.g. the failure itself could not be recorded: keep living
+                log.warning("run %s: %s", run_id, exc)
+                if isinstance(exc, StoreFault):
+                    _fail_when_possible(store, run_id, session.id, str(exc))
             finally:
                 with contextlib.suppress(Exception):
                     session.set(run_id=None, state="idle")
@@ -518,6 +485,31 @@ def run_worker(store: Store, once: bool = False, idle_exit: float = IDLE_EXIT_SE
         restore()
         session.close()
     return processed
+
+
+def _sweep(store: Store) -> None:
+    """Tidy the data folder at start (best effort: a full or read-only disk must not stop the worker)."""
+    try:
+        sweep = store.sweep_orphans()
+    except StoreError as exc:
+        log.warning("could not tidy the data folder: %s", exc)
+        return
+    for path in sweep.quarantined:
+        log.warning("moved an unexplained folder to %s (see quarantine/log.txt)", path)
+    if sweep.rebuildable:
+        log.warning("%d folder(s) have no row in the database (%s): run `python -m recsys doctor --repair` "
+                    "to bring them back", len(sweep.rebuildable), ", ".join(sweep.rebuildable[:5]))
+
+
+def _fail_when_possible(store: Store, run_id: int, worker_id: str, message: str, tries: int = 5) -> None:
+    """Mark the run failed, retrying a few times (space may come back); its files are removed first."""
+    for attempt in range(tries):
+        try:
+            _finish(store, run_id, worker_id, "failed", _one_line(message))
+            return
+        except StoreError:
+            time.sleep(min(5.0, 0.5 * 2**attempt))
+    log.error("run %s could not be marked failed; once this worker stops, the next one marks it interrupted", run_id)
 
 
 def _status_or_gone(store: Store, run_id: int) -> str:
@@ -542,24 +534,12 @@ def _install_stop_handlers():
 def _finish(store: Store, run_id: int, worker_id: str, status: str, error: str | None = None, **extra: Any) -> bool:
     """Set a final status, only if this worker still owns the run (it may have been deleted, or marked
     interrupted by someone who thought this worker dead)."""
-    fields = {"status": status, "phase": None, "error": error, "finished_at": time.time(), **extra}
-    sets = ", ".join(f"{k}=?" for k in fields)
-    with store.transaction() as conn:
-        cur = conn.execute(
-            f"UPDATE runs SET {sets} WHERE id=? AND status='running' AND worker_id=?",
-            (*fields.values(), int(run_id), worker_id),
-        )
-        return bool(cur.rowcount)
+    return store.finish_run(run_id, worker_id, status, error, **extra)
 
 
 def _still_mine(store: Store, run_id: int, worker_id: str) -> tuple[bool, bool]:
     """(still running by this worker, cancel requested)."""
-    with store.connect() as conn:
-        row = conn.execute("SELECT status, worker_id, cancel_requested FROM runs WHERE id=?", (int(run_id),)).fetchone()
-    if row is None:
-        return False, True
-    mine = row["status"] == "running" and row["worker_id"] == worker_id
-    return mine, bool(row["cancel_requested"])
+    return store.run_ownership(run_id, worker_id)
 
 
 def execute_run(store: Store, run_id: int, worker_id: str) -> str:
@@ -587,9 +567,42 @@ def execute_run(store: Store, run_id: int, worker_id: str) -> str:
     return status
 
 
-def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: dict[str, str]) -> str:
-    from recsys.evaluation import evaluate
+def run_model(run: dict[str, Any]):
+    """The untrained model of a run: its settings, the device it was given, and the run's seed as the
+    model's ``seed`` when it has one and the settings do not name one (so the same run twice gives the
+    same scores)."""
     from recsys.models import make_model
+
+    params = dict(run["params"])
+    model = make_model(run["model"], **params)
+    if "device" in model.param_names():
+        model.set_params(device=run["device"])
+    if "seed" in model.param_names() and "seed" not in params:
+        model.set_params(seed=int(run["seed"]))
+    return model
+
+
+def refit_epochs(evaluated) -> int | None:
+    """The epoch count a serving refit of the evaluated model runs (see
+    :func:`recsys.training.chosen_epochs`); None for a model that is not iterative."""
+    from recsys.training import chosen_epochs
+
+    if not evaluated.iterative:
+        return None
+    return max(1, chosen_epochs(evaluated.history_, getattr(evaluated, "patience", None)))
+
+
+def serving_model(run: dict[str, Any], inter: Interactions, catalog, epochs: int | None = None, on_epoch=None):
+    """The run's serving model: the same settings refitted on every interaction in ``inter``, without
+    validation; an iterative model runs ``epochs`` epochs (:func:`refit_epochs` of the evaluated one)."""
+    model = run_model(run)
+    if epochs is not None:
+        model.set_params(epochs=int(epochs))
+    return model.fit(inter, on_epoch, catalog=catalog)
+
+
+def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: dict[str, str]) -> str:
+    from recsys.evaluation import evaluate, fit_on_split
     from recsys.split import make_split
 
     run_id = int(run["id"])
@@ -602,67 +615,66 @@ def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: di
     inter, catalog = store.load_dataset(run["dataset_id"])
     phase("splitting")
     split = make_split(inter, run["protocol"], seed=int(run["seed"]))
-    params = dict(run["params"])
-    model = make_model(run["model"], **params)
-    if "device" in model.param_names():
-        model.set_params(device=run["device"])
+    model = run_model(run)
     if not run["is_baseline"] and run["model"] != "popularity":
-        _ensure_baseline(store, run, split, catalog, worker_id)
+        _ensure_baseline(store, run, split, catalog, worker_id, inter)
     if model.iterative:
         store.update_run(run_id, epochs_total=int(model.get_params().get("epochs") or 0))
     cancelled = {"value": False}
 
-    def on_epoch(record: dict[str, Any]) -> bool:
-        store.add_epoch(run_id, record)
+    def check_cancel() -> bool:
         mine, cancel_requested = _still_mine(store, run_id, worker_id)
         cancelled["value"] = cancel_requested or not mine
         return cancelled["value"]
 
-    phase("training")
-    model.fit(split.train, on_epoch, validation=split.test, catalog=catalog)
-    if cancelled["value"]:
+    def on_epoch(record: dict[str, Any]) -> bool:
+        store.add_epoch(run_id, record)
+        return check_cancel()
+
+    total = run["epochs_total"] or model.get_params().get("epochs")
+
+    def was_cancelled() -> str:
         done = len(store.epochs(run_id))
-        total = run["epochs_total"] or model.get_params().get("epochs")
         _finish(store, run_id, worker_id, "cancelled", f"Cancelled after epoch {done} of {total}.")
         _remove_partial(store, run_id)
         return "cancelled"
+
+    phase("training")
+    fit_on_split(model, split, on_epoch, catalog=catalog)  # validated on split.validation, never the test
+    if cancelled["value"]:
+        return was_cancelled()
     phase("evaluating")
     evaluation = evaluate(model, split, k=int(run["k"]), catalog=catalog)
-    phase("saving")
     store.save_run_results(run_id, model, evaluation)
+    epochs = refit_epochs(model)
+    del model, evaluation  # the refit may need the memory
+    phase("refitting")
+    serving = serving_model(run, inter, catalog, epochs, on_epoch=lambda record: check_cancel())
+    if cancelled["value"] or check_cancel():
+        return was_cancelled()
+    phase("saving")
+    store.save_serving_model(run_id, serving, inter)
     if not _finish(store, run_id, worker_id, "done"):
         _remove_partial(store, run_id)  # deleted or taken away meanwhile: keep no orphan files
         return _status_or_gone(store, run_id)
     return "done"
 
 
-def _ensure_baseline(store: Store, run: dict[str, Any], split, catalog, worker_id: str) -> None:
-    """Train and store the Popularity baseline for this dataset and split once, as its own run, so the
-    leaderboard can always show it. A failure here is logged and does not affect the main run."""
-    from recsys.evaluation import evaluate
-    from recsys.models import make_model
+def _ensure_baseline(store: Store, run: dict[str, Any], split, catalog, worker_id: str, inter: Interactions) -> None:
+    """Train and store the Popularity baseline for this dataset and split once, as its own run (an
+    evaluated and a serving model, like any run), so the leaderboard can always show it. A failure here
+    is logged and does not affect the main run."""
+    from recsys.evaluation import evaluate, fit_on_split
 
-    with store.transaction() as conn:
-        exists = conn.execute(
-            "SELECT 1 FROM runs WHERE dataset_id=? AND protocol=? AND seed=? AND model='popularity'"
-            " AND status IN ('done','running','queued') LIMIT 1",
-            (run["dataset_id"], run["protocol"], run["seed"]),
-        ).fetchone()
-        if exists:
-            return
-        now = time.time()
-        cur = conn.execute(
-            "INSERT INTO runs (dataset_id, model, params, protocol, seed, k, device_requested, device, status,"
-            " phase, is_baseline, worker_id, created_at, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (run["dataset_id"], "popularity", "{}", run["protocol"], run["seed"], run["k"], run["device_requested"],
-             run["device"], "running", "training", 1, worker_id, now, now),
-        )
-        baseline_id = int(cur.lastrowid)
+    baseline_id = store.start_baseline_run(run, worker_id)
+    if baseline_id is None:
+        return
     try:
-        model = make_model("popularity", device=run["device"])
-        model.fit(split.train, catalog=catalog)
+        baseline = {**run, "id": baseline_id, "model": "popularity", "params": {}}
+        model = fit_on_split(run_model(baseline), split, catalog=catalog)
         evaluation = evaluate(model, split, k=int(run["k"]), catalog=catalog)
         store.save_run_results(baseline_id, model, evaluation)
+        store.save_serving_model(baseline_id, serving_model(baseline, inter, catalog), inter)
         _finish(store, baseline_id, worker_id, "done")
     except Exception as exc:  # noqa: BLE001
         _write_traceback(store, baseline_id, exc)
@@ -703,7 +715,7 @@ def _write_traceback(store: Store, run_id: int, exc: BaseException) -> None:
 
 def _remove_partial(store: Store, run_id: int) -> None:
     with contextlib.suppress(OSError):
-        remove_tree(store.run_dir(run_id))
+        store.discard_run_files(run_id, staging_of_other_processes=False)
 
 
 def _release_gpu_memory() -> None:

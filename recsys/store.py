@@ -5,19 +5,42 @@ WAL mode) and the files:
 
 * ``datasets/<id>/interactions.parquet`` (the interactions in the file's own ids) and, when given,
   ``datasets/<id>/catalog.parquet``;
-* ``runs/<id>/model/`` (arrays + JSON, see :meth:`recsys.models.base.Recommender.save`),
+* ``runs/<id>/model/`` (arrays + JSON, see :meth:`recsys.models.base.Recommender.save`): the *evaluated*
+  model, trained on the split's fit-train part and scored on its test part;
+  ``runs/<id>/serving/``: the *serving* model, the same settings refitted on every interaction, which
+  Explore, Recommendations, exports and the stored lists use (runs saved before it existed have none);
   ``runs/<id>/evaluation.json`` (summary and confidence intervals), ``runs/<id>/per_user.npz`` (per-user
-  metric arrays) and ``runs/<id>/recommendations.parquet`` (top 20 per user);
-* ``logs/`` (worker log, one traceback file per failed run; for engineers, never shown as a message).
+  metric arrays and the test users' top-k lists) and ``runs/<id>/recommendations.parquet`` (the serving
+  model's top 20 per user, never an item the user has anywhere in the data);
+* ``logs/`` (worker log, one traceback file per failed run; for engineers, never shown as a message);
+* ``quarantine/`` (anything found in ``datasets/`` or ``runs/`` that no row, manifest or delete explains:
+  moved here, never deleted).
 
 Every write is atomic (a temp file in the same folder, fsync, ``os.replace``), every database change is
 one transaction, and every method opens its own short-lived connection, so a ``Store`` can be shared by
 threads and processes. Names of uploaded files are kept as text only; paths are built from ids.
+
+Nothing is lost by surprise:
+
+* every dataset and finished run folder holds ``manifest.json`` (its row, and a run's epochs), so the
+  database can be rebuilt from the folders (:func:`doctor` with ``repair=True``);
+* a folder without a row is removed only when a delete removed its row (a ``deleted`` row records it);
+  a new or emptied database beside existing folders deletes nothing;
+* a run is ``done`` with its files or not done without them: results are written to a staging folder
+  that the transaction marking the run done renames into place (:meth:`Store.finish_run`);
+* the same bytes with the same column mapping are registered once, enforced by a UNIQUE index;
+* disk full, a read-only folder and a damaged database raise :class:`StoreError` with one plain
+  sentence; when writing is impossible the store opens read-only, so listing still works.
+
+Sections below: errors and faults; atomic files; the ``Store`` (connections and migrations, paths,
+datasets, runs, run files, workers and the queue, housekeeping); the doctor; row helpers.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import hashlib
 import io
 import json
@@ -26,22 +49,33 @@ import os
 import shutil
 import sqlite3
 import time
+import urllib.parse
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from recsys.data import Catalog, Interactions
+from recsys.data import Catalog, DataError, Interactions
 from recsys.reading import open_regular_file
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "tastemaker.db"
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = 1
+QUARANTINE = "quarantine"
+FULL_BELOW_BYTES = 1 << 20  # a file system with less free space than this counts as full
 BUSY_TIMEOUT_MS = 30_000
 RECOMMENDATIONS_K = 20
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 FINISHED = ("done", "failed", "cancelled", "interrupted")
+_RUN_SETTABLE = frozenset({
+    "status", "phase", "device", "error", "epochs_total", "started_at", "finished_at", "worker_id",
+    "summary", "ci", "estimate", "cancel_requested", "params",
+})
+_RUN_JSON = frozenset({"summary", "ci", "estimate", "params"})
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".parquet", ".json", ".jsonl", ".xlsx", ".gz", ".zip")
 
 _MIGRATIONS: dict[int, str] = {
@@ -112,11 +146,115 @@ _MIGRATIONS: dict[int, str] = {
         heartbeat_at REAL NOT NULL
     );
     """,
+    # registration: the same bytes with the same mapping once (NULL for duplicates made before this);
+    # deleted: what delete calls removed, so the sweep knows which folders without rows it may remove.
+    2: """
+    ALTER TABLE datasets ADD COLUMN registration TEXT;
+    CREATE UNIQUE INDEX datasets_registration ON datasets(registration);
+    CREATE TABLE deleted (
+        kind TEXT NOT NULL,
+        id INTEGER NOT NULL,
+        at REAL NOT NULL,
+        PRIMARY KEY (kind, id)
+    );
+    """,
 }
 
 
+# -- errors and faults ------------------------------------------------------------------------------
 class StoreError(ValueError):
     """Something asked of the store does not exist or cannot be done; the message says which."""
+
+
+class StoreFault(StoreError):
+    """The data folder itself failed (disk full, read-only, damaged database, failing disk). ``kind`` is
+    ``full``, ``read_only``, ``damaged``, ``busy`` or ``io``; the message is one plain sentence."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def fault_message(kind: str, home: Path, detail: str = "") -> str:
+    """The one sentence shown for a store fault: what happened and what to do."""
+    db = home / DB_NAME
+    if kind == "full":
+        return f"The disk holding the data folder {home} is full, so nothing could be saved: free some space and try again."
+    if kind == "read_only":
+        return (f"The data folder {home} is read-only, so nothing can be saved: make it writable, "
+                "or set TASTEMAKER_HOME to a writable folder.")
+    if kind == "damaged":
+        return (f"The database {db} is damaged (not a readable SQLite file): run `python -m recsys doctor --repair` "
+                "to set it aside and rebuild it from the dataset and run folders.")
+    if kind == "busy":
+        return "The database is busy (another program has held it for over 30 s): try again in a moment."
+    reason = f" ({detail})" if detail else ""
+    return (f"Reading or writing the data folder {home} failed{reason}: check the disk, "
+            "then run `python -m recsys doctor`.")
+
+
+def _file_system_state(home: Path) -> str | None:
+    """``read_only`` or ``full`` when the file system holding ``home`` is so, else None."""
+    probe = home if home.exists() else home.parent
+    try:
+        stats = os.statvfs(probe)
+    except OSError:
+        return None
+    if stats.f_flag & os.ST_RDONLY or not os.access(probe, os.W_OK):
+        return "read_only"
+    if stats.f_bavail * stats.f_frsize < FULL_BELOW_BYTES:
+        return "full"
+    return None
+
+
+def classify_fault(exc: BaseException, home: Path) -> StoreFault | None:
+    """The :class:`StoreFault` an SQLite or OS error means for the data folder ``home``, or None when it is
+    not a fault of the folder (a missing file, a constraint, a programming error)."""
+    if isinstance(exc, StoreFault):
+        return exc
+    if not isinstance(exc, (sqlite3.Error, OSError)) or isinstance(exc, sqlite3.IntegrityError):
+        return None
+    text = str(exc).lower()
+    name = str(getattr(exc, "sqlite_errorname", "") or "")
+    code = getattr(exc, "errno", None)
+
+    def fault(kind: str, detail: str = "") -> StoreFault:
+        return StoreFault(kind, fault_message(kind, home, detail))
+
+    if name in ("SQLITE_CORRUPT", "SQLITE_NOTADB") or "malformed" in text or "not a database" in text:
+        return fault("damaged")
+    if code in (errno.ENOSPC, errno.EDQUOT) or name == "SQLITE_FULL" or "disk is full" in text or "no space left" in text:
+        return fault("full")
+    if code == errno.EROFS or name.startswith("SQLITE_READONLY") or "readonly database" in text or "read-only file" in text:
+        return fault("read_only")
+    if name == "SQLITE_BUSY" or "database is locked" in text:
+        return fault("busy")
+    disk = name.startswith(("SQLITE_IOERR", "SQLITE_CANTOPEN")) or "disk i/o" in text or "unable to open" in text
+    if (isinstance(exc, sqlite3.Error) and disk) or code in (errno.EIO, errno.EACCES, errno.EPERM):
+        state = _file_system_state(home)
+        if state is not None:
+            return fault(state)
+        if code in (errno.EACCES, errno.EPERM):
+            return fault("read_only")
+        return fault("io", " ".join(str(exc).split()) or "disk error")
+    return None  # not the disk: a missing file, an SQL mistake
+
+
+def _faults_plain(method: Callable) -> Callable:
+    """Decorator for Store methods that touch files: a fault of the data folder (disk full, read-only,
+    damaged database) leaves as a :class:`StoreFault` with one plain sentence, never a raw error."""
+
+    @functools.wraps(method)
+    def wrapper(self: Store, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            fault = classify_fault(exc, self.home)
+            if fault is None:
+                raise
+            raise fault from exc
+
+    return wrapper
 
 
 def default_home() -> Path:
@@ -213,20 +351,43 @@ def _clean(value: Any) -> Any:
 
 
 class Store:
-    """The data folder: an SQLite database (WAL) plus write-once dataset files and per-run files."""
+    """The data folder: an SQLite database (WAL) plus write-once dataset files and per-run files.
+
+    Opening creates the folders and migrates the schema. When the folder cannot be written (read-only,
+    or a full disk) but holds a database, the store opens read-only: reads work, every write raises
+    :class:`StoreFault` with the reason (``read_only_reason``). A damaged database raises
+    :class:`StoreFault` at once (``python -m recsys doctor --repair`` rebuilds it)."""
 
     def __init__(self, home: str | os.PathLike | None = None) -> None:
         self.home = Path(home).expanduser().resolve() if home is not None else default_home()
-        self.home.mkdir(parents=True, exist_ok=True)
-        for sub in ("datasets", "runs", "logs"):
-            (self.home / sub).mkdir(exist_ok=True)
         self.db_path = self.home / DB_NAME
-        self._migrate()
+        self.read_only_reason: str | None = None
+        try:
+            self.home.mkdir(parents=True, exist_ok=True)
+            for sub in ("datasets", "runs", "logs"):
+                (self.home / sub).mkdir(exist_ok=True)
+            migrated_from = self._migrate()
+        except (sqlite3.Error, OSError) as exc:
+            fault = classify_fault(exc, self.home)
+            if fault is None:
+                raise
+            if fault.kind not in ("read_only", "full", "io") or not self.db_path.is_file():
+                raise fault from exc
+            self.read_only_reason = str(fault)  # listing still works; every write says why it cannot
+            return
+        if migrated_from == 1:
+            with contextlib.suppress(StoreError, OSError):
+                self.write_missing_manifests()
 
     def __repr__(self) -> str:
         return f"Store({str(self.home)!r})"
 
-    # -- connections -----------------------------------------------------------------------------
+    @property
+    def read_only(self) -> bool:
+        """True when this store was opened read-only because the folder cannot be written."""
+        return self.read_only_reason is not None
+
+    # -- connections and migrations --------------------------------------------------------------
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(
             self.db_path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
@@ -237,32 +398,80 @@ class Store:
         conn.execute("PRAGMA synchronous=FULL")
         return conn
 
+    def _open_read_only(self) -> sqlite3.Connection:
+        """A connection that writes nothing at all, not even SQLite's shared-memory file: what works on a
+        read-only or full file system (it reads the database file as it was last checkpointed)."""
+        uri = f"file:{urllib.parse.quote(str(self.db_path))}?mode=ro&immutable=1"
+        conn = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def _fault(self, exc: BaseException) -> BaseException:
+        """``exc`` as the plain :class:`StoreFault` it means, or ``exc`` itself when it is no fault."""
+        return classify_fault(exc, self.home) or exc
+
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
-        """A fresh autocommit connection, closed on exit (reads need no transaction in WAL mode)."""
-        conn = self._open()
+        """A fresh autocommit connection for reading, closed on exit (reads need no transaction in WAL
+        mode). When the folder has turned read-only or full since opening, it reads read-only."""
+        try:
+            if self.read_only:
+                conn = self._open_read_only()
+            else:
+                conn = None
+                try:
+                    conn = self._open()
+                    conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+                except sqlite3.Error as exc:
+                    if conn is not None:
+                        conn.close()
+                    fault = classify_fault(exc, self.home)
+                    if fault is None or fault.kind not in ("read_only", "full", "io"):
+                        raise
+                    conn = self._open_read_only()
+        except (sqlite3.Error, OSError) as exc:
+            raise self._fault(exc) from exc
         try:
             yield conn
+        except (sqlite3.Error, OSError) as exc:
+            raise self._fault(exc) from exc
         finally:
             conn.close()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """A fresh connection inside ``BEGIN IMMEDIATE``: committed on success, rolled back on error.
-        Immediate means the write lock is taken up front, so read-then-write sequences cannot race."""
-        conn = self._open()
+        Immediate means the write lock is taken up front, so read-then-write sequences cannot race.
+        A fault of the folder (full, read-only, damaged) leaves as :class:`StoreFault`."""
+        if self.read_only_reason is not None:
+            raise StoreFault("read_only", self.read_only_reason)
         try:
+            conn = self._open()
             conn.execute("BEGIN IMMEDIATE")
+        except (sqlite3.Error, OSError) as exc:
+            raise self._fault(exc) from exc
+        try:
             try:
                 yield conn
             except BaseException:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
                 raise
             conn.execute("COMMIT")
+        except (sqlite3.Error, OSError) as exc:
+            with contextlib.suppress(sqlite3.Error):
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+            fault = classify_fault(exc, self.home)
+            if fault is None:
+                raise
+            raise fault from exc
         finally:
             conn.close()
 
-    def _migrate(self) -> None:
+    def _migrate(self) -> int:
+        """Create or migrate the schema; returns the version found (0 for a new database)."""
         conn = self._open()
         try:
             if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
@@ -281,13 +490,17 @@ class Store:
                     for statement in _MIGRATIONS[target].split(";"):
                         if statement.strip():
                             conn.execute(statement)
+                    if target == 2:
+                        _register_existing_datasets(conn)
                     conn.execute("INSERT INTO schema_version (version) VALUES (?)", (target,))
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
                 raise
         finally:
             conn.close()
+        return int(version)
 
     def schema_version(self) -> int:
         with self.connect() as conn:
@@ -303,7 +516,16 @@ class Store:
     def log_path(self, name: str) -> Path:
         return self.home / "logs" / name
 
+    def staging_dir(self, run_id: int) -> Path:
+        """Where this process writes a run's files before :meth:`finish_run` renames them into
+        :meth:`run_dir` in the transaction that marks the run done (one per run and process)."""
+        return self.home / "runs" / f".staging-{int(run_id)}-{os.getpid()}"
+
+    def quarantine_dir(self) -> Path:
+        return self.home / QUARANTINE
+
     # -- datasets --------------------------------------------------------------------------------
+    @_faults_plain
     def add_dataset(
         self,
         source: str | os.PathLike | bytes,
@@ -323,12 +545,14 @@ class Store:
         content_hash = hashlib.sha256(raw).hexdigest()
         wanted = _clean(dict(columns)) if columns else None
         existing = self._find_dataset(content_hash, wanted)
-        if existing is not None:
+        if existing is not None and not self.dataset_problems(existing):
             return existing
         inter = load_interactions(_named_bytes(raw, label), columns=columns)
         catalog = self._load_catalog(items) if items is not None else None
         if catalog is not None and inter.report is not None:
             inter.report.add_catalog(catalog_coverage(catalog, inter))  # coverage, and `content` shortlisted
+        if existing is not None:  # same bytes and mapping, but its stored copy is damaged: repair it
+            return self._repair_dataset_files(existing, inter, catalog)
         report = _report_dict(inter)
         used_columns = wanted or _clean(dict(report.get("columns") or {}))
         return self._register(
@@ -336,6 +560,7 @@ class Store:
             content_hash=content_hash, columns=used_columns, report=report, is_demo=False,
         )
 
+    @_faults_plain
     def add_interactions(
         self,
         inter: Interactions,
@@ -350,20 +575,25 @@ class Store:
         frame = inter.to_frame(original_ids=True)
         content_hash = content_hash or _frame_hash(frame)
         existing = self._find_dataset(content_hash, None)
-        if existing is not None:
+        if existing is not None and not self.dataset_problems(existing):
             return existing
+        if existing is not None:
+            return self._repair_dataset_files(existing, inter, catalog)
         report = _report_dict(inter)
         return self._register(
             inter, catalog, name=name, source_name=name, content_hash=content_hash,
             columns=_clean(dict(columns or report.get("columns") or {})), report=report, is_demo=is_demo,
         )
 
-    def ensure_demo(self) -> int:
-        """The demo dataset's id, registering it (MovieLens latest-small with its catalogue) the first time."""
+    def ensure_demo(self) -> int | None:
+        """The demo dataset's id, registering it (MovieLens latest-small with its catalogue) the first time.
+        None on a read-only store that has no demo."""
         with self.connect() as conn:
             row = conn.execute("SELECT id FROM datasets WHERE is_demo=1 ORDER BY id LIMIT 1").fetchone()
         if row is not None:
             return int(row["id"])
+        if self.read_only:
+            return None
         from recsys.data import load_demo
 
         inter, catalog = load_demo()
@@ -391,38 +621,97 @@ class Store:
         self, inter: Interactions, catalog: Catalog | None, *, name: str, source_name: str,
         content_hash: str, columns: dict, report: dict, is_demo: bool,
     ) -> int:
-        frame = inter.to_frame(original_ids=True)
-        # Files go to a staging folder first; the row and the folder's final name appear together.
+        """Write the files to a staging folder, then insert the row and rename the folder into place in
+        one transaction. When another process registered the same bytes and mapping first (the UNIQUE
+        registration index refuses the second insert), its id is returned and these files dropped."""
+        key = _registration_key(content_hash, columns)
         staging = self.home / "datasets" / f".staging-{content_hash[:16]}-{os.getpid()}-{time.monotonic_ns()}"
-        staging.mkdir(parents=True)
         try:
-            atomic_write(staging / "interactions.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
-            if catalog is not None:
-                cat_frame = catalog.frame.copy()
-                cat_frame["item_id"] = cat_frame["item_id"].astype(str)
-                atomic_write(staging / "catalog.parquet", lambda tmp: cat_frame.to_parquet(tmp, index=False))
-                if catalog.report:
-                    atomic_write_bytes(staging / "catalog_report.json", _json(_clean(catalog.report)).encode())
-            with self.transaction() as conn:
-                cur = conn.execute(
-                    "INSERT INTO datasets (name, source_name, content_hash, columns, report, explicit, n_users,"
-                    " n_items, n_interactions, has_timestamps, has_catalog, is_demo, created_at)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        str(name), str(source_name), content_hash, _json(columns), _json(_clean(report)),
-                        int(bool(inter.explicit)), inter.n_users, inter.n_items, len(inter),
-                        int(inter.timestamps is not None), int(catalog is not None), int(is_demo), time.time(),
-                    ),
-                )
-                dataset_id = int(cur.lastrowid)
-                folder = self.dataset_dir(dataset_id)
-                remove_tree(folder)  # a leftover of a crash between rename and commit
-                os.replace(staging, folder)  # if the commit then fails, sweep_orphans removes it
+            self._write_dataset_files(staging, inter, catalog)
+            try:
+                with self.transaction() as conn:
+                    _reserve_ids(conn, "datasets", self.home / "datasets")
+                    cur = conn.execute(
+                        "INSERT INTO datasets (name, source_name, content_hash, columns, report, explicit, n_users,"
+                        " n_items, n_interactions, has_timestamps, has_catalog, is_demo, created_at, registration)"
+                        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            str(name), str(source_name), content_hash, _json(columns), _json(_clean(report)),
+                            int(bool(inter.explicit)), inter.n_users, inter.n_items, len(inter),
+                            int(inter.timestamps is not None), int(catalog is not None), int(is_demo), time.time(),
+                            key,
+                        ),
+                    )
+                    dataset_id = int(cur.lastrowid)
+                    row = conn.execute("SELECT * FROM datasets WHERE id=?", (dataset_id,)).fetchone()
+                    _write_manifest(staging, "dataset", dataset_id, _row_for_manifest(row))
+                    folder = self.dataset_dir(dataset_id)
+                    if folder.exists():  # ids are reserved past every folder, so this is never expected
+                        self._quarantine(folder, "a folder already held the new dataset's number")
+                    os.replace(staging, folder)  # if the commit then fails: a folder with a manifest, no row
+            except sqlite3.IntegrityError:
+                with self.connect() as conn:
+                    row = conn.execute("SELECT id FROM datasets WHERE registration=?", (key,)).fetchone()
+                if row is None:
+                    raise
+                return int(row["id"])
             _fsync_dir(folder.parent)
         finally:
             if staging.exists():
                 shutil.rmtree(staging, ignore_errors=True)
         return dataset_id
+
+    def _write_dataset_files(self, folder: Path, inter: Interactions, catalog: Catalog | None) -> None:
+        frame = inter.to_frame(original_ids=True)
+        folder.mkdir(parents=True)
+        atomic_write(folder / "interactions.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+        if catalog is not None:
+            cat_frame = catalog.frame.copy()
+            cat_frame["item_id"] = cat_frame["item_id"].astype(str)
+            atomic_write(folder / "catalog.parquet", lambda tmp: cat_frame.to_parquet(tmp, index=False))
+            if catalog.report:
+                atomic_write_bytes(folder / "catalog_report.json", _json(_clean(catalog.report)).encode())
+
+    def dataset_problems(self, dataset_id: int) -> list[str]:
+        """What is wrong with a dataset's stored files (empty when it loads): a missing or unreadable
+        interactions or catalogue file."""
+        meta = self.dataset(dataset_id)
+        wanted = ["interactions.parquet"] + (["catalog.parquet"] if meta["has_catalog"] else [])
+        return [problem for name in wanted if (problem := _unreadable_parquet(self.dataset_dir(dataset_id) / name))]
+
+    def _repair_dataset_files(self, dataset_id: int, inter: Interactions, catalog: Catalog | None) -> int:
+        """Rewrite the files of an existing dataset (same bytes and mapping, so the same numbering and its
+        runs stay valid) from a fresh load, keeping a stored catalogue that still reads."""
+        folder = self.dataset_dir(dataset_id)
+        meta = self.dataset(dataset_id)
+        if catalog is None and meta["has_catalog"] and _unreadable_parquet(folder / "catalog.parquet"):
+            raise DataError(f"Dataset {dataset_id}'s stored item catalogue is missing or damaged too: upload "
+                            "the file again together with its items file.")
+        staging = self.home / "datasets" / f".staging-repair-{int(dataset_id)}-{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            self._write_dataset_files(staging, inter, catalog)
+            if catalog is None and meta["has_catalog"]:
+                for name in ("catalog.parquet", "catalog_report.json"):
+                    if (folder / name).is_file():
+                        shutil.copy2(folder / name, staging / name)
+            with self.transaction() as conn:
+                row = conn.execute("SELECT * FROM datasets WHERE id=?", (int(dataset_id),)).fetchone()
+                if row is None:
+                    raise StoreError(f"There is no dataset {dataset_id}; it may have been deleted.")
+                if catalog is not None and not row["has_catalog"]:
+                    conn.execute("UPDATE datasets SET has_catalog=1 WHERE id=?", (int(dataset_id),))
+                    row = conn.execute("SELECT * FROM datasets WHERE id=?", (int(dataset_id),)).fetchone()
+                _write_manifest(staging, "dataset", int(dataset_id), _row_for_manifest(row))
+                old = folder.with_name(f".trash-{folder.name}-{os.getpid()}-{time.monotonic_ns()}")
+                if folder.exists():
+                    os.replace(folder, old)
+                os.replace(staging, folder)
+            shutil.rmtree(old, ignore_errors=True)
+            _fsync_dir(folder.parent)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return int(dataset_id)
 
     def list_datasets(self) -> pd.DataFrame:
         """One row per dataset (see docs/architecture.md, "Store and worker API"), oldest first."""
@@ -446,6 +735,12 @@ class Store:
         """The stored interactions (numbered as when first loaded: ids sorted) and catalogue, if any."""
         meta = self.dataset(dataset_id)
         folder = self.dataset_dir(dataset_id)
+        problems = self.dataset_problems(dataset_id)
+        if problems:
+            raise StoreError(
+                f"Dataset {dataset_id}'s stored copy cannot be read ({'; '.join(problems)}): upload the same "
+                "file again to repair it, or run `python -m recsys doctor`."
+            )
         frame = pd.read_parquet(folder / "interactions.parquet")
         inter = Interactions.from_frame(
             frame, "user", "item",
@@ -463,6 +758,7 @@ class Store:
             catalog = Catalog(frame=cat_frame, report=report)
         return inter, catalog
 
+    @_faults_plain
     def rename_dataset(self, dataset_id: int, name: str) -> None:
         name = str(name).strip()
         if not name:
@@ -471,7 +767,11 @@ class Store:
             cur = conn.execute("UPDATE datasets SET name=? WHERE id=?", (name, int(dataset_id)))
             if cur.rowcount == 0:
                 raise StoreError(f"There is no dataset {dataset_id}.")
+            row = conn.execute("SELECT * FROM datasets WHERE id=?", (int(dataset_id),)).fetchone()
+            if self.dataset_dir(dataset_id).is_dir():
+                _write_manifest(self.dataset_dir(dataset_id), "dataset", int(dataset_id), _row_for_manifest(row))
 
+    @_faults_plain
     def delete_dataset(self, dataset_id: int) -> None:
         """Delete a dataset, all its runs, and their files. A run still training is cancelled first
         (its worker notices the missing row and stops)."""
@@ -480,9 +780,11 @@ class Store:
             cur = conn.execute("DELETE FROM datasets WHERE id=?", (int(dataset_id),))
             if cur.rowcount == 0:
                 raise StoreError(f"There is no dataset {dataset_id}.")
+            _record_deleted(conn, [("dataset", int(dataset_id)), *(("run", int(r)) for r in run_ids)])
         for run_id in run_ids:
-            remove_tree(self.run_dir(run_id))
+            self.discard_run_files(run_id)
         remove_tree(self.dataset_dir(dataset_id))
+        self._forget_deleted([("dataset", int(dataset_id)), *(("run", int(r)) for r in run_ids)])
 
     # -- runs ------------------------------------------------------------------------------------
     def create_run(
@@ -506,6 +808,7 @@ class Store:
         with self.transaction() as conn:
             if conn.execute("SELECT 1 FROM datasets WHERE id=?", (int(dataset_id),)).fetchone() is None:
                 raise StoreError(f"There is no dataset {dataset_id}; it may have been deleted.")
+            _reserve_ids(conn, "runs", self.home / "runs")
             cur = conn.execute(
                 "INSERT INTO runs (dataset_id, model, params, protocol, seed, k, device_requested, status,"
                 " is_baseline, epochs_total, estimate, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -595,16 +898,12 @@ class Store:
 
     def update_run(self, run_id: int, **fields: Any) -> None:
         """Set columns of a run row (``status``, ``phase``, ``device``, ``error``, ``epochs_total``...)."""
-        allowed = {
-            "status", "phase", "device", "error", "epochs_total", "started_at", "finished_at", "worker_id",
-            "summary", "ci", "estimate", "cancel_requested", "params",
-        }
-        unknown = set(fields) - allowed
+        unknown = set(fields) - _RUN_SETTABLE
         if unknown:
             raise StoreError(f"Cannot set {sorted(unknown)} on a run.")
         if "status" in fields and fields["status"] not in STATUSES:
             raise StoreError(f"Unknown run status {fields['status']!r}.")
-        values = [(_json(_clean(v)) if k in ("summary", "ci", "estimate", "params") else v) for k, v in fields.items()]
+        values = [(_json(_clean(v)) if k in _RUN_JSON else v) for k, v in fields.items()]
         sets = ", ".join(f"{k}=?" for k in fields)
         with self.transaction() as conn:
             conn.execute(f"UPDATE runs SET {sets} WHERE id=?", (*values, int(run_id)))
@@ -624,19 +923,16 @@ class Store:
                 conn.execute("UPDATE runs SET cancel_requested=1 WHERE id=?", (int(run_id),))
             return row["status"]
 
-    def cancel_requested(self, run_id: int) -> bool:
-        """True when the run was asked to stop, or no longer exists (deleted while training)."""
-        with self.connect() as conn:
-            row = conn.execute("SELECT cancel_requested FROM runs WHERE id=?", (int(run_id),)).fetchone()
-        return row is None or bool(row[0])
-
+    @_faults_plain
     def delete_run(self, run_id: int) -> None:
         """Delete a run, its epochs and its files."""
         with self.transaction() as conn:
             cur = conn.execute("DELETE FROM runs WHERE id=?", (int(run_id),))
             if cur.rowcount == 0:
                 raise StoreError(f"There is no run {run_id}.")
-        remove_tree(self.run_dir(run_id))
+            _record_deleted(conn, [("run", int(run_id))])
+        self.discard_run_files(run_id)
+        self._forget_deleted([("run", int(run_id))])
 
     def baseline_run(self, dataset_id: int, protocol: str, seed: int) -> int | None:
         """The finished Popularity run on this dataset and split, if there is one."""
@@ -649,10 +945,13 @@ class Store:
         return None if row is None else int(row[0])
 
     # -- run artefacts ---------------------------------------------------------------------------
-    def save_run_results(self, run_id: int, model, evaluation, k: int = RECOMMENDATIONS_K) -> None:
-        """Write a trained run's model, evaluation (summary, CIs, per-user arrays) and top-``k``
-        recommendations for every user. Each file is replaced atomically."""
-        folder = self.run_dir(run_id)
+    @_faults_plain
+    def save_run_results(self, run_id: int, model, evaluation) -> None:
+        """Write a trained run's evaluated model and its evaluation (summary, CIs, per-user arrays, the test
+        users' top-k lists) into the run's staging folder (:meth:`staging_dir`); they become the run's
+        files when :meth:`finish_run` marks it done. Each file is written atomically. The serving model
+        and the stored recommendations are staged by :meth:`save_serving_model`."""
+        folder = self.staging_dir(run_id)
         folder.mkdir(parents=True, exist_ok=True)
         model.save(folder / "model")
         _fsync_tree(folder / "model")
@@ -664,82 +963,731 @@ class Store:
                 np.savez(fh, **arrays)
 
         atomic_write(folder / "per_user.npz", write_npz)
-        recs = model.recommend_frame(k=k)
-        recs["user"] = recs["user"].astype(str) if recs["user"].dtype == object else recs["user"]
-        recs["item"] = recs["item"].astype(str) if recs["item"].dtype == object else recs["item"]
-        atomic_write(folder / "recommendations.parquet", lambda tmp: recs.to_parquet(tmp, index=False))
-        self.update_run(run_id, summary=summary, ci=ci)
 
-    def load_run_model(self, run_id: int, device: str | None = None):
-        """The trained model of a finished run (arrays only, no pickle)."""
-        from recsys.models import load_model
+    def load_run_model(self, run_id: int, device: str | None = None, evaluated: bool = False):
+        """A finished run's model (arrays only, no pickle): the serving model, refitted on every
+        interaction (the evaluated one for runs saved before serving models existed), or with
+        ``evaluated=True`` the model that was trained on the fit-train part and scored on the test."""
+        from recsys.models import ModelError, load_model
 
-        path = self.run_dir(run_id) / "model"
+        folder = self.run_dir(run_id)
+        path = folder / "model"
+        if not evaluated and (folder / "serving" / "model.json").exists():
+            path = folder / "serving"
+        run = self.run(run_id)
         if not (path / "model.json").exists():
-            raise StoreError(f"Run {run_id} has no saved model (status: {self.run(run_id)['status']}).")
-        return load_model(path, device=device)
+            raise StoreError(f"Run {run_id} has no saved model (status: {run['status']}).")
+        try:
+            return load_model(path, device=device, kind=run["model"])
+        except (StoreError, ModelError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged file must read as one sentence
+            raise self._damaged_files(run_id, "saved model", exc) from exc
+
+    def _damaged_files(self, run_id: int, what: str, exc: BaseException) -> StoreError:
+        fault = classify_fault(exc, self.home)
+        if fault is not None and fault.kind != "damaged":
+            return fault
+        return StoreError(f"The {what} of run {run_id} cannot be read: its files in {self.run_dir(run_id)} are "
+                          "damaged. Delete the run and train it again (`python -m recsys doctor` lists such runs).")
 
     def load_evaluation(self, run_id: int):
-        """The run's :class:`recsys.evaluation.Evaluation`, per-user arrays included (``recs`` is None)."""
+        """The run's :class:`recsys.evaluation.Evaluation`, per-user arrays included; ``recs`` holds the
+        test users' top-k lists (item numbers, rows aligned with ``users``), None for runs saved before
+        they were stored."""
         from recsys.evaluation import Evaluation
 
-        document, per_user, users = self._evaluation_files(run_id)
-        document = dict(document, users=users, per_user=per_user)
+        document, per_user, users, recs = self._evaluation_files(run_id)
+        document = dict(document, users=users, per_user=per_user, recs=recs)
         return Evaluation.from_dict(document)
 
-    def run_metrics(self, run_id: int) -> dict[str, Any]:
-        """The stored evaluation document (summary, ci, notes, split report...) without arrays."""
-        return self._evaluation_files(run_id)[0]
-
-    def per_user_metrics(self, run_id: int) -> dict[str, np.ndarray]:
-        """Per-user metric arrays of a finished run (name -> float array, NaN where undefined)."""
-        return self._evaluation_files(run_id)[1]
-
-    def _evaluation_files(self, run_id: int) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray]:
+    def _evaluation_files(
+        self, run_id: int
+    ) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+        """(document, per-user metric arrays, test users, their top-k lists or None for older runs)."""
         folder = self.run_dir(run_id)
         if not (folder / "evaluation.json").exists():
             raise StoreError(f"Run {run_id} has no metrics (status: {self.run(run_id)['status']}).")
-        document = json.loads((folder / "evaluation.json").read_text())
-        with np.load(folder / "per_user.npz", allow_pickle=False) as npz:
-            per_user = {name[len("metric."):]: npz[name] for name in npz.files if name.startswith("metric.")}
-            users = npz["users"]
-        return document, per_user, users
+        try:
+            document = json.loads((folder / "evaluation.json").read_text())
+            with np.load(folder / "per_user.npz", allow_pickle=False) as npz:
+                per_user = {name[len("metric."):]: npz[name] for name in npz.files if name.startswith("metric.")}
+                users = npz["users"]
+                recs = npz["recs"] if "recs" in npz.files else None
+        except Exception as exc:  # noqa: BLE001 - a damaged file must read as one sentence
+            raise self._damaged_files(run_id, "evaluation", exc) from exc
+        return document, per_user, users, recs
 
     def run_recommendations(self, run_id: int) -> pd.DataFrame:
-        """Top-20 recommendations for every user of a finished run: user, item, rank, score."""
+        """Top-20 recommendations for every user of a finished run: user, item, rank, score, in the
+        file's own ids; from the serving model, never an item the user has anywhere in the data."""
         path = self.run_dir(run_id) / "recommendations.parquet"
         if not path.exists():
             raise StoreError(f"Run {run_id} has no recommendations (status: {self.run(run_id)['status']}).")
-        return pd.read_parquet(path)
+        try:
+            return pd.read_parquet(path)
+        except Exception as exc:  # noqa: BLE001 - a damaged file must read as one sentence
+            raise self._damaged_files(run_id, "recommendations", exc) from exc
 
-    # -- workers (bookkeeping used by recsys.jobs) ------------------------------------------------
+    # -- workers and the queue (the run-state changes recsys.jobs asks for) -------------------------
     def workers(self) -> list[dict[str, Any]]:
+        """Every worker row (id, pid, host, device, state, run_id, started_at, heartbeat_at), oldest first."""
         with self.connect() as conn:
             return [dict(r) for r in conn.execute("SELECT * FROM workers ORDER BY started_at")]
 
-    def sweep_orphans(self, min_age_seconds: float = 3600.0) -> int:
-        """Remove run/dataset folders whose rows are gone (left by a crash mid-delete), and staging or
-        trash folders older than ``min_age_seconds``. The scan holds the write lock, so a dataset being
-        registered (folder renamed in, row not yet committed) is never mistaken for an orphan.
-        Returns how many folders were removed."""
+    def queued_count(self) -> int:
+        """How many runs wait in the queue."""
+        with self.connect() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM runs WHERE status='queued'").fetchone()[0])
+
+    def reap_dead_workers(self, problem: Callable[[dict[str, Any]], str | None]) -> list[int]:
+        """Mark ``interrupted`` (with the reason) every running run whose worker is dead or gone, remove
+        their files, and forget dead workers. ``problem(worker_row)`` says why a worker is dead, or None
+        while it lives. One transaction. Returns the ids of the runs marked (none on a read-only store)."""
+        if self.read_only:
+            return []
+        now = time.time()
+        marked: list[int] = []
+        with self.transaction() as conn:
+            workers = {w["id"]: dict(w) for w in conn.execute("SELECT * FROM workers")}
+            dead = {wid: why for wid, w in workers.items() if (why := problem(w))}
+            running = conn.execute(
+                "SELECT r.id, r.worker_id, r.epochs_total, (SELECT COUNT(*) FROM epochs e WHERE e.run_id=r.id)"
+                " AS done FROM runs r WHERE r.status='running'"
+            ).fetchall()
+            for run in running:
+                wid = run["worker_id"]
+                if wid in workers and wid not in dead:
+                    continue
+                why = dead.get(wid, "its worker is gone")
+                where = f" during epoch {run['done'] + 1} of {run['epochs_total']}" if run["epochs_total"] else ""
+                conn.execute(
+                    "UPDATE runs SET status='interrupted', phase=NULL, finished_at=?, error=? WHERE id=?",
+                    (now, f"Interrupted{where}: {why}. Submit it again to retry.", run["id"]),
+                )
+                marked.append(int(run["id"]))
+            for wid in dead:
+                conn.execute("DELETE FROM workers WHERE id=?", (wid,))
+        for run_id in marked:  # an interrupted run keeps no files (a dead worker may have staged some)
+            with contextlib.suppress(OSError):
+                self.discard_run_files(run_id)
+        return marked
+
+    def start_worker_if_none(self, host: str, spawn: Callable[[], int]) -> bool:
+        """When runs are queued and no worker row exists, call ``spawn()`` (which starts a worker process
+        and returns its pid) and record that worker as ``starting``. The check and the record are one
+        transaction, so concurrent callers start one worker. True when one was started (never on a
+        read-only store: a worker could not record anything)."""
+        if self.read_only:
+            return False
+        with self.connect() as conn:
+            if conn.execute("SELECT 1 FROM runs WHERE status='queued' LIMIT 1").fetchone() is None:
+                return False
+        with self.transaction() as conn:  # serialises concurrent callers: one starts, the rest see it
+            if conn.execute("SELECT 1 FROM workers LIMIT 1").fetchone() is not None:
+                return False
+            pid = int(spawn())
+            now = time.time()
+            conn.execute(
+                "INSERT OR REPLACE INTO workers (id, pid, host, state, started_at, heartbeat_at)"
+                " VALUES (?,?,?,'starting',?,?)",
+                (f"{host}:{pid}", pid, host, now, now),
+            )
+        return True
+
+    def register_worker(self, worker_id: str, pid: int, host: str) -> None:
+        """Record a worker process as alive and idle (its heartbeat starts now)."""
+        now = time.time()
+        with self.transaction() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO workers (id, pid, host, state, started_at, heartbeat_at)"
+                " VALUES (?,?,?,'idle',?,?)",
+                (worker_id, int(pid), host, now, now),
+            )
+
+    def heartbeat(self, worker_id: str, **fields: Any) -> None:
+        """Refresh a worker's heartbeat, setting ``state``, ``run_id`` or ``device`` too when given."""
+        unknown = set(fields) - {"state", "run_id", "device"}
+        if unknown:
+            raise StoreError(f"Cannot set {sorted(unknown)} on a worker.")
+        sets = "".join(f"{k}=?, " for k in fields)
+        with self.transaction() as conn:
+            conn.execute(f"UPDATE workers SET {sets}heartbeat_at=? WHERE id=?", (*fields.values(), time.time(), worker_id))
+
+    def retire_worker(self, worker_id: str, device_of: Callable[[str | None], str] | None = None) -> bool:
+        """Remove a worker's row. With ``device_of`` (requested device -> the device it books), only when
+        no queued run could start on a device that is not busy (work that arrived meanwhile keeps the
+        worker). True when retired."""
+        with self.transaction() as conn:
+            if device_of is not None:
+                busy = {device_of(row[0]) for row in conn.execute("SELECT device FROM runs WHERE status='running'")}
+                for row in conn.execute("SELECT device_requested FROM runs WHERE status='queued'"):
+                    if device_of(row[0]) not in busy:
+                        return False
+            conn.execute("DELETE FROM workers WHERE id=?", (worker_id,))
+        return True
+
+    def claim_next_run(self, worker_id: str, device_of: Callable[[str | None], str]) -> int | None:
+        """Atomically take the oldest queued run whose device is free (one run at a time per device):
+        mark it ``running`` by this worker on ``device_of(device_requested)`` and return its id; None when
+        there is nothing to take."""
+        with self.transaction() as conn:
+            busy = {device_of(row[0]) for row in conn.execute("SELECT device FROM runs WHERE status='running'")}
+            for row in conn.execute("SELECT id, device_requested FROM runs WHERE status='queued' ORDER BY id").fetchall():
+                device = device_of(row["device_requested"])
+                if device in busy:
+                    continue
+                cur = conn.execute(
+                    "UPDATE runs SET status='running', phase='loading', device=?, worker_id=?, started_at=?"
+                    " WHERE id=? AND status='queued'",
+                    (device, worker_id, time.time(), row["id"]),
+                )
+                if cur.rowcount:
+                    conn.execute("UPDATE workers SET run_id=?, device=?, state='busy' WHERE id=?",
+                                 (row["id"], device, worker_id))
+                    return int(row["id"])
+        return None
+
+    def run_ownership(self, run_id: int, worker_id: str) -> tuple[bool, bool]:
+        """(the run is still running by this worker, it was asked to stop). A deleted run is (False, True)."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT status, worker_id, cancel_requested FROM runs WHERE id=?",
+                               (int(run_id),)).fetchone()
+        if row is None:
+            return False, True
+        return row["status"] == "running" and row["worker_id"] == worker_id, bool(row["cancel_requested"])
+
+    @_faults_plain
+    def finish_run(self, run_id: int, worker_id: str, status: str, error: str | None = None, **extra: Any) -> bool:
+        """Set a final status, only if this worker still owns the run (it may have been deleted, or marked
+        interrupted by someone who thought this worker dead). True when the row was changed.
+
+        ``done`` takes the files :meth:`save_run_results` staged: the same transaction that marks the run
+        done (with its summary and CIs) writes its manifest and renames the staging folder to
+        :meth:`run_dir`, so a run is never done without its files. Any other status removes the run's
+        files first (which also frees the space a full disk needs to record the failure)."""
+        if status not in FINISHED:
+            raise StoreError(f"{status!r} is not a final run status.")
+        if status != "done":
+            with self.connect() as conn:
+                row = conn.execute("SELECT status FROM runs WHERE id=?", (int(run_id),)).fetchone()
+            if row is None or row["status"] != "done":  # a done run keeps its files, whoever asks
+                self.discard_run_files(run_id, staging_of_other_processes=False)
+        staging = self.staging_dir(run_id)
+        if status == "done":
+            if not staging.is_dir():
+                raise StoreError(f"Run {run_id} has no saved results to finish with.")
+            document_path = staging / "evaluation.json"
+            if document_path.is_file():
+                document = json.loads(document_path.read_text())
+                extra = {"summary": document.get("summary") or {}, "ci": document.get("ci") or {}, **extra}
+        fields = {"status": status, "phase": None, "error": error, "finished_at": time.time(), **extra}
+        unknown = set(fields) - _RUN_SETTABLE
+        if unknown:
+            raise StoreError(f"Cannot set {sorted(unknown)} on a run.")
+        values = [(_json(_clean(v)) if k in _RUN_JSON else v) for k, v in fields.items()]
+        sets = ", ".join(f"{k}=?" for k in fields)
+        try:
+            with self.transaction() as conn:
+                cur = conn.execute(
+                    f"UPDATE runs SET {sets} WHERE id=? AND status='running' AND worker_id=?",
+                    (*values, int(run_id), worker_id),
+                )
+                if not cur.rowcount or status != "done":
+                    return bool(cur.rowcount)
+                row = conn.execute("SELECT * FROM runs WHERE id=?", (int(run_id),)).fetchone()
+                epochs = [dict(r) for r in conn.execute("SELECT * FROM epochs WHERE run_id=? ORDER BY epoch",
+                                                        (int(run_id),))]
+                _write_manifest(staging, "run", int(run_id), _row_for_manifest(row), epochs=epochs)
+                _move_into(staging, self.run_dir(run_id))  # if the commit then fails: files of a run not done,
+                return True  # which the reaper or the sweep removes
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+
+    def discard_run_files(self, run_id: int, staging_of_other_processes: bool = True) -> None:
+        """Remove a run's folder and its staging folders (this process's; with
+        ``staging_of_other_processes`` every process's, for a run whose worker is gone)."""
+        remove_tree(self.run_dir(run_id))
+        pattern = f".staging-{int(run_id)}-*" if staging_of_other_processes else self.staging_dir(run_id).name
+        for path in (self.home / "runs").glob(pattern):
+            shutil.rmtree(path, ignore_errors=True)
+
+    def start_baseline_run(self, run: dict[str, Any], worker_id: str) -> int | None:
+        """Insert the Popularity baseline of ``run``'s dataset and split as a run already ``running`` by
+        this worker, unless one is done, running or queued. Returns its id, or None when not needed."""
+        with self.transaction() as conn:
+            exists = conn.execute(
+                "SELECT 1 FROM runs WHERE dataset_id=? AND protocol=? AND seed=? AND model='popularity'"
+                " AND status IN ('done','running','queued') LIMIT 1",
+                (run["dataset_id"], run["protocol"], run["seed"]),
+            ).fetchone()
+            if exists:
+                return None
+            _reserve_ids(conn, "runs", self.home / "runs")
+            now = time.time()
+            cur = conn.execute(
+                "INSERT INTO runs (dataset_id, model, params, protocol, seed, k, device_requested, device, status,"
+                " phase, is_baseline, worker_id, created_at, started_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (run["dataset_id"], "popularity", "{}", run["protocol"], run["seed"], run["k"],
+                 run["device_requested"], run["device"], "running", "training", 1, worker_id, now, now),
+            )
+            return int(cur.lastrowid)
+
+    # -- housekeeping: the sweep, manifests, quarantine ------------------------------------------
+    def sweep_orphans(self, min_age_seconds: float = 3600.0) -> Sweep:
+        """Tidy ``datasets/`` and ``runs/`` without ever losing data. Removed: folders whose row a delete
+        removed (recorded in ``deleted``), files of runs that ended without being done, staging folders
+        of runs no longer running, and staging or trash folders older than ``min_age_seconds``. Kept:
+        every numbered folder without a row that carries its manifest (``doctor --repair`` rebuilds the
+        row). Moved to ``quarantine/``: anything else no row, manifest or delete explains. The scan holds
+        the write lock, so nothing being registered or finished is mistaken for an orphan."""
+        sweep = Sweep()
         remove: list[Path] = []
         now = time.time()
         with self.transaction() as conn:
-            runs = {str(r[0]) for r in conn.execute("SELECT id FROM runs")}
-            datasets = {str(r[0]) for r in conn.execute("SELECT id FROM datasets")}
-            for sub, known in (("runs", runs), ("datasets", datasets)):
-                for path in (self.home / sub).iterdir():
-                    if path.name.startswith((".trash-", ".staging-")):
+            rows = {
+                "datasets": {int(r[0]): None for r in conn.execute("SELECT id FROM datasets")},
+                "runs": {int(r[0]): r[1] for r in conn.execute("SELECT id, status FROM runs")},
+            }
+            deleted = {(r[0], int(r[1])) for r in conn.execute("SELECT kind, id FROM deleted")}
+            for sub, kind in (("datasets", "dataset"), ("runs", "run")):
+                for path in sorted((self.home / sub).iterdir()):
+                    name = path.name
+                    if name.startswith((".trash-", ".staging-")):
+                        owner = _staged_run_id(name) if sub == "runs" else None
                         with contextlib.suppress(OSError):
-                            if now - path.stat().st_mtime > min_age_seconds:
+                            if (owner is not None and rows["runs"].get(owner) != "running") or (
+                                    now - path.stat().st_mtime > min_age_seconds):
                                 remove.append(path)
-                    elif path.is_dir() and path.name.isdigit() and path.name not in known:
-                        trash = path.with_name(f".trash-{path.name}-{os.getpid()}-{time.monotonic_ns()}")
-                        os.replace(path, trash)  # out of sight at once; deleted after the lock is released
-                        remove.append(trash)
+                        continue
+                    if not (name.isdigit() and path.is_dir()):
+                        sweep.quarantined.append(self._quarantine(path, f"not a {kind} folder"))
+                        continue
+                    number = int(name)
+                    if number in rows[sub]:
+                        if sub == "runs" and rows["runs"][number] not in ("done", "running"):
+                            remove.append(_aside(path))  # a run that ended not done keeps no files
+                        continue
+                    if (kind, number) in deleted:
+                        remove.append(_aside(path))  # out of sight at once; deleted after the lock is released
+                        conn.execute("DELETE FROM deleted WHERE kind=? AND id=?", (kind, number))
+                    elif _read_manifest(path, kind, number) is not None:
+                        sweep.rebuildable.append(f"{sub}/{name}")
+                    else:
+                        sweep.quarantined.append(self._quarantine(path, f"a {kind} folder with no row and no manifest"))
         for path in remove:
             shutil.rmtree(path, ignore_errors=True)
-        return len(remove)
+        sweep.removed = [str(p.relative_to(self.home)) for p in remove]
+        return sweep
+
+    def _quarantine(self, path: Path, why: str) -> str:
+        """Move ``path`` into ``quarantine/`` (never delete it) and note why in ``quarantine/log.txt``.
+        Returns where it went, relative to the data folder."""
+        folder = self.quarantine_dir()
+        folder.mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = folder / f"{stamp}-{path.parent.name}-{path.name.lstrip('.')}"
+        suffix = 1
+        while target.exists():
+            suffix += 1
+            target = folder / f"{stamp}-{path.parent.name}-{path.name.lstrip('.')}-{suffix}"
+        os.replace(path, target)
+        with open(folder / "log.txt", "a") as fh:
+            fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {path.relative_to(self.home)} -> {target.name}: {why}\n")
+        return str(target.relative_to(self.home))
+
+    def _forget_deleted(self, items: list[tuple[str, int]]) -> None:
+        """Drop the records of deletes whose folders are gone (best effort: the sweep finishes the job)."""
+        with contextlib.suppress(StoreError):
+            with self.transaction() as conn:
+                conn.executemany("DELETE FROM deleted WHERE kind=? AND id=?", items)
+
+    def write_missing_manifests(self) -> list[str]:
+        """Write ``manifest.json`` into every dataset folder and every done run's folder that lacks a
+        readable one (folders made before manifests existed). Returns the folders written."""
+        written = []
+        with self.transaction() as conn:
+            for row in conn.execute("SELECT * FROM datasets ORDER BY id").fetchall():
+                folder = self.dataset_dir(row["id"])
+                if folder.is_dir() and _read_manifest(folder, "dataset", row["id"]) is None:
+                    _write_manifest(folder, "dataset", int(row["id"]), _row_for_manifest(row))
+                    written.append(f"datasets/{row['id']}")
+            for row in conn.execute("SELECT * FROM runs WHERE status='done' ORDER BY id").fetchall():
+                folder = self.run_dir(row["id"])
+                if folder.is_dir() and _read_manifest(folder, "run", row["id"]) is None:
+                    epochs = [dict(r) for r in conn.execute("SELECT * FROM epochs WHERE run_id=? ORDER BY epoch",
+                                                            (row["id"],))]
+                    _write_manifest(folder, "run", int(row["id"]), _row_for_manifest(row), epochs=epochs)
+                    written.append(f"runs/{row['id']}")
+        return written
+
+    def rebuild_from_manifests(self) -> tuple[list[str], list[str]]:
+        """Insert the row of every dataset and run folder that has a manifest but no row (datasets first,
+        so their runs can follow), each under its own id. Returns (what was restored, what could not be,
+        with the reason)."""
+        restored: list[str] = []
+        skipped: list[str] = []
+        with self.transaction() as conn:
+            dataset_columns = _table_columns(conn, "datasets")
+            run_columns = _table_columns(conn, "runs")
+            epoch_columns = _table_columns(conn, "epochs")
+            known = {int(r[0]) for r in conn.execute("SELECT id FROM datasets")}
+            for path in _numbered(self.home / "datasets"):
+                number = int(path.name)
+                manifest = _read_manifest(path, "dataset", number)
+                if number in known or manifest is None:
+                    continue
+                problem = _unreadable_parquet(path / "interactions.parquet")
+                if problem:
+                    skipped.append(f"dataset {number}: {problem}")
+                    continue
+                row = {k: v for k, v in manifest["row"].items() if k in dataset_columns and k != "id"}
+                row["registration"] = _registration_key(row["content_hash"], json.loads(row.get("columns") or "{}"))
+                if conn.execute("SELECT 1 FROM datasets WHERE registration=?", (row["registration"],)).fetchone():
+                    row["registration"] = None  # the same file was registered again meanwhile: keep both
+                _insert(conn, "datasets", {"id": number, **row})
+                known.add(number)
+                restored.append(f"dataset {number} ({row.get('name')})")
+            runs = {int(r[0]) for r in conn.execute("SELECT id FROM runs")}
+            for path in _numbered(self.home / "runs"):
+                number = int(path.name)
+                manifest = _read_manifest(path, "run", number)
+                if number in runs or manifest is None:
+                    continue
+                row = {k: v for k, v in manifest["row"].items() if k in run_columns and k != "id"}
+                if int(row.get("dataset_id") or -1) not in known:
+                    skipped.append(f"run {number}: its dataset {row.get('dataset_id')} is gone")
+                    continue
+                if not (path / "model" / "model.json").is_file():
+                    skipped.append(f"run {number}: its saved model is missing")
+                    continue
+                row.update(status="done", worker_id=None, phase=None)
+                _insert(conn, "runs", {"id": number, **row})
+                for epoch in manifest.get("epochs") or []:
+                    _insert(conn, "epochs", {k: v for k, v in epoch.items() if k in epoch_columns} | {"run_id": number})
+                restored.append(f"run {number} ({row.get('model')} on dataset {row.get('dataset_id')})")
+        return restored, skipped
+
+    @_faults_plain
+    def save_serving_model(
+        self, run_id: int, model, everything: Interactions | None = None, k: int = RECOMMENDATIONS_K
+    ) -> None:
+        """Stage a run's serving model (the run's settings refitted on every interaction) beside its
+        evaluated one, and its top-``k`` recommendations for every user in ``recommendations.parquet``;
+        like :meth:`save_run_results`, they become the run's files when :meth:`finish_run` marks it done.
+        Items the user has in the model's training data are left out, and so is everything they have in
+        ``everything`` (the whole dataset, in the same numbering). Each file is written atomically."""
+        folder = self.staging_dir(run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        model.save(folder / "serving")
+        _fsync_tree(folder / "serving")
+        seen = None if everything is None else everything.to_csr(use_values=False)
+        recs = model.recommend_frame(k=k, exclude=seen)
+        recs["user"] = recs["user"].astype(str) if recs["user"].dtype == object else recs["user"]
+        recs["item"] = recs["item"].astype(str) if recs["item"].dtype == object else recs["item"]
+        atomic_write(folder / "recommendations.parquet", lambda tmp: recs.to_parquet(tmp, index=False))
+
+
+@dataclass
+class Sweep:
+    """What :meth:`Store.sweep_orphans` did: folders ``removed`` and ``quarantined`` (paths relative to
+    the data folder), and folders kept that ``doctor --repair`` can rebuild rows for (``rebuildable``)."""
+
+    removed: list[str] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
+    rebuildable: list[str] = field(default_factory=list)
+
+
+# -- the doctor ----------------------------------------------------------------------------------
+STALE_SECONDS = 3600.0  # a staging or trash folder older than this is left over from a crash
+
+
+@dataclass
+class DoctorReport:
+    """What :func:`doctor` found: ``problems`` still there, ``repaired`` (what ``repair`` did), ``facts``
+    (counts). ``ok`` when no problem remains."""
+
+    home: Path
+    problems: list[str] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    facts: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_text(self) -> str:
+        lines = [f"Data folder: {self.home}", *(f"  {fact}" for fact in self.facts)]
+        if self.repaired:
+            lines += ["Repaired:", *(f"  - {line}" for line in self.repaired)]
+        if self.problems:
+            lines += ["Problems:", *(f"  - {line}" for line in self.problems)]
+        else:
+            lines.append("No problems found.")
+        return "\n".join(lines)
+
+
+def doctor(home: str | os.PathLike | None = None, repair: bool = False) -> DoctorReport:
+    """Check the data folder: the database's integrity, rows against folders (missing files, folders
+    without rows, files of runs that are not done), manifests, and stale staging or trash folders.
+    With ``repair``: a damaged database is moved to ``quarantine/`` and rebuilt; rows are rebuilt from
+    manifests; missing manifests are written; leftovers are removed and unexplained folders quarantined.
+    Nothing a manifest describes is ever deleted."""
+    home_path = Path(home).expanduser().resolve() if home is not None else default_home()
+    report = DoctorReport(home=home_path)
+    store: Store | None = None
+    try:
+        store = Store(home_path)
+        damaged = _integrity_problem(store)
+    except StoreFault as exc:
+        if exc.kind != "damaged":
+            report.problems.append(str(exc))
+            return report
+        damaged = "its pages cannot be read" if store is not None else "it is not a readable SQLite database"
+    if damaged:
+        if not repair:
+            report.problems.append(f"The database is damaged ({damaged}): run `python -m recsys doctor --repair` "
+                                   "to set it aside and rebuild it from the folders.")
+            if store is not None:
+                with contextlib.suppress(StoreFault):
+                    report.facts += _store_facts(store, integrity="FAILED")
+            return report
+        else:
+            moved = _set_database_aside(home_path)
+            report.repaired.append(f"set the damaged database aside as {moved}; rebuilt a new one from the folders "
+                                   "(queued, failed and cancelled runs, which keep no files, are not restored)")
+            store = Store(home_path)
+    assert store is not None
+    if store.read_only:
+        report.problems.append(str(store.read_only_reason))
+        repair = False
+    if repair:
+        restored, skipped = store.rebuild_from_manifests()
+        report.repaired += [f"restored {line} from its manifest" for line in restored]
+        report.problems += [f"could not restore {line}" for line in skipped]
+        report.repaired += [f"wrote the missing manifest of {line}" for line in store.write_missing_manifests()]
+        sweep = store.sweep_orphans(min_age_seconds=STALE_SECONDS)
+        report.repaired += [f"removed {line} (deleted, left over, or files of a run not done)" for line in sweep.removed]
+        report.repaired += [f"moved an unexplained folder to {line}" for line in sweep.quarantined]
+    report.problems += _folder_problems(store)
+    report.facts += _store_facts(store)
+    return report
+
+
+def _integrity_problem(store: Store) -> str | None:
+    with store.connect() as conn:
+        result = [r[0] for r in conn.execute("PRAGMA integrity_check").fetchall()]
+        foreign = conn.execute("PRAGMA foreign_key_check").fetchall()
+    if result != ["ok"]:
+        return "; ".join(str(r) for r in result[:3])
+    if foreign:
+        return f"{len(foreign)} rows point at rows that do not exist"
+    return None
+
+
+def _set_database_aside(home: Path) -> str:
+    folder = home / QUARANTINE
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = folder / f"{DB_NAME}.damaged-{stamp}"
+    for suffix in ("", "-wal", "-shm"):
+        source = home / f"{DB_NAME}{suffix}"
+        if source.exists():
+            os.replace(source, target.with_name(target.name + suffix))
+    return str(target.relative_to(home))
+
+
+def _folder_problems(store: Store) -> list[str]:
+    """Every disagreement between rows and folders, in words, with what to do."""
+    problems = []
+    now = time.time()
+    with store.connect() as conn:
+        datasets = conn.execute("SELECT * FROM datasets ORDER BY id").fetchall()
+        runs = conn.execute("SELECT id, status, model, dataset_id FROM runs ORDER BY id").fetchall()
+        deleted = {(r[0], int(r[1])) for r in conn.execute("SELECT kind, id FROM deleted")} if not store.read_only else set()
+    dataset_ids = {int(r["id"]) for r in datasets}
+    run_status = {int(r["id"]): r["status"] for r in runs}
+    for row in datasets:
+        issues = store.dataset_problems(row["id"])
+        if issues:
+            problems.append(f"dataset {row['id']} ({row['name']}): {'; '.join(issues)}: upload the same file again "
+                            "to repair it, or delete the dataset")
+        elif _read_manifest(store.dataset_dir(row["id"]), "dataset", row["id"]) is None:
+            problems.append(f"dataset {row['id']} has no manifest: `doctor --repair` writes it")
+    for row in runs:
+        folder = store.run_dir(row["id"])
+        if row["status"] == "done":
+            missing = [name for name in RUN_FILES if not (folder / name).exists()]
+            if missing:
+                problems.append(f"run {row['id']} ({row['model']}) is done but {', '.join(missing)} "
+                                "missing: delete it and train it again")
+            elif _read_manifest(folder, "run", row["id"]) is None:
+                problems.append(f"run {row['id']} has no manifest: `doctor --repair` writes it")
+        elif row["status"] != "running" and folder.exists():
+            problems.append(f"run {row['id']} is {row['status']} but still has files: `doctor --repair` removes them")
+    for sub, kind, known in (("datasets", "dataset", dataset_ids), ("runs", "run", set(run_status))):
+        for path in sorted((store.home / sub).iterdir()):
+            name = path.name
+            if name.startswith((".trash-", ".staging-")):
+                with contextlib.suppress(OSError):
+                    if now - path.stat().st_mtime > STALE_SECONDS:
+                        problems.append(f"{sub}/{name} is left over from an interrupted write: `doctor --repair` "
+                                        "removes it")
+                continue
+            if not (name.isdigit() and path.is_dir()):
+                problems.append(f"{sub}/{name} is not a {kind} folder: `doctor --repair` moves it to quarantine/")
+            elif int(name) in known:
+                continue
+            elif (kind, int(name)) in deleted:
+                problems.append(f"{sub}/{name} belongs to a deleted {kind}: `doctor --repair` removes it")
+            elif _read_manifest(path, kind, int(name)) is not None:
+                problems.append(f"{sub}/{name} has no row in the database: `doctor --repair` rebuilds it from "
+                                "its manifest")
+            else:
+                problems.append(f"{sub}/{name} has no row and no manifest: `doctor --repair` moves it to quarantine/")
+    return problems
+
+
+def _store_facts(store: Store, integrity: str = "ok") -> list[str]:
+    with store.connect() as conn:
+        n_datasets = conn.execute("SELECT COUNT(*) FROM datasets").fetchone()[0]
+        by_status = dict(conn.execute("SELECT status, COUNT(*) FROM runs GROUP BY status").fetchall())
+        copies = conn.execute("SELECT COUNT(*) FROM datasets WHERE registration IS NULL").fetchone()[0] \
+            if "registration" in _table_columns(conn, "datasets") else 0
+    runs = ", ".join(f"{n} {status}" for status, n in sorted(by_status.items())) or "none"
+    facts = [f"database: schema {store.schema_version()}, integrity {integrity}" + (" (opened read-only)" if store.read_only else ""),
+             f"datasets: {n_datasets}", f"runs: {runs}"]
+    if copies:
+        facts.append(f"{copies} dataset(s) repeat a file registered earlier (made before registrations were unique, "
+                     "or restored beside a re-upload): delete the copies you do not need")
+    quarantine = store.quarantine_dir()
+    if quarantine.is_dir():
+        entries = [p for p in quarantine.iterdir() if p.name != "log.txt"]
+        if entries:
+            facts.append(f"quarantine/ holds {len(entries)} item(s) set aside (see quarantine/log.txt); "
+                         "nothing there is used")
+    return facts
+
+
+
+# -- manifests and folder helpers -------------------------------------------------------------------
+RUN_FILES = ("model/model.json", "evaluation.json", "per_user.npz", "recommendations.parquet")
+
+
+def _row_for_manifest(row: sqlite3.Row) -> dict[str, Any]:
+    """A database row as plain JSON values: everything needed to insert it again (``registration`` is
+    recomputed on rebuild, so it is left out)."""
+    return {key: row[key] for key in row.keys() if key != "registration"}
+
+
+def _write_manifest(folder: Path, kind: str, number: int, row: dict[str, Any], **more: Any) -> None:
+    """``folder/manifest.json``: ``{"format", "kind", "id", "row", ...}``, written atomically."""
+    document = {"format": MANIFEST_FORMAT, "kind": kind, "id": int(number), "row": _clean(row), **_clean(more)}
+    atomic_write_bytes(folder / MANIFEST, json.dumps(document, indent=1, allow_nan=False).encode())
+
+
+def _read_manifest(folder: Path, kind: str, number: int) -> dict[str, Any] | None:
+    """The manifest of ``folder`` when it is readable and describes this ``kind`` and ``number``."""
+    try:
+        document = json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict) or not isinstance(document.get("row"), dict):
+        return None
+    if document.get("kind") != kind or document.get("id") != int(number):
+        return None
+    return document
+
+
+def _registration_key(content_hash: str, columns: dict | None) -> str:
+    """What makes a registration unique: the file's bytes (sha256) and its column mapping."""
+    return f"{content_hash}|{json.dumps(_clean(dict(columns or {})), sort_keys=True)}"
+
+
+def _register_existing_datasets(conn: sqlite3.Connection) -> None:
+    """Migration 2: give each existing dataset its registration key; a second dataset with the same
+    bytes and mapping (registered before keys were unique) keeps NULL: it stays, marked as a copy."""
+    seen: set[str] = set()
+    for row in conn.execute("SELECT id, content_hash, columns FROM datasets ORDER BY id").fetchall():
+        key = _registration_key(row["content_hash"], json.loads(row["columns"] or "{}"))
+        if key not in seen:
+            seen.add(key)
+            conn.execute("UPDATE datasets SET registration=? WHERE id=?", (key, row["id"]))
+
+
+def _numbered(folder: Path) -> list[Path]:
+    return sorted((p for p in folder.iterdir() if p.name.isdigit() and p.is_dir()), key=lambda p: int(p.name))
+
+
+def _reserve_ids(conn: sqlite3.Connection, table: str, folder: Path) -> None:
+    """Make the next id of ``table`` larger than every numbered folder and recorded delete, so a new
+    database beside existing folders never hands out a number a folder already holds."""
+    top = max((int(p.name) for p in folder.iterdir() if p.name.isdigit()), default=0)
+    kind = "dataset" if table == "datasets" else "run"
+    top = max(top, int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM deleted WHERE kind=?", (kind,)).fetchone()[0]))
+    if not top:
+        return
+    row = conn.execute("SELECT seq FROM sqlite_sequence WHERE name=?", (table,)).fetchone()
+    if row is None:
+        conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, top))
+    elif int(row[0]) < top:
+        conn.execute("UPDATE sqlite_sequence SET seq=? WHERE name=?", (top, table))
+
+
+def _record_deleted(conn: sqlite3.Connection, items: list[tuple[str, int]]) -> None:
+    now = time.time()
+    conn.executemany("INSERT OR REPLACE INTO deleted (kind, id, at) VALUES (?,?,?)",
+                     [(kind, int(number), now) for kind, number in items])
+
+
+def _table_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _insert(conn: sqlite3.Connection, table: str, values: dict[str, Any]) -> None:
+    names = list(values)
+    conn.execute(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})",
+                 [values[n] for n in names])
+
+
+def _unreadable_parquet(path: Path) -> str | None:
+    import pyarrow.parquet as pq
+
+    if not path.is_file():
+        return f"{path.name} is missing"
+    try:
+        pq.read_metadata(path)
+    except Exception:  # noqa: BLE001 - any reason the file cannot be read means it is damaged
+        return f"{path.name} is damaged"
+    return None
+
+
+def _staged_run_id(name: str) -> int | None:
+    """The run id in a run staging folder's name (``.staging-<run>-<pid>``), else None."""
+    parts = name.split("-")
+    return int(parts[1]) if name.startswith(".staging-") and len(parts) == 3 and parts[1].isdigit() else None
+
+
+def _aside(path: Path) -> Path:
+    """Rename ``path`` to a trash name beside it (out of sight at once) and return the new path."""
+    trash = path.with_name(f".trash-{path.name}-{os.getpid()}-{time.monotonic_ns()}")
+    os.replace(path, trash)
+    return trash
+
+
+def _move_into(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target``; when ``target`` exists, move each entry of ``source`` into it
+    (replacing entries of the same name)."""
+    if not target.exists():
+        os.replace(source, target)
+    else:
+        for entry in source.iterdir():
+            if (target / entry.name).is_dir():
+                remove_tree(target / entry.name)
+            os.replace(entry, target / entry.name)
+        shutil.rmtree(source, ignore_errors=True)
+    _fsync_dir(target.parent)
 
 
 _RUN_COLUMNS = (
@@ -827,11 +1775,14 @@ def _frame_hash(frame: pd.DataFrame) -> str:
 
 def _split_evaluation(evaluation) -> tuple[dict, dict, dict, dict[str, np.ndarray]]:
     """(summary, ci, JSON document without per-user arrays, arrays for the npz) of an Evaluation.
-    The npz holds ``users`` (test user numbers) and one float array per metric, aligned with it."""
+    The npz holds ``users`` (test user numbers), one float array per metric aligned with it, and
+    ``recs`` (the top-k item numbers, one row per test user) when the evaluation has them."""
     document = evaluation.to_dict(include_recs=False)
     document.pop("per_user", None)
     document.pop("users", None)
     arrays = {"users": np.asarray(evaluation.users, dtype=np.int64)}
     for name, values in evaluation.per_user.items():
         arrays[f"metric.{name}"] = np.asarray(values, dtype=np.float64)
+    if evaluation.recs is not None:
+        arrays["recs"] = np.asarray(evaluation.recs, dtype=np.int64)
     return _clean(document.get("summary", {})), _clean(document.get("ci", {})), _clean(document), arrays

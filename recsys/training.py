@@ -2,8 +2,9 @@
 
 A model supplies only "run one epoch" (returning its mean training loss); this loop times each epoch,
 reports ``{epoch, epochs, loss, seconds, validation, ...}`` to ``on_epoch``, evaluates a validation
-metric every few epochs, stops early when the metric stops improving, and stops cleanly when the caller
-asks (``on_epoch`` returning ``True``, which is how the worker honours a cancel).
+metric every few epochs, stops early when the metric stops improving, stops cleanly when the caller
+asks (``on_epoch`` returning ``True``, which is how the worker honours a cancel), and stops with
+:class:`TrainingDiverged` when the loss turns NaN or infinite.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ import numpy as np
 EpochCallback = Callable[[dict[str, Any]], "bool | None"]
 
 
-class TrainingCancelled(Exception):
-    """Raised by a caller's ``on_epoch`` to abandon training at once (the model is then unusable)."""
+class TrainingDiverged(ArithmeticError):
+    """The training loss of ``epoch`` (counted from 1) became NaN or infinite: ``what`` says which."""
+
+    def __init__(self, epoch: int, loss: float) -> None:
+        self.epoch = epoch
+        self.what = "NaN" if math.isnan(loss) else "infinite"
+        super().__init__(f"the loss became {self.what} at epoch {epoch}")
 
 
 def run_epochs(
@@ -37,7 +43,8 @@ def run_epochs(
     with ``loss`` and any extra figures (e.g. ``rmse``). ``validate()`` returns a number where higher is
     better; it runs every ``validate_every`` epochs and after the last one. With ``patience`` set,
     training stops once that many validations in a row brought no improvement. ``on_epoch`` receives each
-    epoch's record; returning ``True`` stops after that epoch (the model stays usable).
+    epoch's record; returning ``True`` stops after that epoch (the model stays usable). A loss that is NaN
+    or infinite raises :class:`TrainingDiverged` before that epoch is reported.
     """
     history: list[dict[str, Any]] = []
     best = -math.inf
@@ -47,6 +54,8 @@ def run_epochs(
         out = run_one_epoch(epoch)
         record: dict[str, Any] = dict(out) if isinstance(out, dict) else {"loss": out}
         record["loss"] = float(record.get("loss", float("nan")))
+        if not math.isfinite(record["loss"]):
+            raise TrainingDiverged(epoch + 1, record["loss"])
         record["seconds"] = time.perf_counter() - started
         record["epoch"] = epoch + 1
         record["epochs"] = epochs
@@ -68,16 +77,36 @@ def run_epochs(
     return history
 
 
-def validation_ndcg(model, validation, k: int = 10) -> Callable[[], float]:
+def validation_ndcg(model, validation, k: int = 10, history=None) -> Callable[[], float]:
     """A ``validate`` function for :func:`run_epochs`: mean NDCG@k of ``model`` on the validation
-    interactions (users without validation items are skipped; ranking excludes training items)."""
+    interactions (users without validation items are skipped; ranking excludes training items). With
+    ``history`` (Interactions of people held out of training), each validation person is scored by
+    fold-in of their rows there, and those items are excluded instead."""
     from recsys import metrics  # metrics imports nothing from training: no cycle
 
     users = np.unique(validation.users)
-    truth = validation.to_csr(use_values=False)
+    truth = validation.to_csr(use_values=False)[users]
+    given = None if history is None else history.to_csr(use_values=True)[users]
 
     def _validate() -> float:
-        recs, _ = model.recommend(users, k=k)
-        return float(np.mean(metrics.ndcg(recs, truth[users], k)))
+        if given is None:
+            recs, _ = model.recommend(users, k=k)
+        else:
+            recs, _ = model.recommend_for_histories(given, k=k)
+        return float(np.mean(metrics.ndcg(recs, truth, k)))
 
     return _validate
+
+
+def chosen_epochs(history: list[dict[str, Any]], patience: int | None) -> int:
+    """How many epochs a refit of the same settings should run: with early stopping (``patience`` set)
+    and at least one validation, the epoch of the best validation score (the first to reach it, by the
+    same rule as :func:`run_epochs`); otherwise the number of epochs that ran."""
+    best, best_epoch = -math.inf, None
+    for record in history:
+        value = record.get("validation")
+        if value is not None and float(value) > best + 1e-6:
+            best, best_epoch = float(value), int(record["epoch"])
+    if patience is not None and best_epoch is not None:
+        return best_epoch
+    return len(history)

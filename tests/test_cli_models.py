@@ -1,8 +1,11 @@
-"""``python -m recsys train`` and ``recommend``: train on every row of a file, save, write top-k as CSV."""
+"""``python -m recsys train``, ``recommend`` and ``models``: train on every row of a file, save, write top-k as
+CSV; settings given with ``--set`` are checked against each model's declarations."""
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from recsys import jobs
 from recsys.cli import main
-from recsys.models import load_model
+from recsys.models import MODELS, load_model
+from recsys.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,3 +141,115 @@ def test_python_dash_m_recsys_recommends_from_a_saved_model(plays, tmp_path):
     assert done.returncode == 0, done.stderr
     assert "wrote 12 recommendations for 12 users" in done.stdout
     assert len(pd.read_csv(out)) == 12
+
+
+# -- settings -----------------------------------------------------------------------------------------
+BAD_SETTINGS = [
+    ("factors=abc", "bpr's factors must be a whole number"),
+    ("factors=-1", "bpr's factors must be a whole number from 1"),
+    ("epochs=-3", "bpr's epochs must be a whole number from 1"),
+    ("learning_rate=nan", "bpr's learning_rate must be a number from"),
+    ("learning_rate=1e308", "bpr's learning_rate must be a number from"),
+    ("device=bogus", "bpr's device must be auto, cpu, cuda or cuda:N"),
+    ("negative_sampling=sideways", "bpr's negative_sampling must be one of uniform, popularity"),
+    ("verify_negatives=maybe", "bpr's verify_negatives must be true or false"),
+    ("factor=8", "bpr has no setting 'factor'; its settings are factors, learning_rate"),
+    ("seed=-4", "bpr's seed must be a whole number from 0"),
+    ("factors", "--set expects key=value"),
+]
+
+
+@pytest.mark.parametrize("setting, says", BAD_SETTINGS)
+def test_a_bad_setting_is_refused_by_train_and_submit_in_one_line_and_nothing_is_queued(
+        setting, says, plays, tmp_path, capsys, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("TASTEMAKER_HOME", str(home))
+    for argv in (["train", str(plays), "--model", "bpr", "--set", setting, "--out", str(tmp_path / "m")],
+                 ["submit", str(plays), "--model", "bpr", "--set", "epochs=2", "--set", setting]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and err.startswith("error: ") and says in err, err
+        assert "unexpected" not in err
+    assert not (tmp_path / "m").exists()
+    store = Store(home)
+    assert store.list_runs().empty and store.list_datasets().empty, "a refused setting registers and queues nothing"
+
+
+def test_submit_refuses_a_bad_split_seed_or_device_option(plays, tmp_path, capsys, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("TASTEMAKER_HOME", str(home))
+    for extra, says in ((["--seed", "-1"], "the split's seed must be a whole number from 0"),
+                        (["--device", "gpu"], "device must be auto, cpu, cuda or cuda:N"),
+                        (["--set", "seed=abc"], "the split's seed must be")):  # popularity has no seed: the split's
+        assert main(["submit", str(plays), "--model", "popularity", *extra]) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and says in err, err
+    assert Store(home).list_runs().empty
+
+
+def test_settings_typed_on_the_command_line_arrive_typed(plays, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "home"))
+    model_dir = tmp_path / "m"
+    assert main(["train", str(plays), "--model", "bpr", "--set", "factors=8", "--set", "epochs=2.0",
+                 "--set", "verify_negatives=false", "--set", "patience=none", "--set", "negative_sampling=Popularity",
+                 "--out", str(model_dir)]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    params = json.loads((model_dir / "train.json").read_text())["params"]
+    assert params["factors"] == 8 and params["epochs"] == 2 and params["verify_negatives"] is False
+    assert params["patience"] is None and params["negative_sampling"] == "popularity"
+    assert main(["submit", str(plays), "--model", "bpr", "--set", "factors=8", "--set", "verify_negatives=no"]) == 0
+    run = Store().run(int(capsys.readouterr().out.strip()))
+    assert run["params"] == {"factors": 8, "verify_negatives": False}
+    store = Store()
+    dataset = int(run["dataset_id"])
+    for params, device, seed in (({"factors": -1}, "auto", 42), ({}, "bogus", 42), ({}, "auto", -1),
+                                 ({"learning_rate": float("nan")}, "auto", 42)):
+        with pytest.raises(jobs.JobRefused):
+            jobs.submit(store, dataset, "bpr", params, device=device, seed=seed)
+    assert len(store.list_runs()) == 1, "the refused submissions queued nothing"
+
+
+def test_models_lists_every_model_and_its_settings(capsys):
+    assert main(["models", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["models"]
+    assert [m["name"] for m in listed] == list(MODELS)
+    for entry in listed:
+        cls = MODELS[entry["name"]]
+        assert entry["description"] == cls.description
+        assert [s["name"] for s in entry["settings"]] == cls.param_names()
+        for setting in entry["settings"]:
+            assert setting["default"] == cls.default_params()[setting["name"]]
+            assert setting["type"] in ("int", "float", "bool", "choice", "text") and setting["help"] and setting["allowed"]
+    bpr = {s["name"]: s for s in listed[list(MODELS).index("bpr")]["settings"]}
+    assert bpr["learning_rate"]["low"] > 0 and bpr["learning_rate"]["tune"] and bpr["learning_rate"]["log"] is True
+    assert bpr["negative_sampling"]["choices"] == ["uniform", "popularity"]
+    assert bpr["patience"]["optional"] is True and bpr["patience"]["default"] is None
+    assert main(["models"]) == 0
+    text = capsys.readouterr().out
+    for name, cls in MODELS.items():
+        assert f"{name}: {cls.description}" in text
+    assert re.search(r"^  learning_rate +float +0.05 +a number from 1e-06 to 10 +Learning rate: ", text, re.M)
+    assert "a whole number from 1 to 4,096" in text
+
+
+def test_training_that_blows_up_exits_2_with_advice_and_fails_the_run_in_the_worker(plays, tmp_path, capsys,
+                                                                                      monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("TASTEMAKER_HOME", str(home))
+    blow_up = ["--model", "bpr", "--set", "learning_rate=10", "--set", "epochs=300"]
+    assert main(["train", str(plays), *blow_up, "--out", str(tmp_path / "m")]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # after the epochs it printed
+    assert last.startswith("error: bpr's training went wrong: the loss became") and "lower learning rate (now 10)" in last
+    assert not (tmp_path / "m").exists()
+
+    assert main(["submit", str(plays), *blow_up, "--split", "random"]) == 0
+    run_id = int(capsys.readouterr().out.strip())
+    worker = subprocess.run([sys.executable, "-m", "recsys", "worker", "--once"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=180, env=dict(os.environ, TASTEMAKER_HOME=str(home), PYTHONPATH=str(ROOT)))
+    assert worker.returncode == 0, worker.stderr
+    run = Store(home).run(run_id)
+    assert run["status"] == "failed"
+    assert re.fullmatch(r"bpr's training went wrong: the loss became (NaN|infinite) at epoch \d+\. "
+                        r"Try a lower learning rate \(now 10\)\.", run["error"]), run["error"]
+    assert not Store(home).run_dir(run_id).exists(), "no NaN model is kept"
+    assert main(["runs"]) == 0 and "lower learning rate" in capsys.readouterr().out

@@ -9,6 +9,13 @@ Each model trains once per test session with small settings (``FAST``), so the s
 from __future__ import annotations
 
 import math
+import os
+import re
+import shutil
+import threading
+import time
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +24,9 @@ import torch
 
 from recsys.data import Catalog, Interactions
 from recsys.models import MODELS, PERSONALISED, ModelError, Recommender, base, load_model, make_model
+from recsys.models.bpr import BPR
+from recsys.models.settings import DEVICE, KINDS, SEED
+from recsys.training import TrainingDiverged, run_epochs
 
 N_USERS, N_ITEMS, PER_USER = 200, 100, 20
 
@@ -130,6 +140,118 @@ def test_defaults_construct_without_work_and_params_round_trip(name):
         model.recommend(np.array([0]))  # not trained yet
 
 
+# -- declared settings --------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ALL)
+def test_settings_are_declared_once_and_agree_with_the_constructor(name):
+    cls = MODELS[name]
+    assert [s.name for s in cls.settings] == cls.param_names(), "one declaration per constructor argument, in order"
+    defaults = cls.default_params()
+    for s in cls.settings:
+        assert s.kind in KINDS, s.name
+        assert s.default == defaults[s.name] and type(s.default) is type(defaults[s.name]), s.name
+        assert s.check(s.default, name) == s.default, f"{s.name}'s default is not allowed by its own declaration"
+        assert s.label and s.help and "\n" not in s.help and "_" not in s.label + s.help, s.name
+        if s.kind in ("int", "float"):
+            assert s.low is not None and s.high is not None and s.low <= s.high, s.name
+        if s.kind == "choice":
+            assert s.default in s.choices and len(s.choice_labels) == len(s.choices), s.name
+        if s.tune is not None:
+            assert s.kind in ("int", "float") and s.low <= s.tune[0] < s.tune[1] <= s.high, s.name
+            assert not s.log or s.tune[0] > 0, f"{s.name}: a log scale needs a positive range"
+    labels = [s.label for s in cls.settings]
+    assert len(set(labels)) == len(labels), "two settings of one model share a label"
+    assert cls.setting("device") is DEVICE, "shared settings are declared once, in recsys.models.settings"
+
+
+def test_settings_read_text_and_refuse_bad_values_in_one_line():
+    typed = MODELS["bpr"].check_params({
+        "factors": "32", "learning_rate": "1e-2", "epochs": "40.0", "batch_size": "none", "patience": " 3 ",
+        "verify_negatives": "false", "negative_sampling": "Popularity", "device": "cuda:1", "seed": 7,
+    })
+    assert typed == {"factors": 32, "learning_rate": 0.01, "epochs": 40, "batch_size": None, "patience": 3,
+                     "verify_negatives": False, "negative_sampling": "popularity", "device": "cuda:1", "seed": 7}
+    assert type(typed["factors"]) is int and type(typed["learning_rate"]) is float
+    refused = {
+        ("factors", "abc"): "a whole number from 1 to 4,096", ("factors", -1): "from 1", ("factors", 2.5): "whole",
+        ("factors", True): "whole", ("epochs", -3): "from 1", ("learning_rate", "nan"): "a number from",
+        ("learning_rate", float("inf")): "a number", ("regularization", 1e308): "to 1,000,000",
+        ("device", "bogus"): "auto, cpu, cuda or cuda:N", ("negative_sampling", "sideways"): "uniform, popularity",
+        ("verify_negatives", "maybe"): "true or false", ("seed", None): "whole number", ("patience", 0): "from 1",
+    }
+    for (key, value), allowed in refused.items():
+        with pytest.raises(ModelError) as caught:
+            make_model("bpr", **{key: value})
+        message = str(caught.value)
+        assert message.startswith(f"bpr's {key} must be") and allowed in message, message
+        assert "\n" not in message and len(message) < 160, message
+    with pytest.raises(ModelError) as caught:
+        make_model("bpr", factor=8)
+    message = str(caught.value)
+    assert "bpr has no setting 'factor'" in message and "factors, learning_rate" in message and "\n" not in message
+    model = make_model("bpr", factors=8)
+    with pytest.raises(ModelError):
+        model.set_params(epochs=5, factors=-1)
+    assert model.epochs == 50 and model.factors == 8, "a refused change changes nothing"
+
+
+def test_fit_checks_settings_given_to_the_constructor():
+    with pytest.raises(ModelError, match="factors must be"):
+        BPR(factors=-1).fit(IMPLICIT)
+    model = BPR(factors="8", epochs="2", verify_negatives="false").fit(IMPLICIT)
+    assert (model.factors, model.epochs, model.verify_negatives) == (8, 2, False)
+    assert model.user_factors_.shape == (N_USERS, 8)
+
+
+def test_split_seed_and_device_use_the_shared_declarations():
+    assert SEED.check("12", "the split") == 12
+    with pytest.raises(ModelError, match="the split's seed must be a whole number from 0"):
+        SEED.check(-1, "the split")
+    assert DEVICE.check("") is None and DEVICE.check("auto") == "auto"
+
+
+# -- training that blows up -------------------------------------------------------------------
+def test_the_epoch_loop_stops_at_a_non_finite_loss_before_reporting_it():
+    losses = iter([0.7, 0.5, float("nan"), 0.1])
+    reported: list[dict] = []
+    with pytest.raises(TrainingDiverged) as caught:
+        run_epochs(4, lambda epoch: next(losses), on_epoch=reported.append)
+    assert caught.value.epoch == 3 and caught.value.what == "NaN"
+    assert [r["epoch"] for r in reported] == [1, 2]
+    with pytest.raises(TrainingDiverged, match="infinite at epoch 1"):
+        run_epochs(2, lambda epoch: {"loss": float("inf")})
+
+
+@pytest.mark.parametrize("name", ["bpr", "mf", "multvae"])
+def test_a_learning_rate_that_blows_up_fails_with_advice_not_a_nan_model(name):
+    reported: list[dict] = []
+    model = make_model(name, learning_rate=10.0, epochs=30, factors=8)
+    with pytest.raises(ModelError) as caught:
+        model.fit(data_for(name), on_epoch=reported.append)
+    message = str(caught.value)
+    assert re.fullmatch(rf"{name}'s training went wrong: the loss became (NaN|infinite) at epoch \d+\. "
+                        r"Try a lower learning rate \(now 10\)\.", message), message
+    assert all(math.isfinite(r["loss"]) for r in reported), "the NaN epoch is never reported"
+
+
+def test_factors_that_overflow_in_the_last_epoch_are_caught_after_fit():
+    """Every epoch count either gives a model whose scores are all finite or fails with advice; on this
+    data some count ends with a finite loss but factors already NaN or infinite (the check after fit)."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"user": rng.integers(0, 50, 900).astype(str), "item": rng.integers(0, 60, 900).astype(str)})
+    data = Interactions.from_frame(frame.drop_duplicates())
+    messages = []
+    for epochs in range(1, 16):
+        try:
+            model = make_model("bpr", learning_rate=10.0, epochs=epochs).fit(data)
+        except ModelError as exc:
+            messages.append(str(exc))
+            assert "Try a lower learning rate (now 10)." in str(exc)
+        else:
+            assert np.isfinite(model.score(np.arange(model.n_users_))).all(), epochs
+    assert any("some learned values became NaN or infinite" in m for m in messages), messages
+    assert any("the loss became" in m for m in messages), messages
+
+
 # -- fitting and scores -----------------------------------------------------------------------
 @pytest.mark.parametrize("name", ALL)
 def test_learned_state_ends_in_underscore(name, fitted):
@@ -221,6 +343,96 @@ def test_save_load_round_trip_is_exact(name, fitted, tmp_path):
     assert sorted((tmp_path / name).iterdir()) == [tmp_path / name / "arrays.npz", tmp_path / name / "model.json"]
 
 
+def load_within(path: Path, seconds: float = 10.0, **kwargs) -> ModelError:
+    """The ModelError ``load_model(path)`` raises, which must come within ``seconds`` (a daemon thread: a
+    load blocked on a pipe fails the test instead of hanging it)."""
+    outcome: dict = {}
+
+    def attempt() -> None:
+        try:
+            outcome["model"] = load_model(path, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - the test looks at whatever came out
+            outcome["error"] = exc
+
+    started = time.monotonic()
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"load_model({path.name}) still blocked after {seconds} s"
+    assert "model" not in outcome, f"{path.name} was loaded"
+    error = outcome["error"]
+    assert isinstance(error, ModelError), f"{path.name}: {type(error).__name__}: {error}"
+    assert "\n" not in str(error) and time.monotonic() - started < seconds
+    return error
+
+
+def _npz_claiming(shape: tuple[int, ...]) -> bytes:
+    """An .npz whose one array's header claims ``shape`` (float32) but holds 16 bytes."""
+    import io
+
+    from numpy.lib import format as npy
+
+    member = io.BytesIO()
+    npy.write_array_header_1_0(member, {"descr": "<f4", "fortran_order": False, "shape": shape})
+    member.write(b"\0" * 16)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("item_factors_.npy", member.getvalue())
+    return out.getvalue()
+
+
+def test_load_refuses_pipes_devices_folders_and_damaged_files_in_one_sentence(fitted, tmp_path):
+    saved = fitted["itemknn"].save(tmp_path / "good")
+    meta = (saved / "model.json").read_text()
+    arrays = dict(np.load(saved / "arrays.npz"))
+
+    def variant(name: str, file: str, make) -> Path:
+        folder = tmp_path / name
+        shutil.copytree(saved, folder)
+        (folder / file).unlink()
+        make(folder / file)
+        return folder
+
+    def savez(target: Path, compressed: bool = False, **extra) -> None:
+        with open(target, "wb") as fh:
+            (np.savez_compressed if compressed else np.savez)(fh, **{**arrays, **extra})
+
+    folders = {
+        "a pipe as model.json": variant("fifo-json", "model.json", os.mkfifo),
+        "a pipe as arrays.npz": variant("fifo-npz", "arrays.npz", os.mkfifo),
+        "a folder as model.json": variant("dir-json", "model.json", os.mkdir),
+        "a device as arrays.npz": variant("dev-npz", "arrays.npz", lambda p: os.symlink("/dev/zero", p)),
+        "model.json not JSON": variant("bad-json", "model.json", lambda p: p.write_text("{not json")),
+        "model.json a list": variant("list-json", "model.json", lambda p: p.write_text("[1, 2]")),
+        "model.json binary": variant("bin-json", "model.json", lambda p: p.write_bytes(b"\xff\xfe\x00")),
+        "a crafted name": variant("crafted", "model.json", lambda p: p.write_text(
+            meta.replace('"scalars": {', '"scalars": {"recommend": 1, '))),
+        "a bad setting": variant("bad-setting", "model.json", lambda p: p.write_text(
+            meta.replace('"neighbors": 20', '"neighbors": -5'))),
+        "arrays.npz not a zip": variant("junk-npz", "arrays.npz", lambda p: p.write_bytes(b"PK\x03\x04junk" * 10)),
+        "arrays.npz compressed": variant("zipped-npz", "arrays.npz", lambda p: savez(p, compressed=True)),
+        "an object array": variant("pickle-npz", "arrays.npz", lambda p: savez(p, extra_=np.array([{}], object))),
+        "a header claiming 4 TB": variant("huge-npz", "arrays.npz", lambda p: p.write_bytes(_npz_claiming((10**12,)))),
+        "a missing array": variant("short-npz", "arrays.npz", lambda p: np.savez(
+            p, **{k: v for k, v in arrays.items() if not k.startswith("similarity_")})),
+        "no model here": tmp_path / "nothing-here",
+    }
+    assert '"neighbors": 20' in meta and '"scalars": {' in meta
+    for what, folder in folders.items():
+        assert folder.name in str(load_within(folder)), what  # the sentence says where
+    assert "not a regular file" in str(load_within(folders["a pipe as model.json"]))
+    assert "not a regular file" in str(load_within(folders["a device as arrays.npz"]))
+    assert "neighbors must be" in str(load_within(folders["a bad setting"]))
+    assert load_model(saved).get_params() == fitted["itemknn"].get_params()  # the original still loads
+
+
+def test_load_refuses_a_model_of_another_kind(fitted, tmp_path):
+    saved = fitted["ease"].save(tmp_path / "ease")
+    error = load_within(saved, kind="ials")
+    assert str(error) == f"{saved} holds a model of kind ease where kind ials was expected."
+    assert load_model(saved, kind="ease").name == "ease"
+
+
 # -- fold-in, similar items, explanations ----------------------------------------------------
 @pytest.mark.parametrize("name", ALL)
 def test_fold_in_recommends_for_a_new_user_or_says_it_cannot(name, fitted):
@@ -238,13 +450,17 @@ def test_fold_in_recommends_for_a_new_user_or_says_it_cannot(name, fitted):
         assert (items % 2 == 0).all(), f"{name} fold-in of even items recommended {items}"
 
 
+NO_ITEM_SIMILARITY = {"popularity", "random"}  # rank without any notion of one item being like another
+
+
 @pytest.mark.parametrize("name", ALL)
 def test_similar_items_exclude_the_item_itself(name, fitted):
     model = fitted[name]
-    try:
-        items, sims = model.similar_items(4, k=5)
-    except ModelError:
-        return  # the model says it has no notion of item similarity
+    if name in NO_ITEM_SIMILARITY:
+        with pytest.raises(ModelError, match="no notion of item similarity"):
+            model.similar_items(4, k=5)
+        return
+    items, sims = model.similar_items(4, k=5)  # every other model must answer
     assert 0 < len(items) <= 5 and 4 not in items.tolist()
     assert np.isfinite(sims).all() and np.all(np.diff(sims) <= 1e-6)
     grid = model.item_similarity_matrix(np.array([0, 1, 2]))

@@ -16,6 +16,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from recsys import jobs
+from recsys.models import MODELS
 from recsys.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,24 +184,108 @@ def test_train_page_preselects_the_suggested_split_and_estimates(home):
     assert any(b.key == "start_training" for b in at.button)
 
 
-def test_a_run_can_be_submitted_shown_and_cancelled(home):
+def shown_text(at: AppTest) -> str:
+    """Everything the page shows or tells (labels, help, placeholders, options, text), without widget keys."""
+    def walk(node):
+        yield node
+        for child in getattr(node, "children", {}).values():
+            yield from walk(child)
+
+    texts = []
+    for node in walk(at._tree):
+        proto = getattr(node, "proto", None)
+        if proto is None or not hasattr(proto, "ListFields"):
+            continue
+        copy = type(proto)()
+        copy.CopyFrom(proto)
+        for field in ("id", "form_id"):
+            if field in {f.name for f, _ in copy.ListFields()}:
+                copy.ClearField(field)
+        texts.append(str(copy))
+    return "\n".join(texts)
+
+
+def test_train_page_settings_come_from_the_declarations_in_plain_words(home):
     at = open_app("pages/train.py")
     demo_id = int(Store(home).list_datasets().iloc[0]["id"])
+    picker = at.multiselect(key=f"models_{demo_id}")
+    picker.set_value(list(MODELS)).run()  # the demo has a catalogue: every model is offered
+    assert not at.exception and not at.error
+    text = shown_text(at)
+    declared = {s.name: s for cls in MODELS.values() for s in cls.settings}
+    raw = [name for name in declared if "_" in name or name in ("alpha", "beta")]
+    assert "validate_every" in raw and "negative_sampling" in raw
+    assert [name for name in raw if name in text] == [], "a raw setting name is shown on the Train page"
+    widgets = {w.key: w for kind in ("number_input", "toggle", "selectbox", "text_input") for w in at.get(kind)}
+    for model, cls in MODELS.items():
+        for setting in cls.settings:
+            if setting.name != "device":  # chosen once, for every model, below the models
+                widget = widgets[f"param_{model}_{setting.name}"]
+                assert (widget.label, widget.help) == (setting.label, setting.help), (model, setting.name)
+    # each widget is the one its declaration asks for, with its range and default
+    bpr = MODELS["bpr"]
+    factors = at.number_input(key="param_bpr_factors")
+    assert factors.value == 64 and factors.label == "Taste dimensions"
+    assert (factors.min, factors.max) == (1, 4096)
+    rate = at.number_input(key="param_bpr_learning_rate")
+    assert rate.value == 0.05 and rate.min == bpr.setting("learning_rate").low
+    sampling = at.selectbox(key="param_bpr_negative_sampling")
+    assert sampling.value == "uniform" and sampling.options == ["Any item, equally often",
+                                                                "Popular items more often (as the implicit library)"]
+    assert at.number_input(key="param_bpr_patience").value is None  # optional: empty means never
+    assert at.toggle(key="param_bpr_verify_negatives").value is True
+    assert at.selectbox(key="param_ease_precision").value == "float32"
+    # a changed setting reaches the estimate and the run with its declared type
+    at.multiselect(key=f"models_{demo_id}").set_value(["bpr"]).run()
+    at.number_input(key="param_bpr_factors").set_value(8).run()
+    at.selectbox(key="param_bpr_negative_sampling").set_value("popularity").run()
+    at.button(key="start_training").click().run()
+    assert not at.exception and not at.error
+    run = Store(home).list_runs(dataset_id=demo_id)
+    params = Store(home).run(int(run[run["model"] == "bpr"].iloc[0]["id"]))["params"]
+    assert params == {"factors": 8, "negative_sampling": "popularity"} and type(params["factors"]) is int
+
+
+def test_a_run_can_be_submitted_shown_and_cancelled(home):
+    # a long run queued first keeps the worker busy, so the page's run is still waiting when cancelled
+    store = Store(home)
+    demo_id = store.ensure_demo()
+    long_run = jobs.submit(store, demo_id, "ials", {"epochs": 5000, "factors": 4}, protocol="random")
+    at = open_app("pages/train.py")
     at.selectbox(key=f"protocol_{demo_id}").set_value("random").run()
     at.multiselect(key=f"models_{demo_id}").set_value(["random"]).run()
     at.button(key="start_training").click().run()
     assert not at.exception and not at.error
-    runs = Store(home).list_runs(dataset_id=demo_id)
+    runs = store.list_runs(dataset_id=demo_id)
     mine = runs[runs["model"] == "random"]
     assert len(mine) == 1 and mine.iloc[0]["protocol"] == "random"
     run_id = int(mine.iloc[0]["id"])
-    status = Store(home).run(run_id)["status"]
-    if status in ("queued", "running"):
-        assert at.get("progress"), "an active run shows a progress bar"
-        at.button(key=f"cancel_{run_id}").click().run()
-        assert not at.exception and not at.error
-        after = Store(home).run(run_id)
-        assert after["status"] in ("cancelled", "done") or after["cancel_requested"]
+    assert store.run(run_id)["status"] == "queued"
+    assert at.get("progress"), "an active run shows a progress bar"
+    at.button(key=f"cancel_{run_id}").click().run()
+    assert not at.exception and not at.error
+    after = store.run(run_id)
+    assert after["status"] == "cancelled" and after["error"] == "Cancelled before it started."
+
+    # the running one stops within an epoch of the click
+    wait_until(lambda: store.run(long_run)["epochs_done"] > 0, at)
+    at.button(key=f"cancel_{long_run}").click().run()
+    assert not at.exception and not at.error
+    wait_until(lambda: store.run(long_run)["status"] != "running", at)
+    stopped = store.run(long_run)
+    assert stopped["status"] == "cancelled", stopped["error"]
+    assert stopped["error"].startswith("Cancelled after epoch") and stopped["epochs_done"] < 5000
+    assert not (store.run_dir(long_run) / "model").exists()  # a cancelled run keeps no files
+
+
+def wait_until(condition, at: AppTest, timeout: float = 90.0) -> None:
+    """Rerun the page every half second until ``condition()`` holds (or fail after ``timeout``)."""
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception, at.exception
 
 
 @pytest.mark.slow

@@ -39,13 +39,20 @@ def get_store():
 
 
 @st.cache_resource(show_spinner="Setting up the demo dataset (first start only)…")
-def _demo_id(home: str) -> int:
-    return int(_store_for(home).ensure_demo())
+def _demo_id(home: str) -> int | None:
+    demo = _store_for(home).ensure_demo()
+    return None if demo is None else int(demo)
 
 
 def start_session() -> None:
-    """Once per run, from app.py: make sure the demo exists and a dataset is selected."""
-    demo = _demo_id(_home())
+    """Once per run, from app.py: make sure the demo exists and a dataset is selected. A data folder
+    that cannot be written is shown read-only, with the reason."""
+    store = get_store()
+    if store.read_only:
+        st.warning(store.read_only_reason)
+        demo = store.ensure_demo()
+    else:
+        demo = _demo_id(_home())
     current = st.session_state.get(CURRENT_DATASET)
     if current is None or not _dataset_exists(current):
         ids = datasets()["id"].tolist()

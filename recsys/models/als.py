@@ -33,6 +33,7 @@ import torch
 
 from recsys.data import Catalog, Interactions
 from recsys.models.base import Recommender
+from recsys.models.settings import EPOCHS, FACTORS, INIT_SCALE, ITERATIVE, REGULARIZATION, Setting
 
 
 def torch_csr(matrix: sp.csr_matrix, device: torch.device, values: np.ndarray | None = None) -> torch.Tensor:
@@ -147,6 +148,20 @@ class ImplicitALS(Recommender):
     )
     feedback = "implicit"
     iterative = True
+    settings = (
+        FACTORS,
+        REGULARIZATION.but(default=20.0, tune=(0.1, 500.0)),
+        Setting("alpha", "float", 1.0, "Confidence weight",
+                "How much more a played or rated item counts than one never touched (confidence 1 + weight x value).",
+                low=0.0, high=1e4, tune=(0.1, 50.0), log=True),
+        EPOCHS.but(default=15),
+        Setting("cg_steps", "int", 3, "Solver steps",
+                "Conjugate-gradient steps per update; 3 is as good as an exact solve in practice.", low=1, high=100),
+        Setting("binary", "bool", True, "Count each interaction once",
+                "Treat every interaction as 1 instead of its rating or play count (usually more accurate)."),
+        INIT_SCALE,
+        *ITERATIVE,
+    )
 
     def __init__(
         self,

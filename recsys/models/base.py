@@ -3,6 +3,11 @@
 A model (scikit-learn style): hyperparameters are constructor arguments with working defaults and no
 logic in ``__init__``; learned state is stored in attributes ending in ``_``; ``fit`` returns ``self``.
 
+Each model declares its hyperparameters once, in its own file, as ``settings`` (a tuple of
+:class:`recsys.models.settings.Setting`: type, default, allowed values, plain label, help), in the order of
+its constructor's arguments, with the same defaults (a contract test holds both). ``set_params`` and
+``fit`` check every value against those declarations, so a bad value is refused at once with one line.
+
 A model implements only what is specific to it:
 
 * ``_fit(train, catalog)`` for one-shot models, or ``_start_training(train, catalog)`` plus
@@ -20,10 +25,13 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
+import stat
 import tempfile
+import zipfile
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -32,7 +40,10 @@ import torch
 
 from recsys.data import Catalog, Interactions, lookup_ids
 from recsys.device import pick_device
-from recsys.training import EpochCallback, run_epochs, validation_ndcg
+from recsys.training import EpochCallback, TrainingDiverged, run_epochs, validation_ndcg
+
+if TYPE_CHECKING:
+    from recsys.models.settings import Setting
 
 FORMAT_VERSION = 1
 # Scores computed at once by ``recommend`` (users x items), on a CPU / on a GPU. On a CPU a 16 MB block
@@ -56,6 +67,7 @@ class Recommender:
     iterative: ClassVar[bool] = False
     needs_catalog: ClassVar[bool] = False
     supports_fold_in: ClassVar[bool] = True
+    settings: ClassVar[tuple[Setting, ...]] = ()  # every constructor argument, declared (see above)
 
     # -- hyperparameters ---------------------------------------------------------------------
     @classmethod
@@ -68,16 +80,36 @@ class Recommender:
         sig = inspect.signature(cls.__init__)
         return {n: p.default for n, p in sig.parameters.items() if n != "self"}
 
+    @classmethod
+    def setting(cls, name: str) -> Setting:
+        """The declaration of setting ``name``; ``ModelError`` naming every setting when there is none."""
+        for setting in cls.settings:
+            if setting.name == name:
+                return setting
+        raise ModelError(f"{cls.name} has no setting {name!r}; its settings are {cls._names_in_words()}.")
+
+    @classmethod
+    def check_params(cls, params: dict[str, Any]) -> dict[str, Any]:
+        """``params`` checked against the declarations and converted to their types (text from the command
+        line included). Raises ``ModelError`` with one line: the unknown names and the model's settings,
+        or the first bad value, what it must be and what it was."""
+        unknown = [key for key in params if key not in {s.name for s in cls.settings}]
+        if unknown:
+            names = ", ".join(repr(key) for key in unknown)
+            raise ModelError(f"{cls.name} has no setting {names}; its settings are {cls._names_in_words()}.")
+        return {key: cls.setting(key).check(value, cls.name) for key, value in params.items()}
+
+    @classmethod
+    def _names_in_words(cls) -> str:
+        return ", ".join(s.name for s in cls.settings) if cls.settings else "none (nothing to set)"
+
     def get_params(self) -> dict[str, Any]:
         return {n: getattr(self, n) for n in self.param_names()}
 
     def set_params(self, **params: Any) -> Recommender:
-        unknown = set(params) - set(self.param_names())
-        if unknown:
-            raise ModelError(
-                f"{self.name} has no setting {sorted(unknown)}; its settings are {self.param_names()}"
-            )
-        for key, value in params.items():
+        """Change settings, each checked against its declaration (``ModelError`` when one is unknown or
+        not allowed; nothing is changed then)."""
+        for key, value in self.check_params(params).items():
             setattr(self, key, value)
         return self
 
@@ -92,11 +124,15 @@ class Recommender:
         on_epoch: EpochCallback | None = None,
         *,
         validation: Interactions | None = None,
+        validation_input: Interactions | None = None,
         catalog: Catalog | None = None,
     ) -> Recommender:
         """Learn from ``train``. Iterative models report each epoch to ``on_epoch`` (see
         :func:`recsys.training.run_epochs`) and, given ``validation``, its NDCG@10 every
-        ``validate_every`` epochs."""
+        ``validate_every`` epochs. With ``validation_input`` (people held out of ``train``), the
+        validation people are scored by fold-in of that history instead of their training rows."""
+        declared = {setting.name for setting in self.settings}
+        self.set_params(**{k: v for k, v in self.get_params().items() if k in declared})  # constructor values too
         if self.needs_catalog and catalog is None:
             raise ModelError(f"{self.name} needs an item catalogue (titles, genres or tags): add one first.")
         self.device_ = pick_device(getattr(self, "device", None))
@@ -110,20 +146,53 @@ class Recommender:
         self.liked_value_ = float(train.values.max()) if explicit else 1.0
         if self.iterative:
             self._start_training(train, catalog)
-            validate = validation_ndcg(self, validation) if validation is not None and len(validation) else None
-            self.history_ = run_epochs(
-                int(self.epochs),  # every iterative model has `epochs`
-                self._run_epoch,
-                on_epoch=on_epoch,
-                validate=validate,
-                validate_every=int(getattr(self, "validate_every", 5)),
-                patience=getattr(self, "patience", None),
-            )
+            validate = None
+            if validation is not None and len(validation):
+                validate = validation_ndcg(self, validation, history=validation_input)
+            try:
+                self.history_ = run_epochs(
+                    int(self.epochs),  # every iterative model has `epochs`
+                    self._run_epoch,
+                    on_epoch=on_epoch,
+                    validate=validate,
+                    validate_every=int(getattr(self, "validate_every", 5)),
+                    patience=getattr(self, "patience", None),
+                )
+            except TrainingDiverged as exc:
+                raise ModelError(f"{self.name}'s training went wrong: the loss became {exc.what} at epoch "
+                                 f"{exc.epoch}. {self._divergence_advice()}") from exc
             self._finish_training()
         else:
             self._fit(train, catalog)
             self.history_ = []
+        if not self._learned_values_are_finite():
+            raise ModelError(f"{self.name}'s training went wrong: some learned values became NaN or infinite. "
+                             f"{self._divergence_advice()}")
         return self
+
+    def _divergence_advice(self) -> str:
+        """What to change when training produced NaN or infinite values, naming the setting's value now."""
+        params = self.get_params()
+        if "learning_rate" in params:
+            return f"Try a lower learning rate (now {params['learning_rate']:g})."
+        if "regularization" in params:
+            return f"Try a higher regularisation (now {params['regularization']:g})."
+        return "Check the data for extreme values (ratings or counts far larger than the rest)."
+
+    def _learned_values_are_finite(self) -> bool:
+        """Whether every learned number is finite and, for iterative models (whose factors may be finite
+        but too large to multiply), the scores of the first few users too."""
+        for key, value in vars(self).items():
+            if not key.endswith("_") or key.startswith("_") or key == "user_items_":
+                continue
+            if sp.issparse(value):
+                value = value.data
+            if not _all_finite(value):
+                return False
+        if not self.iterative or not self.n_users_:
+            return True
+        with torch.no_grad():
+            return _all_finite(self._score_users(torch.arange(min(self.n_users_, 64), device=self.device_)))
 
     def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
         raise NotImplementedError
@@ -171,12 +240,15 @@ class Recommender:
         allowed_items: np.ndarray | None = None,
         denied_items: np.ndarray | None = None,
         batch_size: int | None = None,
+        exclude: sp.csr_matrix | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` item numbers and scores for each user number (all users when ``None``).
 
-        Items the user has in training are excluded unless ``exclude_seen=False``; ``allowed_items``
-        restricts the candidates (e.g. one genre), ``denied_items`` removes some. Where fewer than ``k``
-        candidates remain, rows are padded with item -1 and score -inf.
+        Items the user has in training are excluded unless ``exclude_seen=False``; ``exclude`` (a users x
+        items matrix in this numbering, non-zero = leave out) removes more items per user, e.g. what
+        they have outside the training part. ``allowed_items`` restricts the candidates (e.g. one genre),
+        ``denied_items`` removes some. Where fewer than ``k`` candidates remain, rows are padded with
+        item -1 and score -inf.
         """
         self._check_fitted()
         users = np.arange(self.n_users_) if users is None else np.asarray(users, dtype=np.int64)
@@ -193,6 +265,8 @@ class Recommender:
                 scores = self._score_users(torch.as_tensor(batch, device=self.device_)).float()
                 if exclude_seen:
                     self._mask_rows(scores, self.user_items_[batch])
+                if exclude is not None:
+                    self._mask_rows(scores, exclude[batch])
                 if candidates is not None:
                     scores[:, ~candidates] = -torch.inf
                 top_scores, top_items = torch.topk(scores, k, dim=1)
@@ -200,6 +274,45 @@ class Recommender:
                 out_items[start : start + len(batch)] = top_items.cpu().numpy()
                 out_scores[start : start + len(batch)] = top_scores.cpu().numpy()
         return out_items, out_scores
+
+    def score_histories(self, history: sp.csr_matrix) -> np.ndarray:
+        """Fold-in scores (n_rows, n_items) as a float32 array for people described only by ``history``
+        (rows: people, columns: item numbers, values as in training), without retraining."""
+        self._check_fitted()
+        self._check_fold_in()
+        with torch.no_grad():
+            return self._score_histories(sp.csr_matrix(history)).float().cpu().numpy()
+
+    def recommend_for_histories(
+        self, history: sp.csr_matrix, k: int = 10, exclude_seen: bool = True, batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (items, scores), one row per row of ``history`` (people not in training, e.g. the
+        held-out people of the ``"users"`` split), by fold-in; their history items are left out unless
+        ``exclude_seen=False``. Padded with item -1 and score -inf like :meth:`recommend`."""
+        self._check_fitted()
+        self._check_fold_in()
+        history = sp.csr_matrix(history)
+        n, k = history.shape[0], int(min(k, self.n_items_))
+        if batch_size is None:
+            elements = SCORE_BATCH_ELEMENTS.get(self.device_.type, SCORE_BATCH_ELEMENTS["cpu"])
+            batch_size = max(1, min(max(1, n), elements // max(1, self.n_items_)))
+        out_items = np.full((n, k), -1, dtype=np.int64)
+        out_scores = np.full((n, k), -np.inf, dtype=np.float32)
+        with torch.no_grad():
+            for start in range(0, n, batch_size):
+                rows = history[start : start + batch_size]
+                scores = self._score_histories(rows).float().to(self.device_)
+                if exclude_seen:
+                    self._mask_rows(scores, rows)
+                top_scores, top_items = torch.topk(scores, k, dim=1)
+                top_items[torch.isneginf(top_scores)] = -1
+                out_items[start : start + rows.shape[0]] = top_items.cpu().numpy()
+                out_scores[start : start + rows.shape[0]] = top_scores.cpu().numpy()
+        return out_items, out_scores
+
+    def _check_fold_in(self) -> None:
+        if not self.supports_fold_in:
+            raise ModelError(f"{self.name} cannot recommend for a new user without retraining.")
 
     def _candidate_mask(self, allowed: np.ndarray | None, denied: np.ndarray | None) -> torch.Tensor | None:
         if allowed is None and denied is None:
@@ -368,9 +481,9 @@ class Recommender:
 
     @classmethod
     def _from_saved(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], device=None) -> Recommender:
-        model = cls(**{k: v for k, v in meta["params"].items() if k in cls.param_names()})
+        model = cls().set_params(**{k: v for k, v in meta["params"].items() if k in cls.param_names()})
         if device is not None and "device" in model.param_names():
-            model.device = device
+            model.set_params(device=device)
         model.device_ = pick_device(getattr(model, "device", None))
         for key, kind in meta["kinds"].items():
             if kind == "tensor":
@@ -390,6 +503,21 @@ class Recommender:
         """Hook for models that keep derived state not worth saving."""
 
 
+def _all_finite(value: Any) -> bool:
+    """Whether a float tensor, float array or float holds no NaN or infinity (anything else: True). The
+    smallest and largest entries tell, as NaN propagates through both: on a 9,742^2 matrix this takes
+    40 ms where ``isfinite(x).all()`` took 1 s (its mask is as large as the matrix)."""
+    if isinstance(value, torch.Tensor):
+        if not value.is_floating_point() or value.numel() == 0:
+            return True
+        return all(bool(torch.isfinite(end)) for end in torch.aminmax(value.detach()))
+    if isinstance(value, np.ndarray):
+        if not np.issubdtype(value.dtype, np.floating) or value.size == 0:
+            return True
+        return bool(np.isfinite(value.min()) and np.isfinite(value.max()))
+    return not isinstance(value, float) or math.isfinite(value)
+
+
 def _replace_dir(staging: Path, target: Path) -> None:
     """Move ``staging`` to ``target``, replacing an existing directory with one rename each way."""
     old = None
@@ -403,18 +531,110 @@ def _replace_dir(staging: Path, target: Path) -> None:
         old.rmdir()
 
 
-def load_model(path: str | os.PathLike, device: str | None = None) -> Recommender:
-    """Load a model saved by :meth:`Recommender.save` (arrays only: ``allow_pickle=False``)."""
+MAX_META_BYTES = 64 * 2**20  # model.json holds settings and a few numbers: anything larger is not ours
+_SAVED_KINDS = ("tensor", "csr", "array")
+
+
+def load_model(path: str | os.PathLike, device: str | None = None, kind: str | None = None) -> Recommender:
+    """Load a model saved by :meth:`Recommender.save`: plain arrays only, never pickle.
+
+    ``kind`` is the registry name the caller expects (e.g. the model a run recorded); a folder holding
+    another kind is refused. Only regular files are read: a pipe, device or folder in place of
+    ``model.json`` or ``arrays.npz`` is refused before anything is read from it, and a damaged file gives
+    one sentence (``ModelError``), never a raw exception."""
     from recsys.models import MODELS
 
     path = Path(path)
+    if not path.is_dir():
+        raise ModelError(f"No saved model in {path}: expected a folder with model.json and arrays.npz.")
+    with _open_regular(path / "model.json") as fh:
+        raw = fh.read(MAX_META_BYTES + 1)
+    if len(raw) > MAX_META_BYTES:
+        raise ModelError(f"{path / 'model.json'} is too large to be a Tastemaker model description.")
     try:
-        meta = json.loads((path / "model.json").read_text())
-    except FileNotFoundError as exc:
-        raise ModelError(f"No saved model in {path}: expected model.json and arrays.npz.") from exc
-    if meta.get("format") != FORMAT_VERSION or meta.get("model") not in MODELS:
-        raise ModelError(f"{path} holds a model this version of Tastemaker cannot read ({meta.get('model')!r}).")
-    with np.load(path / "arrays.npz", allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
-    return MODELS[meta["model"]]._from_saved(meta, arrays, device=device)
+        meta = json.loads(raw)
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise ModelError(f"{path / 'model.json'} is damaged (not valid JSON): train the model again.") from exc
+    if not isinstance(meta, dict):
+        raise ModelError(f"{path / 'model.json'} is damaged (not a model description): train the model again.")
+    name = meta.get("model")
+    if meta.get("format") != FORMAT_VERSION or name not in MODELS:
+        raise ModelError(f"{path} holds a model this version of Tastemaker cannot read ({name!r}).")
+    if kind is not None and name != kind:
+        raise ModelError(f"{path} holds a model of kind {name} where kind {kind} was expected.")
+    _check_meta(meta, path)
+    with _open_regular(path / "arrays.npz") as fh:
+        arrays = _read_arrays(fh, path / "arrays.npz")
+    try:
+        return MODELS[name]._from_saved(meta, arrays, device=device)
+    except ModelError as exc:  # a stored setting (or the device asked for) that is not allowed
+        raise ModelError(f"The {name} model in {path} cannot be loaded: {exc}") from exc
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:120]
+        raise ModelError(f"The {name} model in {path} is damaged ({detail}): train it again.") from exc
 
+
+def _open_regular(file: Path):
+    """``file`` opened for binary reading when it is a regular file; ``ModelError`` otherwise. A pipe
+    is opened without waiting for a writer, and only to check what it is (no read ever blocks)."""
+    try:
+        if not stat.S_ISREG(os.stat(file).st_mode):
+            raise ModelError(f"{file} is not a regular file (a pipe, device or folder): a saved model holds "
+                             "plain files only.")
+        fd = os.open(file, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError as exc:
+        raise ModelError(f"No saved model in {file.parent}: {file.name} is missing.") from exc
+    except OSError as exc:
+        raise ModelError(f"Cannot read {file}: {exc.strerror or exc}.") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced between the two looks
+            raise ModelError(f"{file} is not a regular file: a saved model holds plain files only.")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def _check_meta(meta: dict[str, Any], path: Path) -> None:
+    """``model.json`` has the shape :meth:`Recommender.save` writes: settings, and learned values whose
+    names end in ``_`` (so a crafted file cannot replace a model's methods)."""
+    fields = ("params", "scalars", "kinds")
+    if not all(isinstance(meta.get(field), dict) for field in fields):
+        raise ModelError(f"{path / 'model.json'} is damaged (no {', '.join(fields)}): train the model again.")
+    for key in [*meta["scalars"], *meta["kinds"]]:
+        if not (key.isidentifier() and key.endswith("_") and not key.startswith("_")):
+            raise ModelError(f"{path / 'model.json'} is damaged (it names {key[:40]!r}): train the model again.")
+    if any(kind not in _SAVED_KINDS for kind in meta["kinds"].values()):
+        raise ModelError(f"{path / 'model.json'} is damaged (unknown array kinds): train the model again.")
+
+
+def _read_arrays(fh, file: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` written by ``np.savez`` (stored, not compressed). Each array's header is
+    read first: object arrays (pickle) and arrays claiming more bytes than the file holds are refused
+    before any memory is set aside for them."""
+    from numpy.lib import format as npy
+
+    arrays: dict[str, np.ndarray] = {}
+    try:
+        with zipfile.ZipFile(fh) as archive:
+            for info in archive.infolist():
+                if info.compress_type != zipfile.ZIP_STORED:
+                    raise ModelError(f"{file} is damaged (compressed arrays; Tastemaker stores them plain): "
+                                     "train the model again.")
+                with archive.open(info) as member:
+                    version = npy.read_magic(member)
+                    if version not in ((1, 0), (2, 0)):
+                        raise ValueError(f"array format {version}")
+                    read_header = npy.read_array_header_1_0 if version == (1, 0) else npy.read_array_header_2_0
+                    shape, _, dtype = read_header(member)
+                if dtype.hasobject or math.prod(shape) * dtype.itemsize > info.file_size:
+                    raise ValueError(f"array {info.filename!r} is not plain data of the size it claims")
+                with archive.open(info) as member:
+                    arrays[info.filename.removesuffix(".npy")] = npy.read_array(member, allow_pickle=False)
+    except ModelError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as exc:
+        detail = " ".join(str(exc).split())[:120]
+        raise ModelError(f"{file} is damaged ({detail}): train the model again.") from exc
+    return arrays

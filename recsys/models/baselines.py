@@ -8,6 +8,7 @@ import torch
 
 from recsys.data import Catalog, Interactions
 from recsys.models.base import Recommender
+from recsys.models.settings import DEVICE, SEED
 
 
 class Popularity(Recommender):
@@ -16,6 +17,7 @@ class Popularity(Recommender):
     name = "popularity"
     description = "Most-played items, the same list for everyone. The baseline every model must beat."
     feedback = "both"
+    settings = (DEVICE,)
 
     def __init__(self, device: str | None = None) -> None:
         self.device = device
@@ -40,6 +42,7 @@ class RandomModel(Recommender):
     name = "random"
     description = "Random items: a sanity check. Any real model must do far better."
     feedback = "both"
+    settings = (SEED, DEVICE)
 
     def __init__(self, seed: int = 42, device: str | None = None) -> None:
         self.seed = seed

@@ -35,7 +35,16 @@ import torch.nn.functional as F
 
 from recsys.data import Catalog, Interactions
 from recsys.models.als import cpu_threads, ridge_attribution, ridge_fold_in
-from recsys.models.base import ModelError, Recommender
+from recsys.models.base import Recommender
+from recsys.models.settings import (
+    BATCH_SIZE,
+    EPOCHS,
+    FACTORS,
+    ITERATIVE,
+    LEARNING_RATE,
+    REGULARIZATION,
+    Setting,
+)
 
 
 class BPR(Recommender):
@@ -48,6 +57,21 @@ class BPR(Recommender):
     )
     feedback = "implicit"
     iterative = True
+    settings = (
+        FACTORS,
+        LEARNING_RATE.but(default=0.05, tune=(0.005, 0.5)),
+        REGULARIZATION.but(default=0.01, tune=(1e-5, 0.1)),
+        EPOCHS.but(default=50),
+        BATCH_SIZE.but(default=None, optional=True, none_means="automatic",
+                       help="Comparisons per update step (empty: automatic, a twentieth of a pass)."),
+        Setting("verify_negatives", "bool", True, "Skip items people already have",
+                "Redraw a comparison item when the person already has it (a little slower, a little better)."),
+        Setting("negative_sampling", "choice", "uniform", "Comparison items",
+                "Which items the model learns to rank below each person's own.",
+                choices=("uniform", "popularity"),
+                choice_labels=("Any item, equally often", "Popular items more often (as the implicit library)")),
+        *ITERATIVE,
+    )
 
     def __init__(
         self,
@@ -89,10 +113,6 @@ class BPR(Recommender):
         return int(min(cap, max(1024, self._samples // 20)))
 
     def _start_training(self, train: Interactions, catalog: Catalog | None) -> None:
-        if self.negative_sampling not in NEGATIVE_SAMPLING:
-            raise ModelError(f"BPR's comparison items: negative_sampling must be one of {', '.join(NEGATIVE_SAMPLING)} "
-                             f"(not {self.negative_sampling!r}). Type uniform, or popularity to draw popular "
-                             "items more often.")
         device = self.device_
         csr = self.user_items_
         k = int(self.factors)
@@ -169,6 +189,9 @@ class BPR(Recommender):
 
     def _finish_training(self) -> None:
         del self._users, self._items, self._seen, self._generator
+        self._set_fold_in_margin()
+
+    def _set_fold_in_margin(self) -> None:
         # mean of p_u . (q_i - q_mean) over the training interactions: how far trained users put their
         # items above the average item (the fold-in target). As sums over items and factors:
         # sum_(u,i) p_u . q_i = sum_i q_i . (X^T P)_i and sum_(u,i) p_u . q_mean = (counts @ P) . q_mean,
@@ -209,6 +232,8 @@ class BPR(Recommender):
         return torch.full_like(values, float(self.fold_in_margin_))
 
     def _score_histories(self, history: sp.csr_matrix) -> torch.Tensor:
+        if hasattr(self, "_generator"):  # still training (validating held-out people): today's margin
+            self._set_fold_in_margin()
         return torch.addmm(self.item_bias_, self._fold_in(history), self.item_factors_.T)
 
     def item_embeddings(self) -> torch.Tensor:
@@ -259,7 +284,6 @@ def apply_step(
 
 
 FOLD_IN_RIDGE = 5.0
-NEGATIVE_SAMPLING = ("uniform", "popularity")
 # triples over all epochs from which compiling pays: it costs ~10 s once per shape (less from the on-disk
 # cache) and saves ~1.5 us a triple (at 1M interactions an epoch took 2.1 s op by op, ~0.5 s compiled)
 COMPILE_FROM_SAMPLES = 5_000_000

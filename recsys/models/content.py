@@ -28,6 +28,7 @@ from recsys.data import Catalog, Interactions
 from recsys.models.als import torch_csr
 from recsys.models.base import ModelError, Recommender
 from recsys.models.knn import _dense
+from recsys.models.settings import DEVICE, USE_VALUES, Setting
 
 _WORD = re.compile(r"[^\W_]{2,}", re.UNICODE)
 _YEAR = re.compile(r"\((\d{4})\)\s*$")
@@ -58,6 +59,15 @@ class ContentBased(Recommender):
     )
     feedback = "both"
     needs_catalog = True
+    settings = (
+        Setting("popularity_weight", "float", 0.6, "Popularity blend",
+                "0 ranks by content alone (brand-new items compete equally); 1 by popularity alone.",
+                low=0.0, high=1.0, tune=(0.0, 1.0)),
+        Setting("min_df", "int", 1, "Rarest tag kept", "Tags and words found in fewer items than this are ignored.",
+                low=1, high=10**6),
+        USE_VALUES,
+        DEVICE,
+    )
 
     def __init__(
         self, popularity_weight: float = 0.6, min_df: int = 1, use_values: bool = False, device: str | None = None

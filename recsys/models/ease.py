@@ -16,6 +16,7 @@ from recsys.data import Catalog, Interactions
 from recsys.device import available_memory
 from recsys.models.als import torch_csr
 from recsys.models.base import ModelError, Recommender
+from recsys.models.settings import DEVICE, REGULARIZATION, Setting
 
 MEMORY_FRACTION = 0.5  # of the free memory EASE may plan to use
 WORKING_COPIES = 3  # G, its Cholesky factor and P are alive at once
@@ -40,6 +41,14 @@ class EASE(Recommender):
         "catalogues (up to ~30k items); implicit feedback."
     )
     feedback = "implicit"
+    settings = (
+        REGULARIZATION.but(default=200.0, low=1e-3, high=1e7, tune=(10.0, 10_000.0),
+                           help="The ridge penalty: larger suits sparser data (typically 100 to 1,000)."),
+        Setting("precision", "choice", "float32", "Precision", "Number precision of the one large inversion.",
+                choices=("float32", "float64"),
+                choice_labels=("Single (faster, half the memory)", "Double (more exact)")),
+        DEVICE,
+    )
 
     def __init__(self, regularization: float = 200.0, precision: str = "float32", device: str | None = None) -> None:
         self.regularization = regularization
@@ -47,8 +56,6 @@ class EASE(Recommender):
         self.device = device
 
     def _dtype(self) -> torch.dtype:
-        if self.precision not in ("float32", "float64"):
-            raise ModelError(f"ease precision must be 'float32' or 'float64', not {self.precision!r}.")
         return torch.float32 if self.precision == "float32" else torch.float64
 
     def _check_memory(self, n_items: int, dtype: torch.dtype) -> None:
@@ -63,8 +70,6 @@ class EASE(Recommender):
             )
 
     def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
-        if float(self.regularization) <= 0:
-            raise ModelError("ease needs regularization > 0 (e.g. 200).")
         dtype = self._dtype()
         n_items = self.n_items_
         self._check_memory(n_items, dtype)

@@ -14,7 +14,8 @@ import torch
 
 from recsys.data import Catalog, Interactions
 from recsys.models.als import torch_csr
-from recsys.models.base import ModelError, Recommender
+from recsys.models.base import Recommender
+from recsys.models.settings import DEVICE, USE_VALUES, Setting
 
 _BLOCK_ENTRIES = 2**24  # dense block size (float32 entries, 64 MB) when computing similarities
 
@@ -29,6 +30,21 @@ def _binary(matrix: sp.csr_matrix) -> sp.csr_matrix:
 def _interaction_matrix(matrix: sp.csr_matrix, use_values: bool) -> sp.csr_matrix:
     """The matrix the neighbourhoods are computed on: the values (float32) or, by default, ones."""
     return sp.csr_matrix(matrix, dtype=np.float32) if use_values else _binary(matrix)
+
+
+NEIGHBORS = Setting(
+    "neighbors", "int", 50, "Neighbours", "How many similar items or people each recommendation draws on.",
+    low=1, high=100_000, tune=(5, 1000), log=True,
+)
+SHRINKAGE = Setting(
+    "shrinkage", "float", 0.0, "Shrinkage", "Damps similarities computed from only a few shared interactions.",
+    low=0.0, high=1e6, tune=(0.0, 200.0),
+)
+ASYMMETRY = Setting(
+    "asymmetry", "float", 0.5, "Asymmetry",
+    "0.5 is the plain cosine; higher values let popular items be recommended more, lower ones favour niche items.",
+    low=0.0, high=1.0, tune=(0.0, 1.0),
+)
 
 
 def _dense(matrix: sp.spmatrix, device: torch.device) -> torch.Tensor:
@@ -49,6 +65,15 @@ class ItemKNN(Recommender):
         "Item-to-item neighbours: 'people who liked this also liked'. Fast, easy to explain; implicit feedback."
     )
     feedback = "implicit"
+    settings = (
+        NEIGHBORS,
+        SHRINKAGE,
+        ASYMMETRY.but(default=0.6),
+        Setting("user_weighting", "bool", True, "Discount very active people",
+                "People with long histories say less about any one pair of items."),
+        USE_VALUES,
+        DEVICE,
+    )
 
     def __init__(
         self,
@@ -77,8 +102,6 @@ class ItemKNN(Recommender):
         return matrix
 
     def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
-        if int(self.neighbors) < 1:
-            raise ModelError("itemknn needs neighbors >= 1.")
         weighted = self._weighted_matrix().tocsc()
         sq_norms = np.asarray(weighted.multiply(weighted).sum(axis=0)).ravel().astype(np.float32)
         self.item_sq_norms_ = sq_norms
@@ -146,6 +169,17 @@ class UserKNN(Recommender):
     name = "userknn"
     description = "User-to-user neighbours: 'people like you also liked'. Good on small data; implicit feedback."
     feedback = "implicit"
+    settings = (
+        NEIGHBORS,
+        SHRINKAGE,
+        ASYMMETRY.but(default=0.4, help="0.5 is the plain cosine; higher values let people with long histories "
+                      "count more as neighbours."),
+        Setting("exponent", "float", 3.0, "Sharpness",
+                "Raises each similarity to this power, so the closest people count far more.",
+                low=0.0, high=20.0, tune=(1.0, 6.0)),
+        USE_VALUES,
+        DEVICE,
+    )
 
     def __init__(
         self,
@@ -164,8 +198,6 @@ class UserKNN(Recommender):
         self.device = device
 
     def _fit(self, train: Interactions, catalog: Catalog | None) -> None:
-        if int(self.neighbors) < 1:
-            raise ModelError("userknn needs neighbors >= 1.")
         matrix = _interaction_matrix(self.user_items_, self.use_values)
         self.user_sq_norms_ = np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel().astype(np.float32)
         self._after_load()

@@ -23,6 +23,15 @@ import torch.nn.functional as F
 
 from recsys.data import Catalog, Interactions
 from recsys.models.base import Recommender
+from recsys.models.settings import (
+    BATCH_SIZE,
+    EPOCHS,
+    FACTORS,
+    ITERATIVE,
+    LEARNING_RATE,
+    REGULARIZATION,
+    Setting,
+)
 
 # learned tensors, in layer order: (weight, bias) of encoder hidden (weight stored n_items x hidden),
 # encoder output (mu and log-variance), decoder hidden, decoder output
@@ -39,6 +48,25 @@ class MultVAE(Recommender):
     )
     feedback = "implicit"
     iterative = True
+    settings = (
+        FACTORS.but(default=200, tune=(50, 400)),
+        Setting("hidden", "int", 600, "Hidden size", "Width of the network's hidden layer.",
+                low=1, high=16_384, tune=(100, 1200), log=True),
+        Setting("dropout", "float", 0.5, "Dropout",
+                "Share of each history hidden during training, so the model learns to fill gaps.",
+                low=0.0, high=0.95, tune=(0.1, 0.8)),
+        Setting("beta", "float", 0.2, "Pull toward average taste",
+                "How strongly each person's taste is pulled toward the average (the weight of the KL term).",
+                low=0.0, high=10.0, tune=(0.05, 1.0), log=True),
+        Setting("anneal_steps", "int", 150, "Warm-up steps",
+                "Update steps over which that pull grows from nothing to its full strength.", low=0, high=10**7),
+        LEARNING_RATE.but(default=2e-3, tune=(1e-4, 1e-2)),
+        REGULARIZATION.but(default=0.0, label="Weight decay", high=10.0, log=False,
+                           help="Keeps the network's weights small; 0 turns it off."),
+        EPOCHS.but(default=30),
+        BATCH_SIZE.but(default=128, help="People per update step; larger is faster on a GPU."),
+        *ITERATIVE,
+    )
 
     def __init__(
         self,
