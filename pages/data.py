@@ -211,7 +211,7 @@ def _chosen_columns(frame) -> dict[str, str | None]:
 
 def upload_tab() -> None:
     st.markdown("Upload a table with **one row per interaction**: who, what, and optionally how much and "
-                f"when. CSV, TSV, compressed (.gz, .zip) or Parquet, up to {MAX_UPLOAD_BYTES // 2**20:,} MB.")
+                f"when. CSV, TSV, compressed (.gz, .zip) or Parquet, up to {MAX_UPLOAD_BYTES // 10**6:,} MB.")
     left, right = st.columns([3, 2], gap="large")
     upload = left.file_uploader("Interactions file", type=UPLOAD_TYPES, key="upload_interactions",
                                 help="For example ratings.csv with columns userId, movieId, rating, timestamp.")

@@ -101,6 +101,30 @@ class Interactions:
             values=values, timestamps=stamps, explicit=explicit,
         )
 
+    @classmethod
+    def from_parquet(cls, path: str | Path, explicit: bool = False) -> Interactions:
+        """Interactions written by :meth:`to_parquet` (columns ``user``, ``item``, optional ``value`` and
+        ``timestamp``), numbered as :meth:`from_frame` does (ids sorted), read one column at a time so
+        that memory holds little more than the result."""
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(str(path))
+        names = set(parquet.schema_arrow.names)
+
+        def read(name: str) -> pd.Series:
+            return parquet.read(columns=[name]).column(0).to_pandas()
+
+        def numbered(name: str) -> tuple[np.ndarray, np.ndarray]:
+            codes, uniques = pd.factorize(read(name), sort=True)
+            return codes.astype(np.int32), _id_array(uniques)
+
+        users, user_ids = numbered("user")
+        items, item_ids = numbered("item")
+        values = read("value").to_numpy(np.float32, copy=True) if "value" in names else None
+        stamps = read("timestamp").to_numpy(np.int64, copy=True) if "timestamp" in names else None
+        return cls(users=users, items=items, user_ids=user_ids, item_ids=item_ids, values=values,
+                   timestamps=stamps, explicit=explicit)
+
     def subset(self, mask_or_index: np.ndarray) -> Interactions:
         """Rows selected by a boolean mask or index array, keeping this numbering."""
         pick = np.asarray(mask_or_index)
@@ -122,6 +146,33 @@ class Interactions:
         if self.timestamps is not None:
             cols["timestamp"] = self.timestamps
         return pd.DataFrame(cols)
+
+    def to_parquet(self, path: str | Path, rows_per_group: int = 1 << 21) -> None:
+        """Write :meth:`to_frame` (original ids) to a Parquet file, one row group at a time, so that
+        memory never holds the whole table of ids twice."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        def column(values: np.ndarray) -> pa.Array:
+            return pa.array(values.tolist() if values.dtype == object else values)
+
+        names = ["user", "item"] + ["value"] * (self.values is not None) + ["timestamp"] * (self.timestamps is not None)
+        writer = None
+        try:
+            for start in range(0, max(1, len(self)), rows_per_group):
+                rows = slice(start, start + rows_per_group)
+                arrays = [column(self.user_ids[self.users[rows]]), column(self.item_ids[self.items[rows]])]
+                if self.values is not None:
+                    arrays.append(pa.array(self.values[rows]))
+                if self.timestamps is not None:
+                    arrays.append(pa.array(self.timestamps[rows]))
+                table = pa.Table.from_arrays(arrays, names=names)
+                if writer is None:
+                    writer = pq.ParquetWriter(str(path), table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
 
     # -- matrices ------------------------------------------------------------------------------
     def to_csr(self, use_values: bool = True) -> sp.csr_matrix:
@@ -150,6 +201,14 @@ class Interactions:
     def item_index(self, ids) -> np.ndarray:
         """Dense numbers for the given original item ids; -1 where unknown. Ids are matched as text."""
         return lookup_ids(self.item_ids, ids)
+
+
+def _id_array(uniques: Any) -> np.ndarray:
+    """Distinct ids as Interactions holds them: int64, or an object array of ``str``."""
+    arr = np.asarray(uniques)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    return np.asarray([str(v) for v in arr], dtype=object)
 
 
 def lookup_ids(known: np.ndarray, ids) -> np.ndarray:

@@ -662,9 +662,8 @@ class Store:
         return dataset_id
 
     def _write_dataset_files(self, folder: Path, inter: Interactions, catalog: Catalog | None) -> None:
-        frame = inter.to_frame(original_ids=True)
         folder.mkdir(parents=True)
-        atomic_write(folder / "interactions.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+        atomic_write(folder / "interactions.parquet", inter.to_parquet)  # row group by row group
         if catalog is not None:
             cat_frame = catalog.frame.copy()
             cat_frame["item_id"] = cat_frame["item_id"].astype(str)
@@ -741,13 +740,7 @@ class Store:
                 f"Dataset {dataset_id}'s stored copy cannot be read ({'; '.join(problems)}): upload the same "
                 "file again to repair it, or run `python -m recsys doctor`."
             )
-        frame = pd.read_parquet(folder / "interactions.parquet")
-        inter = Interactions.from_frame(
-            frame, "user", "item",
-            value="value" if "value" in frame else None,
-            timestamp="timestamp" if "timestamp" in frame else None,
-            explicit=bool(meta["explicit"]),
-        )
+        inter = Interactions.from_parquet(folder / "interactions.parquet", explicit=bool(meta["explicit"]))
         catalog = None
         if meta["has_catalog"]:
             cat_frame = pd.read_parquet(folder / "catalog.parquet")
