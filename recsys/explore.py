@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys.csv_export import csv_bytes
 from recsys.data import Catalog, DataError, Interactions, lookup_ids
 from recsys.leaderboard import BASELINE_MODEL
 from recsys.models.base import ModelError, Recommender
@@ -516,5 +517,6 @@ def all_recommendations(model: Recommender, catalog: Catalog | None = None, k: i
 
 
 def recommendations_csv(model: Recommender, catalog: Catalog | None = None, k: int = 10) -> bytes:
-    """:func:`all_recommendations` as UTF-8 CSV bytes, ready for a download button."""
-    return all_recommendations(model, catalog, k=k).to_csv(index=False).encode("utf-8")
+    """:func:`all_recommendations` as UTF-8 CSV bytes, ready for a download button (formula-safe, see
+    :mod:`recsys.csv_export`)."""
+    return csv_bytes(all_recommendations(model, catalog, k=k))

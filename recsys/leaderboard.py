@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from recsys.csv_export import csv_bytes
 from recsys.data import DataError, Interactions
 
 if TYPE_CHECKING:  # models import torch; the leaderboard never needs it
@@ -378,7 +379,7 @@ def tradeoff(board: pd.DataFrame, accuracy: str = "ndcg", other: str = "novelty"
 
 
 def leaderboard_csv(board: pd.DataFrame) -> bytes:
-    """The leaderboard as CSV bytes: one row per run; per metric its value, 95% interval, difference to
+    """The leaderboard as CSV bytes (formula-safe, see :mod:`recsys.csv_export`): one row per run; per metric its value, 95% interval, difference to
     Popularity with its p-value and badge; then training time and device."""
     if board.empty:
         return b""
@@ -393,7 +394,7 @@ def leaderboard_csv(board: pd.DataFrame) -> bytes:
             out[f"{metric}{suffix}"] = g[col].reindex(out.index)
     out["seconds"] = first["seconds"]
     out["device"] = first["device"]
-    return out.reset_index().to_csv(index=False, float_format="%.6g").encode("utf-8")
+    return csv_bytes(out.reset_index(), float_format="%.6g")
 
 
 def segment_breakdown(

@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.data import Catalog, DataError, Interactions
+from recsys.reading import open_regular_file
 
 SCHEMA_VERSION = 2
 DB_NAME = "tastemaker.db"
@@ -696,9 +697,8 @@ class Store:
         return dataset_id
 
     def _write_dataset_files(self, folder: Path, inter: Interactions, catalog: Catalog | None) -> None:
-        frame = inter.to_frame(original_ids=True)
         folder.mkdir(parents=True)
-        atomic_write(folder / "interactions.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+        atomic_write(folder / "interactions.parquet", inter.to_parquet)  # row group by row group
         if catalog is not None:
             cat_frame = catalog.frame.copy()
             cat_frame["item_id"] = cat_frame["item_id"].astype(str)
@@ -775,13 +775,7 @@ class Store:
                 f"Dataset {dataset_id}'s stored copy cannot be read ({'; '.join(problems)}): upload the same "
                 "file again to repair it, or run `python -m recsys doctor`."
             )
-        frame = pd.read_parquet(folder / "interactions.parquet")
-        inter = Interactions.from_frame(
-            frame, "user", "item",
-            value="value" if "value" in frame else None,
-            timestamp="timestamp" if "timestamp" in frame else None,
-            explicit=bool(meta["explicit"]),
-        )
+        inter = Interactions.from_parquet(folder / "interactions.parquet", explicit=bool(meta["explicit"]))
         catalog = None
         if meta["has_catalog"]:
             cat_frame = pd.read_parquet(folder / "catalog.parquet")
@@ -1822,9 +1816,8 @@ def _read_source(source, source_name: str | None) -> tuple[bytes, str, str]:
         label = source_name or str(getattr(source, "name", "upload"))
     else:
         path = Path(source)
-        if not path.is_file():
-            raise DataError(f"No file at {path}: check the path.")
-        raw, label = path.read_bytes(), source_name or path.name
+        with open_regular_file(path) as fh:  # a folder, FIFO or device is refused before any read
+            raw, label = fh.read(), source_name or path.name
     label = Path(str(label)).name or "upload"
     suffixes = [s.lower() for s in Path(label).suffixes][-2:]
     suffix = "".join(s for s in suffixes if s in UPLOAD_SUFFIXES) or ".csv"
