@@ -1,10 +1,12 @@
 # The two commands of the README:
-#   make run   installs everything and starts the dashboard on the demo data
+#   make run   installs everything and starts the dashboard on the demo data, at http://127.0.0.1:8501
 #   make test  installs everything and runs the whole test suite
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+# 127.0.0.1: only this machine. To share on a network: TASTEMAKER_PASSWORD=... make run HOST=0.0.0.0
+HOST ?= 127.0.0.1
 
 .PHONY: run test install install-dev browser lint bench clean
 
@@ -31,7 +33,12 @@ browser:
 	fi
 
 run: install
-	$(BIN)/python -m streamlit run app.py --server.port $(PORT)
+	@case "$(HOST)" in \
+		127.*|localhost|::1) echo "Tastemaker: open http://$(HOST):$(PORT) (only this machine can reach it)";; \
+		*) echo "Tastemaker: listening on $(HOST), port $(PORT): other machines open http://<this machine's name or address>:$(PORT)"; \
+		   [ -n "$$TASTEMAKER_PASSWORD" ] || echo "No TASTEMAKER_PASSWORD (or secrets password) set: the app will serve nothing until one is.";; \
+	esac
+	$(BIN)/python -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 
 test: install-dev
 	$(BIN)/python -m pytest -q

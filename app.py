@@ -11,7 +11,7 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from ui import layout, state
+from ui import access, layout, state
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
@@ -24,6 +24,7 @@ st.set_page_config(
 )
 st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "logo-mark.svg"), size="large")
 layout.inject_css()
+access.require_access()  # serves only the sign-in page (or the refusal) unless this session may go on
 
 PAGES = [
     st.Page(str(ROOT / "views/data.py"), title="Data", icon="📁", default=True),
@@ -38,4 +39,5 @@ with ui.guard("opening the studio") as outcome:
     state.start_session()
 if outcome.ok:
     layout.sidebar()
-    page.run()
+    with ui.guard("showing this page"):
+        page.run()

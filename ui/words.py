@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from recsys.explore import model_title
+from recsys.leaderboard import model_title
 from recsys.split import PROTOCOL_TITLES
 
 PROTOCOL_LABELS: dict[str, str] = PROTOCOL_TITLES

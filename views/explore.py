@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from recsys import explore
+from recsys import explore, leaderboard
 from ui import charts, words
 from ui import format as fmt
 
@@ -70,7 +70,8 @@ def _empty_state() -> None:
 # -- more like this -----------------------------------------------------------------------------------
 def more_like_this_tab() -> None:
     """Pick any item of the catalogue (type-ahead over every title) and see the model's nearest ones."""
-    st.caption(f"Pick any {WORDS.item} and see what the model considers closest to it.")
+    st.caption(f"Pick any {WORDS.item} and see what the model considers closest to it. Similarity is "
+               f"{model.similarity_basis}.")
     if not similar_ok:
         st.info(no_similarity)
         return
@@ -87,15 +88,14 @@ def more_like_this_tab() -> None:
     how_many = right.slider("How many", 5, 30, 10, key="like_k")
     with ui.guard(f"finding similar {WORDS.items}"):
         number = int(data.item_index([item_id])[0])
-        like = explore.more_like_this(model, number, catalog, k=how_many)
-        like["interactions"] = data.item_counts()[like["item"].to_numpy()]  # on all the data, not training
+        like = explore.more_like_this(model, number, catalog, k=how_many, everything=data)  # counts on all data
         columns = {  # widths that fit from 1280 px wide up
             "rank": st.column_config.NumberColumn("#", width=36),
             "title": st.column_config.TextColumn(WORDS.item.capitalize(), width=240),
             "genres": st.column_config.TextColumn("Genres", width=170),
             "similarity": st.column_config.ProgressColumn(
                 "Similarity", format="%.3f", min_value=0.0, max_value=1.0, width=150,
-                help="Cosine similarity in the model's eyes: 1 = interchangeable, 0 = unrelated.",
+                help=f"How alike the two {WORDS.items} are: {model.similarity_basis}.",
             ),
             "interactions": st.column_config.NumberColumn(
                 WORDS.events.capitalize(), format="localized", width=90,
@@ -152,7 +152,7 @@ def map_tab() -> None:
                            int(max_items))
         by = "genre" if (points["genre"] != explore.UNKNOWN_GENRE).any() else "band"
         legend = "Main genre" if by == "genre" else "How popular"
-        title = f"The {fmt.count(len(points))} most popular {WORDS.items} as {explore.model_title(model.name)} sees them"
+        title = f"The {fmt.count(len(points))} most popular {WORDS.items} as {leaderboard.model_title(model.name)} sees them"
         projection = points.attrs.get("method", "PCA")
         charts.show(charts.style(_map_figure(points, by), title, x=f"{projection} direction 1",
                                  y=f"{projection} direction 2", height=560, legend=legend), key="item_map")
@@ -172,7 +172,7 @@ runs = ui.finished_runs_or_stop(dataset_id, _empty_state)
 labels = dict(zip(runs["id"].astype(int), runs["label"], strict=True))
 run_ids = list(labels)
 run_id = ui.url_selectbox(
-    "Model", run_ids, key="explore_run", param="run", default=explore.preferred_run(runs), format_func=labels.get,
+    "Model", run_ids, key="explore_run", param="run", default=leaderboard.best_run(runs), format_func=labels.get,
     help="Any finished training run on this dataset. Popularity and Random have no notion of similar items.",
 )
 
@@ -185,7 +185,7 @@ if not loaded.ok:
 
 similar_ok = explore.supports_item_similarity(model)
 no_similarity = (
-    f"{explore.model_title(model.name)} has no notion of similar {WORDS.items}: it does not learn what "
+    f"{leaderboard.model_title(model.name)} has no notion of similar {WORDS.items}: it does not learn what "
     f"{WORDS.items} have in common. Pick a personalised model such as Similar items, EASE or Implicit ALS."
 )
 
@@ -195,7 +195,8 @@ tab_items, tab_like, tab_people, tab_map = st.tabs(
 )
 
 with tab_items:
-    st.caption(f"How alike the model finds each pair of {WORDS.items}: 1 means interchangeable, 0 unrelated.")
+    st.caption(f"How alike the model finds each pair of {WORDS.items}: {model.similarity_basis}. A "
+               f"{WORDS.item} with itself is 1.")
     if not similar_ok:
         st.info(no_similarity)
     else:
@@ -203,8 +204,8 @@ with tab_items:
                           key="heat_mode")
         if choice == "Most popular":
             top_n = st.slider(f"How many of the most popular {WORDS.items}", 5, 40, 15, key="heat_n")
-            items = explore.popular_items(model, top_n)
-            title = f"How alike {explore.model_title(model.name)} finds the {top_n} most popular {WORDS.items}"
+            items = explore.popular_items(data, top_n)
+            title = f"How alike {leaderboard.model_title(model.name)} finds the {top_n} most popular {WORDS.items}"
         else:
             ids, shown = ui.state.item_choices(int(dataset_id))
             picked = st.multiselect(
@@ -212,7 +213,7 @@ with tab_items:
                 format_func=lambda i: shown.get(i, i), key="heat_items",
             )
             items = data.item_index(picked) if picked else []
-            title = f"How alike {explore.model_title(model.name)} finds your chosen {WORDS.items}"
+            title = f"How alike {leaderboard.model_title(model.name)} finds your chosen {WORDS.items}"
         if len(items) == 0:
             st.info(f"Pick at least one {WORDS.item}.")
         else:
@@ -238,7 +239,7 @@ with tab_people:
         named = [str(i).replace("User ", f"{WORDS.person.capitalize()} ", 1) for i in heat.index]
         heat.index, heat.columns = named, named
         charts.show(
-            _heatmap_figure(heat, f"How alike {explore.model_title(model.name)} finds {WORDS.count(len(heat), 'person')}",
+            _heatmap_figure(heat, f"How alike {leaderboard.model_title(model.name)} finds {WORDS.count(len(heat), 'person')}",
                             WORDS.person.capitalize()),
             key="user_heatmap",
         )

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 import ui
-from recsys import explore
+from recsys import explore, leaderboard
 from ui import format as fmt
 from ui import words
 
@@ -51,7 +51,7 @@ runs = ui.finished_runs_or_stop(dataset_id, _empty_state)
 
 labels = dict(zip(runs["id"].astype(int), runs["label"], strict=True))
 run_ids = list(labels)
-first = explore.preferred_run(runs)
+first = leaderboard.best_run(runs)
 
 data = None
 with ui.guard("loading the dataset") as loaded:
@@ -190,14 +190,14 @@ def persona_tab() -> None:
         format_func=lambda i: shown.get(i, i), placeholder=f"Start typing a name, e.g. {top}…" if top else "Start typing…",
     )
     persona_k = st.slider("How many suggestions per model", 5, 20, 10, key="persona_k")
-    latest = explore.latest_run_per_model(runs)
+    latest = leaderboard.latest_run_per_model(runs)
     if not liked:
         st.info(f"Pick at least one {WORDS.item} to see what each model suggests.")
         return
     with ui.guard("asking the models"):
         result = _persona(
             str(ui.get_store().home),
-            tuple(int(r) for r in latest["id"]), tuple(explore.model_title(m) for m in latest["model"]),
+            tuple(int(r) for r in latest["id"]), tuple(leaderboard.model_title(m) for m in latest["model"]),
             int(dataset_id), tuple(liked), int(persona_k), tuple(latest["finished_at"]),
         )
         for name, problem in result.problems.items():
