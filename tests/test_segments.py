@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from benchmarks.listening import listening_log
-from recsys import explore
+from recsys import leaderboard
 from recsys.data import interactions_from_frame
 from recsys.evaluation import _activity_groups, evaluate, segments
 from recsys.models import make_model
@@ -36,7 +36,7 @@ def test_segments_have_intervals_and_every_model_is_in_every_group():
     users = table[table["kind"] == "user activity"]
     assert (users["users"] >= 30).all() and users["users"].sum() == len(evaluations["itemknn"].users)
     assert ((users["ndcg_low"] <= users["ndcg"]) & (users["ndcg"] <= users["ndcg_high"])).all()
-    parts = explore.segment_breakdown(inter, "random", 1, evaluations)
+    parts = leaderboard.segment_breakdown(inter, "random", 1, evaluations)
     for _, group in parts.groupby(["kind", "segment"]):
         assert sorted(group["label"]) == ["itemknn", "popularity"]
     light = parts[parts["segment"].str.startswith("light")]
