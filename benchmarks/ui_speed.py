@@ -69,13 +69,13 @@ def page_times(dataset: int) -> list[tuple[str, float, float]]:
 
 def more_like_this_times(dataset: int) -> list[tuple[str, float, float]]:
     """(model, first call seconds, the slowest of the next five items) for each finished run."""
-    from recsys import explore
+    from recsys import explore, leaderboard
     from recsys.store import Store
 
     store = Store()
     inter, catalog = store.load_dataset(dataset)
     out = []
-    for run in explore.finished_runs(store.list_runs(dataset)).to_dict("records"):
+    for run in leaderboard.finished_runs(store.list_runs(dataset)).to_dict("records"):
         model = store.load_run_model(int(run["id"]))
         if not explore.supports_item_similarity(model):
             continue
@@ -95,14 +95,14 @@ def more_like_this_times(dataset: int) -> list[tuple[str, float, float]]:
 
 def export_times(home: Path, listeners: int) -> list[tuple[str, int, float]]:
     """(model, people, seconds) of the CSV export of 10 picks per person."""
-    from recsys import explore
+    from recsys import explore, leaderboard
     from recsys.store import Store
 
     dataset = build(home, listeners, 3000, runs=(("itemknn", {}), ("ials", {"epochs": 5})))
     store = Store(home)
     inter, catalog = store.load_dataset(dataset)
     out = []
-    for run in explore.finished_runs(store.list_runs(dataset)).to_dict("records"):
+    for run in leaderboard.finished_runs(store.list_runs(dataset)).to_dict("records"):
         model = store.load_run_model(int(run["id"]))
         started = time.perf_counter()
         csv = explore.recommendations_csv(model, catalog, k=10, run_lists=store.run_recommendations(int(run["id"])))
