@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -198,11 +198,18 @@ def submit(
     seed: int = 42,
     device: str = "auto",
     k: int = 10,
+    engine: str = "local",
+    master: str | None = None,
+    spark_conf: dict[str, str] | None = None,
 ) -> int:
     """Queue a training run and return its id. Refuses (``JobRefused``) with the reason when the model or
     a setting is unknown or not allowed (each checked against the model's declared settings, see
     :mod:`recsys.models.settings`), the model needs a catalogue the dataset lacks, or the estimate says it
-    cannot fit. ``protocol=None`` uses the split the dataset's report suggests (else ``random``)."""
+    cannot fit. ``protocol=None`` uses the split the dataset's report suggests (else ``random``).
+    ``engine="spark"`` trains on Apache Spark at ``master`` with ``spark_conf`` (:mod:`recsys.engines`):
+    refused for a model Spark cannot train, when pyspark is not installed, or for a master URL or
+    setting Spark cannot read."""
+    from recsys.engines import SPARK_MODELS, engine_settings
     from recsys.models import MODELS, ModelError, make_model
     from recsys.models.settings import DEVICE, SEED
 
@@ -214,8 +221,16 @@ def submit(
         device = DEVICE.check(params.pop("device", None) or device or "auto") or "auto"
         seed = SEED.check(seed, "the split")
         instance = make_model(model, **params)
+        where = engine_settings(engine, master, spark_conf)
     except ModelError as exc:
         raise JobRefused(str(exc)) from exc
+    if where["name"] == "spark":
+        from recsys.engines import spark
+
+        if model not in SPARK_MODELS:
+            raise JobRefused(f"Only {', '.join(SPARK_MODELS)} trains on Spark: train {model} on this machine (engine local).")
+        if not spark.pyspark_installed():
+            raise JobRefused("Spark is not installed here: `make spark` installs it (pyspark and Java), or train on this machine.")
     params = {key: value for key, value in instance.get_params().items() if key in params}  # typed
     if instance.needs_catalog and not meta["has_catalog"]:
         raise JobRefused(f"{model} needs an item catalogue (titles, genres or tags): add one to this dataset first.")
@@ -223,10 +238,14 @@ def submit(
     guess = estimate(meta, model, params, device)
     if not guess.fits:
         raise JobRefused(f"{model} cannot run on this data: {guess.reason}.")
+    if where["name"] == "spark":  # the fits happen on Spark; scoring stays here
+        fits = spark.estimate_seconds(meta["n_users"], meta["n_items"], meta["n_interactions"],
+                                      instance.get_params(), where["master"])
+        guess = replace(guess, seconds=guess.seconds + fits)
     epochs_total = int(instance.get_params().get("epochs") or 0) if instance.iterative else None
     return store.create_run(
         dataset_id, model, params, protocol, seed, device_requested=device,
-        estimate=guess.to_dict(), epochs_total=epochs_total, k=k,
+        estimate=guess.to_dict(), epochs_total=epochs_total, k=k, engine=where,
     )
 
 

@@ -56,7 +56,7 @@ import pandas as pd
 
 from recsys.data import Catalog, DataError, Interactions
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "tastemaker.db"
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = 1
@@ -68,9 +68,9 @@ STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 _RUN_SETTABLE = frozenset({
     "status", "phase", "device", "error", "epochs_total", "started_at", "finished_at", "worker_id",
-    "summary", "ci", "estimate", "cancel_requested", "params",
+    "summary", "ci", "estimate", "cancel_requested", "params", "engine",
 })
-_RUN_JSON = frozenset({"summary", "ci", "estimate", "params"})
+_RUN_JSON = frozenset({"summary", "ci", "estimate", "params", "engine"})
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".parquet", ".json", ".jsonl", ".xlsx", ".gz", ".zip")
 
 _MIGRATIONS: dict[int, str] = {
@@ -152,6 +152,11 @@ _MIGRATIONS: dict[int, str] = {
         at REAL NOT NULL,
         PRIMARY KEY (kind, id)
     );
+    """,
+    # engine: where the run trains (JSON: name, and for Spark the master, settings, versions, executors
+    # and times; '{}' is a local run).
+    3: """
+    ALTER TABLE runs ADD COLUMN engine TEXT NOT NULL DEFAULT '{}';
     """,
 }
 
@@ -795,9 +800,11 @@ class Store:
         is_baseline: bool = False,
         status: str = "queued",
         k: int = 10,
+        engine: dict[str, Any] | None = None,
     ) -> int:
-        """Insert a run row (``queued`` unless told otherwise) and return its id. Use
-        :func:`recsys.jobs.submit` to queue training; this is the low-level insert."""
+        """Insert a run row (``queued`` unless told otherwise) and return its id. ``engine`` is where it
+        trains (:func:`recsys.engines.engine_settings`; None: locally). Use :func:`recsys.jobs.submit` to
+        queue training; this is the low-level insert."""
         if status not in STATUSES:
             raise StoreError(f"Unknown run status {status!r}.")
         with self.transaction() as conn:
@@ -806,11 +813,11 @@ class Store:
             _reserve_ids(conn, "runs", self.home / "runs")
             cur = conn.execute(
                 "INSERT INTO runs (dataset_id, model, params, protocol, seed, k, device_requested, status,"
-                " is_baseline, epochs_total, estimate, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " is_baseline, epochs_total, estimate, created_at, engine) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     int(dataset_id), str(model), _json(_clean(params or {})), str(protocol), int(seed), int(k),
                     str(device_requested or "auto"), status, int(is_baseline), epochs_total,
-                    _json(_clean(estimate or {})), time.time(),
+                    _json(_clean(estimate or {})), time.time(), _json(_clean(engine or {})),
                 ),
             )
             return int(cur.lastrowid)
@@ -1661,13 +1668,13 @@ _RUN_COLUMNS = (
     "id", "dataset_id", "dataset_name", "model", "params", "protocol", "seed", "k", "device_requested", "device",
     "status", "phase", "error", "is_baseline", "cancel_requested", "worker_id", "created_at", "started_at",
     "finished_at", "duration_seconds", "epochs_done", "epochs_total", "last_loss", "last_validation",
-    "epoch_seconds", "estimate", "summary", "ci",
+    "epoch_seconds", "estimate", "summary", "ci", "engine",
 )
 
 
 def _run_record(row: sqlite3.Row) -> dict[str, Any]:
     rec = {key: row[key] for key in row.keys() if key in _RUN_COLUMNS}
-    for key in ("params", "estimate", "summary", "ci"):
+    for key in ("params", "estimate", "summary", "ci", "engine"):
         rec[key] = json.loads(row[key] or "{}")
     rec["is_baseline"] = bool(row["is_baseline"])
     rec["cancel_requested"] = bool(row["cancel_requested"])
