@@ -176,7 +176,8 @@ def run_model(
     started = time.perf_counter()
     model.fit(split.train, on_epoch, catalog=catalog)
     fit_seconds = time.perf_counter() - started - scoring[0]
-    result = evaluate(model, split, k=10, catalog=catalog, metrics=["ndcg", "recall", "coverage"])
+    result = evaluate(model, split, k=10, catalog=catalog, metrics=["ndcg", "recall", "coverage"],
+                      relevance_threshold=None)  # every held-out rating relevant, as _test_ndcg and implicit
     all_users = np.arange(split.train.n_users)
     timings = []
     for _ in range(recommend_repeats):

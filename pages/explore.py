@@ -10,7 +10,7 @@ import streamlit as st
 
 import ui
 from recsys import explore
-from ui import charts
+from ui import charts, words
 from ui import format as fmt
 
 ui.page_header(
@@ -19,6 +19,7 @@ ui.page_header(
     "it arranges the whole catalogue.",
     kicker="Step 4",
 )
+st.caption(words.SERVING_NOTE)
 
 
 GREYS = {explore.OTHER_GENRE: "#B8BCC4", explore.UNKNOWN_GENRE: "#DADDE2"}

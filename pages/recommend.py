@@ -11,6 +11,7 @@ import streamlit as st
 import ui
 from recsys import explore
 from ui import format as fmt
+from ui import words
 
 ui.page_header(
     "Recommendations",
@@ -18,6 +19,7 @@ ui.page_header(
     "yourself and ask every model at once.",
     kicker="Step 5",
 )
+st.caption(words.SERVING_NOTE)
 
 
 @st.cache_data(show_spinner="Asking every model…", max_entries=32)

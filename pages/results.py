@@ -134,6 +134,7 @@ if not hit.empty:
         help=explore.metric_help("hit_rate", k),
     )
 cols[2].metric("Models compared", fmt.count(len(table)), help="Finished runs tested on this same held-out data.")
+st.caption(" ".join(filter(None, [words.SCORED_NOTE, ui.load_evaluation(int(best["run_id"])).relevance])))
 
 # -- leaderboard table ------------------------------------------------------------------------------
 st.subheader("Leaderboard", anchor=False)

@@ -107,7 +107,8 @@ def training_form(dataset_id: int, summary: dict) -> None:
         st.caption(f"Why this one: {report['split_reason']}")
 
     st.markdown("**Which models**")
-    available = [m for m in MODELS if summary["has_catalog"] or not MODELS[m].needs_catalog]
+    available = [m for m in MODELS if (summary["has_catalog"] or not MODELS[m].needs_catalog)
+                 and (protocol != "users" or MODELS[m].supports_fold_in)]  # held-out people need fold-in
     picked = st.multiselect(
         "Models to train (Popularity is always trained too, as the yardstick)", available,
         default=[m for m in _default_models(summary) if m in available], key=f"models_{dataset_id}",
@@ -161,12 +162,13 @@ def training_form(dataset_id: int, summary: dict) -> None:
 
 # -- the live view ---------------------------------------------------------------------------------
 def curves_figure(epochs: pd.DataFrame, title: str) -> go.Figure:
-    """Training loss and validation quality per epoch, side by side."""
+    """Training loss and quality on the validation data (set aside from training, never the test) per
+    epoch, side by side."""
     metric = "ndcg@10"
     if "metric" in epochs and epochs["metric"].notna().any():
         metric = str(epochs["metric"].dropna().iloc[0])
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.14, subplot_titles=(
-        "Loss (lower is better)", f"{metric.upper()} on held-out data"))
+        "Loss (lower is better)", f"{metric.upper()} on the validation data"))
     fig.add_trace(go.Scatter(x=epochs["epoch"], y=epochs["loss"], mode="lines+markers", name="Loss",
                              line=dict(color=charts.ACCENT, width=2),
                              hovertemplate="Pass %{x}: loss %{y:.4f}<extra></extra>"), row=1, col=1)
@@ -194,12 +196,13 @@ def curves_figure(epochs: pd.DataFrame, title: str) -> go.Figure:
 
 
 def _latest_check(epochs: pd.DataFrame) -> str | None:
-    """"Latest quality check: NDCG@10 0.103 after pass 5." or None before the first one."""
+    """"Latest quality check on the validation data: NDCG@10 0.103 after pass 5." or None before the
+    first one."""
     if "validation" not in epochs or not epochs["validation"].notna().any():
         return None
     last = epochs.dropna(subset=["validation"]).iloc[-1]
     metric = str(last.get("metric") or "ndcg@10").upper()
-    return (f"Latest quality check: {metric} {fmt.metric(last['validation'])} after pass "
+    return (f"Latest quality check on the validation data: {metric} {fmt.metric(last['validation'])} after pass "
             f"{fmt.count(last['epoch'])}.")
 
 
@@ -257,7 +260,7 @@ def runs_table(runs: pd.DataFrame) -> None:
     })
     st.dataframe(shown, hide_index=True, column_config={
         "Run": st.column_config.TextColumn(width="small"),
-        "NDCG@10": st.column_config.TextColumn(help="Ranking quality on the held-out data, 0 to 1: higher is better."),
+        "NDCG@10": st.column_config.TextColumn(help="Ranking quality on the held-out test data, 0 to 1: higher is better."),
     })
 
 

@@ -140,9 +140,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    """Write the top ``--k`` items for ``--users`` (``all`` or comma-separated ids) of the model saved in
-    MODEL_DIR to ``--out`` as CSV ``user,item,rank,score``, in the file's own ids; items a user already
-    has are excluded. Unknown user ids are named on stderr and skipped."""
+    """Write the top ``--k`` items for ``--users`` (``all`` or comma-separated ids) to ``--out`` as CSV
+    ``user,item,rank,score``, in the file's own ids, from the model saved in MODEL_DIR or, with ``--run
+    RUN_ID``, from that run's serving model (trained on every interaction of its dataset; every item a
+    user has anywhere in the dataset is left out). Items a user already has are excluded. Unknown user
+    ids are named on stderr and skipped."""
     from pathlib import Path
 
     from recsys.data import lookup_ids
@@ -150,7 +152,22 @@ def cmd_recommend(args: argparse.Namespace) -> int:
 
     if args.k < 1:
         raise DataError(f"--k must be at least 1, got {args.k}.")
-    model = load_model(args.model_dir)
+    if (args.run is None) == (args.model_dir is None):
+        raise DataError("Give either a saved model's folder (MODEL_DIR) or --run RUN_ID, not both.")
+    seen = None
+    if args.run is not None:
+        from recsys.store import Store, StoreError
+
+        store = Store()
+        try:
+            run = store.run(args.run)
+            model = store.load_run_model(args.run)
+        except StoreError as exc:
+            raise DataError(str(exc)) from exc
+        inter, _ = store.load_dataset(run["dataset_id"])
+        seen = inter.to_csr(use_values=False)  # the run's whole dataset, in the model's numbering
+    else:
+        model = load_model(args.model_dir)
     user_ids = None
     if args.users.strip().lower() != "all":
         wanted = [u.strip() for u in args.users.split(",") if u.strip()]
@@ -164,7 +181,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             print(f"skipped {len(missing)} unknown user(s): {', '.join(missing[:5])}{more}", file=sys.stderr)
         user_ids = [u for u, ok in zip(wanted, known, strict=True) if ok]
-    frame = model.recommend_frame(user_ids, k=args.k)
+    frame = model.recommend_frame(user_ids, k=args.k, exclude=seen)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
@@ -408,8 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_engine_options(p)
     _add_column_options(p)
 
-    p = add("recommend", cmd_recommend, "write top-k recommendations of a saved model as CSV")
-    p.add_argument("model_dir")
+    p = add("recommend", cmd_recommend, "write top-k recommendations of a saved model or a run as CSV")
+    p.add_argument("model_dir", nargs="?", help="folder of a model saved by `train` (or use --run)")
+    p.add_argument("--run", type=int, help="a finished run's id: its serving model, trained on every interaction")
     p.add_argument("--k", type=int, default=10)
     p.add_argument("--users", default="all", help="'all' or comma-separated user ids")
     p.add_argument("--out", required=True, help="CSV file to write (user,item,rank,score)")

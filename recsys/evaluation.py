@@ -1,10 +1,15 @@
 """Offline evaluation of a fitted model on a :class:`~recsys.split.Split`, kept per user.
 
-:func:`evaluate` ranks the full catalogue for every test user (minus the user's training items, which
-``Recommender.recommend`` excludes), scores the top K against the user's test items, and averages over
-**all** test users (a user with no hit counts as 0). Per-user arrays are kept for confidence intervals,
-paired comparisons (:func:`compare`) and breakdowns (:func:`segments`). :func:`run_protocol` splits,
-trains and evaluates several models in one go (used by ``python -m recsys evaluate``).
+:func:`fit_on_split` trains a model on a split's fit-train part, validating on its validation part (never
+the test part). :func:`evaluate` then ranks the full catalogue for every test user (minus every item they
+have before the test: their training rows, or for the ``"users"`` split the history they are folded in
+with), scores the top K against the user's relevant test items, and averages over **all** test users (a
+user with no hit counts as 0). On star ratings a held-out item is relevant when rated at or above
+:func:`relevance_threshold` (4 of 5, scaled to the data's range); on counts and events every held-out
+interaction is. Diversity is measured on one item representation shared by every model
+(:func:`item_representation`). Per-user arrays are kept for confidence intervals, paired comparisons
+(:func:`compare`) and breakdowns (:func:`segments`). :func:`run_protocol` splits, trains and evaluates
+several models in one go (used by ``python -m recsys evaluate``).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import scipy.sparse as sp
 
 from recsys import metrics as m
 from recsys.data import Catalog, DataError, Interactions
-from recsys.models import make_model
+from recsys.models import ModelError, make_model
 from recsys.split import Split, make_split
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc")
@@ -55,6 +60,8 @@ _RANKING_FUNCS = {
 }
 
 AUC_CELL_LIMIT = 100_000_000  # AUC sorts every score: above this many test users x items, sample users
+RELEVANT_STARS = 4.0  # on a 1-5 scale: the default relevance threshold, scaled to the data's rating range
+EMBEDDING_DIMENSIONS = 32  # of the data's item embedding used for diversity when there are no tags
 
 
 @dataclass(eq=False)
@@ -66,7 +73,9 @@ class Evaluation:
     metric name -> mean over all test users (NaNs ignored), plus the scalar metrics ``coverage``,
     ``gini`` and, for explicit data with a model that predicts ratings, ``rmse``/``mae``. ``ci``: metric
     name -> (low, high) confidence interval of the mean. ``recs``: the top-K lists (rows aligned with
-    ``users``), kept for :func:`segments`. ``notes``: plain sentences about what was or was not computed.
+    ``users``; item numbers, -1 padding), kept for :func:`segments`. ``relevance_threshold``: the rating
+    at or above which a test item counted (None: every test item counted); ``relevance``: that in one
+    sentence. ``notes``: plain sentences about what was or was not computed.
     """
 
     model: str
@@ -82,6 +91,7 @@ class Evaluation:
     split_fingerprint: str | None = None
     split_report: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    relevance: str = ""
 
     @property
     def n_users(self) -> int:
@@ -107,6 +117,7 @@ class Evaluation:
             "split_fingerprint": self.split_fingerprint,
             "split_report": self.split_report,
             "notes": list(self.notes),
+            "relevance": self.relevance,
         }
 
     @classmethod
@@ -127,6 +138,7 @@ class Evaluation:
             split_fingerprint=data.get("split_fingerprint"),
             split_report=data.get("split_report") or {},
             notes=list(data.get("notes") or []),
+            relevance=data.get("relevance") or "",
         )
 
 
@@ -147,7 +159,7 @@ def _array(values: list[float | None]) -> np.ndarray:
     return np.asarray([math.nan if v is None else v for v in values], dtype=np.float64)
 
 
-# -- item features for diversity ---------------------------------------------------------------------
+# -- item features for diversity, and relevance --------------------------------------------------------
 
 
 def tag_features(catalog: Catalog, item_ids: np.ndarray) -> sp.csr_matrix | None:
@@ -167,17 +179,78 @@ def tag_features(catalog: Catalog, item_ids: np.ndarray) -> sp.csr_matrix | None
     return matrix
 
 
-def _diversity_features(model, catalog, item_features, train: Interactions):
-    if item_features is not None:
-        return item_features, "given item features"
+def data_embedding(train: Interactions, dimensions: int = EMBEDDING_DIMENSIONS, seed: int = 0) -> np.ndarray:
+    """Item vectors ``(n_items, d)`` from the data alone: the truncated SVD (randomised, seeded) of the
+    binary item x user matrix of ``train``, rows scaled by the singular values. Items without
+    interactions get a zero row. ``d`` is ``dimensions``, or less on tiny data."""
+    from sklearn.utils.extmath import randomized_svd
+
+    matrix = train.to_csr(use_values=False).T.tocsr().astype(np.float64)
+    matrix.data[:] = 1.0
+    d = min(int(dimensions), min(matrix.shape) - 1)
+    if d < 1:  # one user or one item: nothing to factorise; every item is its own direction
+        return np.eye(train.n_items, dtype=np.float32)
+    left, values, _ = randomized_svd(matrix, n_components=d, random_state=seed)
+    return (left * values).astype(np.float32)
+
+
+def item_representation(train: Interactions, catalog: Catalog | None = None) -> tuple[Any, str]:
+    """The item features diversity is measured on, the same for every model on this data: the
+    catalogue's genres/tags when at least half of the items with interactions have some, otherwise
+    :func:`data_embedding` of ``train``. Returns (features, a short description of them)."""
     if catalog is not None:
         feats = tag_features(catalog, train.item_ids)
         if feats is not None:
-            return feats, "catalogue tags"
-    embeddings = model.item_embeddings() if hasattr(model, "item_embeddings") else None
-    if embeddings is not None:
-        return np.asarray(embeddings.detach().float().cpu().numpy()), "model item embeddings"
-    return None, None
+            active = train.item_counts() > 0
+            tagged = feats.getnnz(axis=1) > 0
+            if tagged[active].sum() * 2 >= max(1, active.sum()):
+                return feats, "catalogue tags"
+    return data_embedding(train), f"an SVD of who interacted with what ({EMBEDDING_DIMENSIONS} dimensions)"
+
+
+def relevance_threshold(*parts: Interactions) -> float | None:
+    """The rating at or above which a held-out rating counts as relevant, for star ratings: 4 on a 1-5
+    scale, placed at the same point of the data's own range (``lo + 0.75 (hi - lo)`` over every rating
+    in ``parts``) and raised to the nearest rating that occurs (0.5-5 stars: 4; 1-10: 8). None for
+    counts and events (``explicit`` False): there every held-out interaction is relevant."""
+    values = [p.values for p in parts if p.explicit and p.values is not None and len(p)]
+    if not values:
+        return None
+    ratings = np.unique(np.concatenate(values).astype(np.float64))
+    low, high = ratings[0], ratings[-1]
+    point = low + (RELEVANT_STARS - 1.0) / 4.0 * (high - low)
+    return float(ratings[min(len(ratings) - 1, np.searchsorted(ratings, point - 1e-9))])
+
+
+def relevant_part(inter: Interactions, threshold: float | None) -> Interactions:
+    """The rows of ``inter`` that count as relevant: rated at or above ``threshold`` (all when None)."""
+    if threshold is None or inter.values is None:
+        return inter
+    return inter.subset(inter.values >= threshold)
+
+
+def _relevance_sentence(threshold: float | None, *parts: Interactions) -> str:
+    if threshold is None:
+        return "Every held-out interaction counts as a hit."
+    rated = [p.values for p in parts if p.values is not None and len(p)]
+    if not rated:
+        return f"A hit is a held-out rating of {threshold:g} or more."
+    values = np.concatenate(rated)
+    return (f"A hit is a held-out rating of {threshold:g} or more (ratings here run from {values.min():g} to "
+            f"{values.max():g}); lower ratings count as misses.")
+
+
+def fit_on_split(model, split: Split, on_epoch=None, catalog: Catalog | None = None,
+                 relevance: float | str | None = "auto", fit=None):
+    """Fit ``model`` for evaluation on ``split``: it learns from ``split.fit_train`` and is validated
+    (curves, early stopping) on the relevant rows of ``split.validation``, with the validation people's
+    given history for the ``"users"`` split. The test part is never passed. ``relevance`` is as in
+    :func:`evaluate`. ``fit`` is the function that fits, called as ``model.fit`` is but with the model
+    first (default: the model's own; an engine's, see :func:`recsys.engines.fitter`). Returns the model."""
+    threshold = relevance_threshold_of(split) if relevance == "auto" else relevance
+    return (fit or type(model).fit)(model, split.fit_train, on_epoch,
+                                    validation=relevant_part(split.validation, threshold),
+                                    validation_input=split.validation_input, catalog=catalog)
 
 
 # -- evaluation --------------------------------------------------------------------------------------
@@ -190,19 +263,21 @@ def evaluate(
     catalog: Catalog | None = None,
     item_features=None,
     metrics: list[str] | tuple[str, ...] | None = None,
-    relevance_threshold: float | None = None,
+    relevance_threshold: float | str | None = "auto",
     ci_method: str = "auto",
     seed: int = 0,
 ) -> Evaluation:
-    """Evaluate ``model`` (already fitted on ``split.train``) on ``split.test``.
+    """Evaluate ``model`` (fitted with :func:`fit_on_split`, or on ``split.train``) on ``split.test``.
 
-    Every test user gets a top-``k`` list over the full catalogue minus their training items. Relevance
-    is binary (every test item is relevant) unless ``relevance_threshold`` is given, when only test items
-    rated at or above it count (users left with none are dropped, and a note says how many). ``metrics``
-    picks names from :data:`ALL_METRICS` (default: all that can be computed). Diversity uses, in order,
-    ``item_features``, the catalogue's tags, or the model's item embeddings. RMSE/MAE are computed for
-    explicit data when the model has ``predict(users, items)``. ``ci`` holds confidence intervals of
-    each per-user mean (:func:`recsys.metrics.mean_ci` with ``ci_method``).
+    Every test user gets a top-``k`` list over the full catalogue minus every item in their
+    ``split.test_history`` (training rows; for the ``"users"`` split, the given input, which the model
+    folds in: models without fold-in are refused). Relevance: with ``relevance_threshold="auto"`` star
+    ratings count when at or above :func:`relevance_threshold` and counts/events always; a number sets the
+    threshold, None makes every test item relevant. Users left with no relevant item are dropped, and a
+    note says how many. ``metrics`` picks names from :data:`ALL_METRICS` (default: all that can be
+    computed). Diversity uses ``item_features`` when given, else :func:`item_representation`. RMSE/MAE
+    are computed for explicit data when the model has ``predict(users, items)`` (not on the ``"users"``
+    split). ``ci`` holds confidence intervals of each per-user mean (:func:`recsys.metrics.mean_ci`).
     """
     wanted = list(ALL_METRICS if metrics is None else metrics)
     unknown = sorted(set(wanted) - set(ALL_METRICS))
@@ -210,6 +285,13 @@ def evaluate(
         raise ValueError(f"Unknown metrics {unknown}; choose from {list(ALL_METRICS)}")
     notes: list[str] = []
     train, test = split.train, split.test
+    if split.folds_in and not getattr(model, "supports_fold_in", True):
+        raise ModelError(
+            f"{getattr(model, 'name', 'This model')} cannot take in a new person's history without "
+            "retraining, so it cannot be tested on held-out people: pick another split."
+        )
+    if relevance_threshold == "auto":
+        relevance_threshold = relevance_threshold_of(split)
     if relevance_threshold is None:
         truth_all = test.to_csr(use_values=False)
     else:
@@ -225,7 +307,18 @@ def evaluate(
     if len(users) == 0:
         raise DataError("There are no test users to evaluate on: the split left the test set empty.")
     truth = truth_all[users]
-    recs, _ = model.recommend(users, k=k)
+    seen = split.test_history.to_csr(use_values=False)
+    if split.folds_in:
+        given = split.test_input.to_csr(use_values=True)[users]
+        recs, _ = model.recommend_for_histories(given, k=k)
+
+        def scores(rows: np.ndarray) -> np.ndarray:
+            return model.score_histories(given[rows])
+    else:
+        recs, _ = model.recommend(users, k=k, exclude=seen)
+
+        def scores(rows: np.ndarray) -> np.ndarray:
+            return model.score(users[rows])
     recs = m._as_recs(recs, k)
 
     per_user: dict[str, np.ndarray] = {}
@@ -233,7 +326,7 @@ def evaluate(
         if name in wanted:
             per_user[name] = func(recs, truth, k)
     if "auc" in wanted:
-        per_user["auc"] = _auc_in_batches(model, users, truth, train, seed, notes)
+        per_user["auc"] = _auc_in_batches(scores, users, truth, seen, seed, notes)
 
     summary: dict[str, float] = {}
     item_counts = train.item_counts()
@@ -243,17 +336,21 @@ def evaluate(
         per_user["mean_popularity"] = m.mean_popularity(recs, item_counts)
     diversity_source = None
     if "diversity" in wanted:
-        feats, diversity_source = _diversity_features(model, catalog, item_features, train)
-        if feats is None:
-            notes.append("Diversity needs item genres/tags (add a catalogue) or a model with item vectors.")
+        if item_features is not None:
+            feats, diversity_source = item_features, "given item features"
         else:
-            per_user["diversity"] = m.intra_list_diversity(recs, feats)
+            feats, diversity_source = item_representation(train, catalog)
+        per_user["diversity"] = m.intra_list_diversity(recs, feats)
     if "coverage" in wanted:
         summary["coverage"] = m.coverage(recs, train.n_items)
     if "gini" in wanted:
         summary["gini"] = m.gini(m.exposure_counts(recs, train.n_items))
     if {"rmse", "mae"} & set(wanted):
-        summary.update(_rating_errors(model, test, wanted, notes))
+        if split.folds_in:
+            if test.explicit and hasattr(model, "predict"):
+                notes.append("RMSE/MAE are not computed on held-out people (they are ranked by fold-in).")
+        else:
+            summary.update(_rating_errors(model, test, wanted, notes))
 
     ci: dict[str, tuple[float, float]] = {}
     for name, values in per_user.items():
@@ -275,25 +372,33 @@ def evaluate(
         split_fingerprint=split.fingerprint(),
         split_report=dict(split.report),
         notes=notes,
+        relevance=_relevance_sentence(relevance_threshold, train, test),
     )
 
 
+def relevance_threshold_of(split: Split) -> float | None:
+    """:func:`relevance_threshold` of a split's training and test ratings."""
+    parts = [split.train, split.test] + ([split.test_input] if split.test_input is not None else [])
+    return relevance_threshold(*parts)
+
+
 def _auc_in_batches(
-    model, users: np.ndarray, truth: sp.csr_matrix, train: Interactions, seed: int, notes: list[str]
+    scores, users: np.ndarray, truth: sp.csr_matrix, seen: sp.csr_matrix, seed: int, notes: list[str]
 ) -> np.ndarray:
-    """Per-user AUC from full score rows, training items excluded, about 16M cells per batch. Above
-    :data:`AUC_CELL_LIMIT` cells, a random sample of users (seeded) is scored and the others get NaN."""
+    """Per-user AUC from full score rows (``scores(positions)`` gives the rows of ``users[positions]``),
+    ``seen`` items excluded, about 16M cells per batch. Above :data:`AUC_CELL_LIMIT` cells, a random
+    sample of users (seeded) is scored and the others get NaN."""
+    n_items = seen.shape[1]
     positions = np.arange(len(users))
-    most = max(1, AUC_CELL_LIMIT // max(1, train.n_items))
+    most = max(1, AUC_CELL_LIMIT // max(1, n_items))
     if len(users) > most:
         positions = np.sort(np.random.default_rng(seed).choice(len(users), most, replace=False))
         notes.append(f"AUC is estimated on a random sample of {most:,} of the {len(users):,} test users.")
-    seen = train.to_csr(use_values=False)
-    batch = max(1, int(2**24 // max(1, train.n_items)))
+    batch = max(1, int(2**24 // max(1, n_items)))
     out = np.full(len(users), np.nan)
     for start in range(0, len(positions), batch):
         pick = positions[start : start + batch]
-        out[pick] = m.auc(model.score(users[pick]), truth[pick], seen[users[pick]])
+        out[pick] = m.auc(scores(pick), truth[pick], seen[users[pick]])
     return out
 
 
@@ -336,7 +441,7 @@ def segments(
     """
     rows: list[dict[str, Any]] = []
     users = evaluation.users
-    train_counts = split.train.user_counts()[users]
+    train_counts = split.test_history.user_counts()[users]
     edges = np.unique(np.quantile(train_counts, np.linspace(0, 1, user_groups + 1)))
     inner = edges[1:-1]
     group = np.searchsorted(inner, train_counts, side="left")
@@ -453,9 +558,10 @@ def run_protocol(
 ) -> list[tuple[str, Evaluation, float]]:
     """Split ``inter`` once with ``protocol``, then train and evaluate each model on that same split.
 
-    ``params`` maps a model name to its hyperparameters; models with a ``seed`` setting get ``seed``
-    unless ``params`` says otherwise. ``on_epoch`` receives each epoch record with ``"model"`` added.
-    Returns ``(name, evaluation, fit_seconds)`` per model, in the order given."""
+    Each model learns from the split's fit-train part and is validated on its validation part
+    (:func:`fit_on_split`). ``params`` maps a model name to its hyperparameters; models with a ``seed``
+    setting get ``seed`` unless ``params`` says otherwise. ``on_epoch`` receives each epoch record with
+    ``"model"`` added. Returns ``(name, evaluation, fit_seconds)`` per model, in the order given."""
     split = make_split(inter, protocol, seed=seed, **(split_options or {}))
     results: list[tuple[str, Evaluation, float]] = []
     for name in model_names:
@@ -468,7 +574,7 @@ def run_protocol(
             def callback(record: dict[str, Any], _name: str = name):
                 return on_epoch({**record, "model": _name})
         started = time.perf_counter()
-        model.fit(split.train, callback, catalog=catalog)
+        fit_on_split(model, split, callback, catalog=catalog)
         fit_seconds = time.perf_counter() - started
         results.append((name, evaluate(model, split, k=k, catalog=catalog), fit_seconds))
     return results

@@ -204,8 +204,9 @@ def submit(
 ) -> int:
     """Queue a training run and return its id. Refuses (``JobRefused``) with the reason when the model or
     a setting is unknown or not allowed (each checked against the model's declared settings, see
-    :mod:`recsys.models.settings`), the model needs a catalogue the dataset lacks, or the estimate says it
-    cannot fit. ``protocol=None`` uses the split the dataset's report suggests (else ``random``).
+    :mod:`recsys.models.settings`), the model needs a catalogue the dataset lacks, the estimate says it
+    cannot fit, or the split holds whole people out (``users``) and the model cannot fold a new person
+    in. ``protocol=None`` uses the split the dataset's report suggests (else ``random``).
     ``engine="spark"`` trains on Apache Spark at ``master`` with ``spark_conf`` (:mod:`recsys.engines`):
     refused for a model Spark cannot train, when pyspark is not installed, or for a master URL or
     setting Spark cannot read."""
@@ -235,6 +236,11 @@ def submit(
     if instance.needs_catalog and not meta["has_catalog"]:
         raise JobRefused(f"{model} needs an item catalogue (titles, genres or tags): add one to this dataset first.")
     protocol = protocol or (meta["report"] or {}).get("suggested_split") or "random"
+    if protocol == "users" and not instance.supports_fold_in:
+        raise JobRefused(
+            f"{model} cannot take in a new person's history without retraining, so it cannot be tested on "
+            "held-out people: pick another split."
+        )
     guess = estimate(meta, model, params, device)
     if not guess.fits:
         raise JobRefused(f"{model} cannot run on this data: {guess.reason}.")
@@ -279,6 +285,8 @@ def progress(run: dict[str, Any]) -> dict[str, float | None]:
     elapsed = _number(run.get("duration_seconds")) or 0.0
     if phase == "evaluating":
         return {"fraction": 0.92, "eta_seconds": max(1.0, elapsed * 0.05)}
+    if phase == "refitting":  # the same settings again on every interaction: about as long as training
+        return {"fraction": 0.94, "eta_seconds": max(1.0, _number(run.get("epoch_seconds")) or elapsed * 0.4)}
     if phase == "saving":
         return {"fraction": 0.97, "eta_seconds": 1.0}
     if total and done:
@@ -578,10 +586,47 @@ def execute_run(store: Store, run_id: int, worker_id: str) -> str:
     return status
 
 
-def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: dict[str, str]) -> str:
-    from recsys.evaluation import evaluate
+def run_model(run: dict[str, Any]):
+    """The untrained model of a run: its settings, the device it was given, and the run's seed as the
+    model's ``seed`` when it has one and the settings do not name one (so the same run twice gives the
+    same scores)."""
     from recsys.models import make_model
+
+    params = dict(run["params"])
+    model = make_model(run["model"], **params)
+    if "device" in model.param_names():
+        model.set_params(device=run["device"])
+    if "seed" in model.param_names() and "seed" not in params:
+        model.set_params(seed=int(run["seed"]))
+    return model
+
+
+def refit_epochs(evaluated) -> int | None:
+    """The epoch count a serving refit of the evaluated model runs (see
+    :func:`recsys.training.chosen_epochs`); None for a model that is not iterative."""
+    from recsys.training import chosen_epochs
+
+    if not evaluated.iterative:
+        return None
+    return max(1, chosen_epochs(evaluated.history_, getattr(evaluated, "patience", None)))
+
+
+def serving_model(run: dict[str, Any], inter: Interactions, catalog, epochs: int | None = None, on_epoch=None,
+                  fit=None):
+    """The run's serving model: the same settings refitted on every interaction in ``inter``, without
+    validation; an iterative model runs ``epochs`` epochs (:func:`refit_epochs` of the evaluated one).
+    ``fit`` is the run's engine's fit function (:func:`recsys.engines.fitter`; None: the model's own)."""
+    model = run_model(run)
+    if epochs is not None:
+        model.set_params(epochs=int(epochs))
+    return (fit or type(model).fit)(model, inter, on_epoch, catalog=catalog)
+
+
+def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: dict[str, str]) -> str:
+    from recsys.engines import fitter
+    from recsys.evaluation import evaluate, fit_on_split
     from recsys.split import make_split
+    from recsys.training import TrainingStopped
 
     run_id = int(run["id"])
 
@@ -593,54 +638,78 @@ def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: di
     inter, catalog = store.load_dataset(run["dataset_id"])
     phase("splitting")
     split = make_split(inter, run["protocol"], seed=int(run["seed"]))
-    params = dict(run["params"])
-    model = make_model(run["model"], **params)
-    if "device" in model.param_names():
-        model.set_params(device=run["device"])
+    model = run_model(run)
     if not run["is_baseline"] and run["model"] != "popularity":
-        _ensure_baseline(store, run, split, catalog, worker_id)
+        _ensure_baseline(store, run, split, catalog, worker_id, inter)
     if model.iterative:
         store.update_run(run_id, epochs_total=int(model.get_params().get("epochs") or 0))
     cancelled = {"value": False}
 
-    def on_epoch(record: dict[str, Any]) -> bool:
-        store.add_epoch(run_id, record)
+    def check_cancel() -> bool:
         mine, cancel_requested = _still_mine(store, run_id, worker_id)
         cancelled["value"] = cancel_requested or not mine
         return cancelled["value"]
 
-    phase("training")
-    model.fit(split.train, on_epoch, validation=split.test, catalog=catalog)
-    if cancelled["value"]:
+    def on_epoch(record: dict[str, Any]) -> bool:
+        store.add_epoch(run_id, record)
+        return check_cancel()
+
+    total = run["epochs_total"] or model.get_params().get("epochs")
+
+    def was_cancelled() -> str:
         done = len(store.epochs(run_id))
-        total = run["epochs_total"] or model.get_params().get("epochs")
         _finish(store, run_id, worker_id, "cancelled", f"Cancelled after epoch {done} of {total}.")
         _remove_partial(store, run_id)
         return "cancelled"
+
+    fit = fitter(run["engine"], should_stop=check_cancel)  # None: on this machine
+    phase("training")
+    try:
+        fit_on_split(model, split, on_epoch, catalog=catalog, fit=fit)  # validated on split.validation, never the test
+    except TrainingStopped:  # an engine that cannot hand back a model mid-way (Spark) was stopped
+        return was_cancelled()
+    if cancelled["value"]:
+        return was_cancelled()
+    where = {**run["engine"], **getattr(model, "engine_", {})}  # what the engine recorded about the fit
+    if where:
+        store.update_run(run_id, engine=where)
     phase("evaluating")
     evaluation = evaluate(model, split, k=int(run["k"]), catalog=catalog)
-    phase("saving")
     store.save_run_results(run_id, model, evaluation)
+    epochs = refit_epochs(model)
+    del model, evaluation  # the refit may need the memory
+    phase("refitting")
+    try:
+        serving = serving_model(run, inter, catalog, epochs, on_epoch=lambda record: check_cancel(), fit=fit)
+    except TrainingStopped:
+        return was_cancelled()
+    if cancelled["value"] or check_cancel():
+        return was_cancelled()
+    if hasattr(serving, "engine_"):
+        store.update_run(run_id, engine={**where, "serving_fit_seconds": serving.engine_.get("fit_seconds")})
+    phase("saving")
+    store.save_serving_model(run_id, serving, inter)
     if not _finish(store, run_id, worker_id, "done"):
         _remove_partial(store, run_id)  # deleted or taken away meanwhile: keep no orphan files
         return _status_or_gone(store, run_id)
     return "done"
 
 
-def _ensure_baseline(store: Store, run: dict[str, Any], split, catalog, worker_id: str) -> None:
-    """Train and store the Popularity baseline for this dataset and split once, as its own run, so the
-    leaderboard can always show it. A failure here is logged and does not affect the main run."""
-    from recsys.evaluation import evaluate
-    from recsys.models import make_model
+def _ensure_baseline(store: Store, run: dict[str, Any], split, catalog, worker_id: str, inter: Interactions) -> None:
+    """Train and store the Popularity baseline for this dataset and split once, as its own run (an
+    evaluated and a serving model, like any run), so the leaderboard can always show it. A failure here
+    is logged and does not affect the main run."""
+    from recsys.evaluation import evaluate, fit_on_split
 
     baseline_id = store.start_baseline_run(run, worker_id)
     if baseline_id is None:
         return
     try:
-        model = make_model("popularity", device=run["device"])
-        model.fit(split.train, catalog=catalog)
+        baseline = {**run, "id": baseline_id, "model": "popularity", "params": {}}
+        model = fit_on_split(run_model(baseline), split, catalog=catalog)
         evaluation = evaluate(model, split, k=int(run["k"]), catalog=catalog)
         store.save_run_results(baseline_id, model, evaluation)
+        store.save_serving_model(baseline_id, serving_model(baseline, inter, catalog), inter)
         _finish(store, baseline_id, worker_id, "done")
     except Exception as exc:  # noqa: BLE001
         _write_traceback(store, baseline_id, exc)

@@ -5,9 +5,13 @@ WAL mode) and the files:
 
 * ``datasets/<id>/interactions.parquet`` (the interactions in the file's own ids) and, when given,
   ``datasets/<id>/catalog.parquet``;
-* ``runs/<id>/model/`` (arrays + JSON, see :meth:`recsys.models.base.Recommender.save`),
+* ``runs/<id>/model/`` (arrays + JSON, see :meth:`recsys.models.base.Recommender.save`): the *evaluated*
+  model, trained on the split's fit-train part and scored on its test part;
+  ``runs/<id>/serving/``: the *serving* model, the same settings refitted on every interaction, which
+  Explore, Recommendations, exports and the stored lists use (runs saved before it existed have none);
   ``runs/<id>/evaluation.json`` (summary and confidence intervals), ``runs/<id>/per_user.npz`` (per-user
-  metric arrays) and ``runs/<id>/recommendations.parquet`` (top 20 per user);
+  metric arrays and the test users' top-k lists) and ``runs/<id>/recommendations.parquet`` (the serving
+  model's top 20 per user, never an item the user has anywhere in the data);
 * ``logs/`` (worker log, one traceback file per failed run; for engineers, never shown as a message);
 * ``quarantine/`` (anything found in ``datasets/`` or ``runs/`` that no row, manifest or delete explains:
   moved here, never deleted).
@@ -948,10 +952,11 @@ class Store:
 
     # -- run artefacts ---------------------------------------------------------------------------
     @_faults_plain
-    def save_run_results(self, run_id: int, model, evaluation, k: int = RECOMMENDATIONS_K) -> None:
-        """Write a trained run's model, evaluation (summary, CIs, per-user arrays) and top-``k``
-        recommendations for every user into the run's staging folder (:meth:`staging_dir`); they become
-        the run's files when :meth:`finish_run` marks it done. Each file is written atomically."""
+    def save_run_results(self, run_id: int, model, evaluation) -> None:
+        """Write a trained run's evaluated model and its evaluation (summary, CIs, per-user arrays, the test
+        users' top-k lists) into the run's staging folder (:meth:`staging_dir`); they become the run's
+        files when :meth:`finish_run` marks it done. Each file is written atomically. The serving model
+        and the stored recommendations are staged by :meth:`save_serving_model`."""
         folder = self.staging_dir(run_id)
         folder.mkdir(parents=True, exist_ok=True)
         model.save(folder / "model")
@@ -964,16 +969,17 @@ class Store:
                 np.savez(fh, **arrays)
 
         atomic_write(folder / "per_user.npz", write_npz)
-        recs = model.recommend_frame(k=k)
-        recs["user"] = recs["user"].astype(str) if recs["user"].dtype == object else recs["user"]
-        recs["item"] = recs["item"].astype(str) if recs["item"].dtype == object else recs["item"]
-        atomic_write(folder / "recommendations.parquet", lambda tmp: recs.to_parquet(tmp, index=False))
 
-    def load_run_model(self, run_id: int, device: str | None = None):
-        """The trained model of a finished run (arrays only, no pickle)."""
+    def load_run_model(self, run_id: int, device: str | None = None, evaluated: bool = False):
+        """A finished run's model (arrays only, no pickle): the serving model, refitted on every
+        interaction (the evaluated one for runs saved before serving models existed), or with
+        ``evaluated=True`` the model that was trained on the fit-train part and scored on the test."""
         from recsys.models import ModelError, load_model
 
-        path = self.run_dir(run_id) / "model"
+        folder = self.run_dir(run_id)
+        path = folder / "model"
+        if not evaluated and (folder / "serving" / "model.json").exists():
+            path = folder / "serving"
         run = self.run(run_id)
         if not (path / "model.json").exists():
             raise StoreError(f"Run {run_id} has no saved model (status: {run['status']}).")
@@ -992,14 +998,19 @@ class Store:
                           "damaged. Delete the run and train it again (`python -m recsys doctor` lists such runs).")
 
     def load_evaluation(self, run_id: int):
-        """The run's :class:`recsys.evaluation.Evaluation`, per-user arrays included (``recs`` is None)."""
+        """The run's :class:`recsys.evaluation.Evaluation`, per-user arrays included; ``recs`` holds the
+        test users' top-k lists (item numbers, rows aligned with ``users``), None for runs saved before
+        they were stored."""
         from recsys.evaluation import Evaluation
 
-        document, per_user, users = self._evaluation_files(run_id)
-        document = dict(document, users=users, per_user=per_user)
+        document, per_user, users, recs = self._evaluation_files(run_id)
+        document = dict(document, users=users, per_user=per_user, recs=recs)
         return Evaluation.from_dict(document)
 
-    def _evaluation_files(self, run_id: int) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray]:
+    def _evaluation_files(
+        self, run_id: int
+    ) -> tuple[dict[str, Any], dict[str, np.ndarray], np.ndarray, np.ndarray | None]:
+        """(document, per-user metric arrays, test users, their top-k lists or None for older runs)."""
         folder = self.run_dir(run_id)
         if not (folder / "evaluation.json").exists():
             raise StoreError(f"Run {run_id} has no metrics (status: {self.run(run_id)['status']}).")
@@ -1008,12 +1019,14 @@ class Store:
             with np.load(folder / "per_user.npz", allow_pickle=False) as npz:
                 per_user = {name[len("metric."):]: npz[name] for name in npz.files if name.startswith("metric.")}
                 users = npz["users"]
+                recs = npz["recs"] if "recs" in npz.files else None
         except Exception as exc:  # noqa: BLE001 - a damaged file must read as one sentence
             raise self._damaged_files(run_id, "evaluation", exc) from exc
-        return document, per_user, users
+        return document, per_user, users, recs
 
     def run_recommendations(self, run_id: int) -> pd.DataFrame:
-        """Top-20 recommendations for every user of a finished run: user, item, rank, score."""
+        """Top-20 recommendations for every user of a finished run: user, item, rank, score, in the
+        file's own ids; from the serving model, never an item the user has anywhere in the data."""
         path = self.run_dir(run_id) / "recommendations.parquet"
         if not path.exists():
             raise StoreError(f"Run {run_id} has no recommendations (status: {self.run(run_id)['status']}).")
@@ -1361,6 +1374,25 @@ class Store:
                     _insert(conn, "epochs", {k: v for k, v in epoch.items() if k in epoch_columns} | {"run_id": number})
                 restored.append(f"run {number} ({row.get('model')} on dataset {row.get('dataset_id')})")
         return restored, skipped
+
+    @_faults_plain
+    def save_serving_model(
+        self, run_id: int, model, everything: Interactions | None = None, k: int = RECOMMENDATIONS_K
+    ) -> None:
+        """Stage a run's serving model (the run's settings refitted on every interaction) beside its
+        evaluated one, and its top-``k`` recommendations for every user in ``recommendations.parquet``;
+        like :meth:`save_run_results`, they become the run's files when :meth:`finish_run` marks it done.
+        Items the user has in the model's training data are left out, and so is everything they have in
+        ``everything`` (the whole dataset, in the same numbering). Each file is written atomically."""
+        folder = self.staging_dir(run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        model.save(folder / "serving")
+        _fsync_tree(folder / "serving")
+        seen = None if everything is None else everything.to_csr(use_values=False)
+        recs = model.recommend_frame(k=k, exclude=seen)
+        recs["user"] = recs["user"].astype(str) if recs["user"].dtype == object else recs["user"]
+        recs["item"] = recs["item"].astype(str) if recs["item"].dtype == object else recs["item"]
+        atomic_write(folder / "recommendations.parquet", lambda tmp: recs.to_parquet(tmp, index=False))
 
 
 @dataclass
@@ -1750,11 +1782,14 @@ def _frame_hash(frame: pd.DataFrame) -> str:
 
 def _split_evaluation(evaluation) -> tuple[dict, dict, dict, dict[str, np.ndarray]]:
     """(summary, ci, JSON document without per-user arrays, arrays for the npz) of an Evaluation.
-    The npz holds ``users`` (test user numbers) and one float array per metric, aligned with it."""
+    The npz holds ``users`` (test user numbers), one float array per metric aligned with it, and
+    ``recs`` (the top-k item numbers, one row per test user) when the evaluation has them."""
     document = evaluation.to_dict(include_recs=False)
     document.pop("per_user", None)
     document.pop("users", None)
     arrays = {"users": np.asarray(evaluation.users, dtype=np.int64)}
     for name, values in evaluation.per_user.items():
         arrays[f"metric.{name}"] = np.asarray(values, dtype=np.float64)
+    if evaluation.recs is not None:
+        arrays["recs"] = np.asarray(evaluation.recs, dtype=np.int64)
     return _clean(document.get("summary", {})), _clean(document.get("ci", {})), _clean(document), arrays

@@ -28,6 +28,12 @@ class TrainingDiverged(ArithmeticError):
         super().__init__(f"the loss became {self.what} at epoch {epoch}")
 
 
+class TrainingStopped(Exception):
+    """Training was stopped on request (``on_epoch`` returning True) by an engine that, unlike
+    :func:`run_epochs`, cannot hand back a usable model part-way (Spark returns factors only at the
+    end); the caller treats it as a cancel."""
+
+
 def run_epochs(
     epochs: int,
     run_one_epoch: Callable[[int], float | dict[str, float]],
@@ -77,16 +83,36 @@ def run_epochs(
     return history
 
 
-def validation_ndcg(model, validation, k: int = 10) -> Callable[[], float]:
+def validation_ndcg(model, validation, k: int = 10, history=None) -> Callable[[], float]:
     """A ``validate`` function for :func:`run_epochs`: mean NDCG@k of ``model`` on the validation
-    interactions (users without validation items are skipped; ranking excludes training items)."""
+    interactions (users without validation items are skipped; ranking excludes training items). With
+    ``history`` (Interactions of people held out of training), each validation person is scored by
+    fold-in of their rows there, and those items are excluded instead."""
     from recsys import metrics  # metrics imports nothing from training: no cycle
 
     users = np.unique(validation.users)
-    truth = validation.to_csr(use_values=False)
+    truth = validation.to_csr(use_values=False)[users]
+    given = None if history is None else history.to_csr(use_values=True)[users]
 
     def _validate() -> float:
-        recs, _ = model.recommend(users, k=k)
-        return float(np.mean(metrics.ndcg(recs, truth[users], k)))
+        if given is None:
+            recs, _ = model.recommend(users, k=k)
+        else:
+            recs, _ = model.recommend_for_histories(given, k=k)
+        return float(np.mean(metrics.ndcg(recs, truth, k)))
 
     return _validate
+
+
+def chosen_epochs(history: list[dict[str, Any]], patience: int | None) -> int:
+    """How many epochs a refit of the same settings should run: with early stopping (``patience`` set)
+    and at least one validation, the epoch of the best validation score (the first to reach it, by the
+    same rule as :func:`run_epochs`); otherwise the number of epochs that ran."""
+    best, best_epoch = -math.inf, None
+    for record in history:
+        value = record.get("validation")
+        if value is not None and float(value) > best + 1e-6:
+            best, best_epoch = float(value), int(record["epoch"])
+    if patience is not None and best_epoch is not None:
+        return best_epoch
+    return len(history)

@@ -1,9 +1,12 @@
 """Quality floors on the MovieLens demo with DEFAULT hyperparameters (issue 3).
 
-Protocol: every rating is an interaction; per user a random 20% held out (``random_split``, seed 42);
-each user's ranking covers the whole catalogue minus their training items; NDCG@10 averaged over every
-user with test items. Reference implementations on this protocol: popularity 0.188, implicit's ALS
-0.304, BPR 0.212, cosine item-KNN (50 neighbours) 0.329, user-KNN 0.319, EASE (lambda 200) 0.366.
+Protocol: every rating is an interaction; per user a random 20% held out for the test (``random_split``,
+seed 42) and, as the worker does, a random 10% of the rest carved out for validation: each model learns
+from the remaining 72% (``fit_on_split``). Each user's ranking covers the whole catalogue minus their
+training and validation items; NDCG@10 (every held-out rating relevant) averaged over every user with
+test items. Reference implementations on this protocol: popularity 0.188, implicit's ALS
+0.304, BPR 0.212, cosine item-KNN (50 neighbours) 0.329, user-KNN 0.319, EASE (lambda 200) 0.366, all
+trained on the whole 80%.
 ``mf`` is judged on what it predicts: RMSE of the held-out ratings <= 0.90. It is not held to "beats
 popularity" on top-10: it ranks by predicted stars, and a rating predictor scores below popularity on
 this protocol (every held-out rating, low ones too, counts as a hit; Cremonesi et al., RecSys 2010).
@@ -23,12 +26,17 @@ import pytest
 
 from recsys import metrics
 from recsys.data import load_demo
+from recsys.evaluation import fit_on_split
 from recsys.models import MODELS, PERSONALISED, make_model
 from recsys.split import random_split
 
 pytestmark = pytest.mark.slow
 
-FLOORS = {"itemknn": 0.32, "userknn": 0.31, "ials": 0.30, "ease": 0.36, "bpr": 0.20}
+# Learning from 72% of the ratings instead of 80% (validation carved out) costs every model a little: on
+# this split, trained on the whole 80% -> on fit-train: popularity 0.1798 -> 0.1788, itemknn 0.3359 ->
+# 0.3189, userknn 0.3250 -> 0.3146, EASE 0.3655 -> 0.3515, iALS 0.3475 -> 0.3276, BPR 0.2283 -> 0.2240.
+# The floors keep the margins they had below the 80% figures.
+FLOORS = {"itemknn": 0.30, "userknn": 0.30, "ials": 0.30, "ease": 0.345, "bpr": 0.20}
 MF_RMSE_CEILING = 0.90
 
 
@@ -52,14 +60,15 @@ def trained(demo_split) -> Callable[[str], Result]:
     split, catalog = demo_split
     users = np.unique(split.test.users)
     truth = split.test.to_csr(use_values=False)[users]
+    before_test = split.train.to_csr(use_values=False)  # fit-train and validation: never recommended
     cache: dict[str, Result] = {}
 
     def get(name: str) -> Result:
         if name not in cache:
             started = time.perf_counter()
-            model = make_model(name).fit(split.train, catalog=catalog)
+            model = fit_on_split(make_model(name), split, catalog=catalog)
             seconds = time.perf_counter() - started
-            recs, _ = model.recommend(users, k=10)
+            recs, _ = model.recommend(users, k=10, exclude=before_test)
             score = float(np.mean(metrics.ndcg(recs, truth, 10)))
             cache[name] = Result(model, score, seconds)
             print(f"\n{name}: NDCG@10 {score:.4f}, fit {seconds:.1f} s")

@@ -41,20 +41,28 @@ def test_every_protocol_keeps_numbering_and_never_shares_a_pair(protocol):
     inter = synthetic()
     split = make_split(inter, protocol, seed=1)
     assert isinstance(split, Split) and split.protocol == protocol
-    for part in (split.train, split.test):
+    given = split.test_input if split.test_input is not None else split.train.subset(np.zeros(0, np.int64))
+    for part in (split.train, split.test, split.fit_train, split.validation, given):
         assert part.user_ids is inter.user_ids and part.item_ids is inter.item_ids
     assert not pair_keys(split.train) & pair_keys(split.test)
-    # every test row and every train row is a row of the input, and they do not overlap
-    assert rows_of(split.train) | rows_of(split.test) <= rows_of(inter)
-    assert len(split.train) + len(split.test) + split.report["dropped_test_rows_cold_users"] \
+    # every test, input and train row is a row of the input, and they do not overlap
+    assert rows_of(split.train) | rows_of(split.test) | rows_of(given) <= rows_of(inter)
+    assert len(split.train) + len(split.test) + len(given) + split.report["dropped_test_rows_cold_users"] \
         + split.report["dropped_test_rows_cold_items"] + split.report["dropped_test_rows_repeats"] == len(inter)
     # nothing left in test that a model could not be asked for
     train_items = set(split.train.items.tolist())
-    train_users = set(split.train.users.tolist())
+    known_users = set(split.train.users.tolist()) | set(given.users.tolist())
     assert set(split.test.items.tolist()) <= train_items
-    assert set(split.test.users.tolist()) <= train_users
+    assert set(split.test.users.tolist()) <= known_users
     assert split.report["test_rows"] == len(split.test) and split.report["train_rows"] == len(split.train)
-    assert protocol in PROTOCOL_DESCRIPTIONS and split.describe()
+    # the validation part is carved out of training and never touches the test part
+    assert len(split.validation) > 0 and not rows_of(split.validation) & rows_of(split.test)
+    assert not rows_of(split.fit_train) & rows_of(split.validation)
+    assert rows_of(split.fit_train) | rows_of(split.validation) <= rows_of(split.train)
+    assert split.report["fit_train_rows"] == len(split.fit_train)
+    assert split.report["validation_rows"] == len(split.validation)
+    assert split.report["notes"][0].startswith(f"Learning from {len(split.fit_train):,} interactions")
+    assert protocol in PROTOCOL_DESCRIPTIONS
 
 
 @pytest.mark.parametrize(("protocol", "options"), [("random", {}), ("loo", {"last": False}), ("users", {})])
@@ -201,9 +209,18 @@ def test_user_split_holds_out_whole_users_with_part_of_their_history_as_input():
     train_counts = split.train.user_counts()
     others = np.setdiff1d(np.arange(inter.n_users), held)
     np.testing.assert_array_equal(train_counts[others], counts[others])  # other users: all in train
+    assert (train_counts[held] == 0).all()  # held-out people: nothing in training at all
     expected_input = np.clip(np.floor(0.5 * counts[held] + 0.5), 1, counts[held] - 1)
-    np.testing.assert_array_equal(train_counts[held], expected_input)  # held-out users: only their input
-    assert split.report["input_rows"] == expected_input.sum()
+    np.testing.assert_array_equal(split.test_input.user_counts()[held], expected_input)  # their given history
+    assert split.report["input_rows"] == expected_input.sum() == len(split.test_input)
+    assert split.folds_in and split.test_history is split.test_input
+    # validation people: 10% of the 150 others (15), held out of fit-train the same way
+    validation_people = np.flatnonzero(split.validation_input.user_counts())
+    assert len(validation_people) == 15 and not set(validation_people) & set(held.tolist())
+    assert (split.fit_train.user_counts()[validation_people] == 0).all()
+    assert set(split.validation.users.tolist()) <= set(validation_people.tolist())
+    expected_given = np.clip(np.floor(0.5 * counts[validation_people] + 0.5), 1, counts[validation_people] - 1)
+    np.testing.assert_array_equal(split.validation_input.user_counts()[validation_people], expected_given)
 
 
 def test_temporal_protocols_need_timestamps_and_unknown_protocol_is_refused():
@@ -237,3 +254,65 @@ def test_random_split_is_vectorised_on_a_million_rows():
     make_split(inter, "random")
     make_split(inter, "temporal")
     assert time.perf_counter() - started < 15  # ~1 s on one core; generous for a shared machine
+
+
+def dense(n_users: int = 10, n_items: int = 10) -> Interactions:
+    """Everyone has every item once; user u meets item i at time (i + u) mod n_items."""
+    users = np.repeat(np.arange(n_users), n_items)
+    items = np.tile(np.arange(n_items), n_users)
+    return Interactions(
+        users=users.astype(np.int32), items=items.astype(np.int32),
+        user_ids=np.arange(n_users).astype(str), item_ids=np.arange(n_items).astype(str),
+        timestamps=((items + users) % n_items).astype(np.int64),
+    )
+
+
+@pytest.mark.parametrize("protocol", ["random", "temporal"])
+def test_three_way_sizes_known_answer(protocol):
+    # 10 people x 10 items; per person: test 20% of 10 = 2, validation 10% of the 8 left (rounded half up) = 1,
+    # fit-train the other 7; every item stays in everyone else's fit-train, so nothing is dropped or returned
+    split = make_split(dense(), protocol, seed=0)
+    report = split.report
+    assert (report["test_rows"], report["validation_rows"], report["fit_train_rows"], report["train_rows"]) == (20, 10, 70, 80)
+    assert report["validation_users"] == report["test_users"] == 10 and report["validation_rows_returned"] == 0
+    for part, per_person in ((split.test, 2), (split.validation, 1), (split.fit_train, 7)):
+        assert (part.user_counts() == per_person).all()
+    if protocol == "temporal":  # the latest two are tested, the one before them validates
+        assert pair_keys(split.validation) == {(u, (7 - u) % 10) for u in range(10)}
+        assert pair_keys(split.test) == {(u, (t - u) % 10) for u in range(10) for t in (8, 9)}
+
+
+def test_leave_one_out_validates_on_the_one_before_the_last():
+    split = make_split(dense(), "loo")
+    assert pair_keys(split.test) == {(u, (9 - u) % 10) for u in range(10)}
+    assert pair_keys(split.validation) == {(u, (8 - u) % 10) for u in range(10)}
+    assert len(split.fit_train) == 80
+
+
+def test_users_split_sizes_known_answer():
+    # 2 of 10 people held out (20%), each given 5 of their 10 items; of the 8 others, 1 (10%) is held out
+    # for validation the same way; fit-train is the 7 remaining people's 70 rows
+    split = make_split(dense(), "users", seed=0)
+    report = split.report
+    assert len(split.held_out_users) == 2 and report["validation_held_out_users"] == 1
+    assert (len(split.test_input), len(split.test)) == (10, 10)
+    assert (len(split.validation_input), len(split.validation)) == (5, 5)
+    assert (len(split.fit_train), len(split.train)) == (70, 80)
+    assert report["fit_train_rows"] == 70 and report["validation_rows"] == 5 and report["test_rows"] == 10
+    assert not set(split.fit_train.users.tolist()) & set(split.validation_input.users.tolist())
+
+
+def test_validation_rows_no_model_could_find_go_back_to_training():
+    # b has item z once and nobody else has it; if validation took (b, z), no model could find it
+    inter = Interactions(
+        users=np.array([0, 0, 0, 0, 1, 1, 1], np.int32), items=np.array([0, 1, 2, 3, 0, 1, 4], np.int32),
+        user_ids=np.array(["a", "b"]), item_ids=np.array(["v", "w", "x", "y", "z"]),
+        timestamps=np.array([1, 2, 3, 4, 1, 2, 9], np.int64),
+    )
+    split = make_split(inter, "temporal", last_n=1)
+    # test candidates (a, y) and (b, z): nobody else has y or z, so both are dropped as cold items
+    # validation candidates: (a, x): nobody else has x -> back to training; (b, w): a keeps w -> validates
+    assert pair_keys(split.validation) == {(1, 1)}
+    assert split.report["validation_rows_returned"] == 1
+    assert (0, 2) in pair_keys(split.fit_train)
+    assert len(split.fit_train) + len(split.validation) == len(split.train)

@@ -12,7 +12,7 @@ import pytest
 
 from recsys import jobs
 from recsys.data import DataError, load_interactions
-from recsys.evaluation import evaluate
+from recsys.evaluation import evaluate, fit_on_split
 from recsys.models import MODELS, make_model
 from recsys.split import make_split
 from recsys.store import SCHEMA_VERSION, Store, StoreError, atomic_write, atomic_write_bytes
@@ -139,10 +139,11 @@ def _finished_run(store: Store, dataset_id: int, model_name: str = "popularity")
     split = make_split(inter, "random", seed=7)
     run_id = store.create_run(dataset_id, model_name, {}, "random", 7, status="running")
     store.update_run(run_id, worker_id="test-worker")
-    model = make_model(model_name).fit(split.train, catalog=catalog)
+    model = fit_on_split(make_model(model_name), split, catalog=catalog)
     store.add_epoch(run_id, {"epoch": 1, "epochs": 1, "loss": 0.5, "seconds": 0.1, "validation": None,
                              "metric": "ndcg@10", "rmse": 0.9})
     store.save_run_results(run_id, model, evaluate(model, split, k=10, catalog=catalog))
+    store.save_serving_model(run_id, make_model(model_name).fit(inter, catalog=catalog), inter)
     assert not store.run_dir(run_id).exists()  # staged: the files appear with the `done` status, not before
     assert store.finish_run(run_id, "test-worker", "done")
     return run_id
@@ -152,13 +153,17 @@ def test_run_results_reload_exactly(store):
     dataset_id = store.add_dataset(ratings_csv(), source_name="r.csv")
     inter, _ = store.load_dataset(dataset_id)
     split = make_split(inter, "random", seed=7)
-    model = make_model("popularity").fit(split.train)
+    model = fit_on_split(make_model("popularity"), split)
     original = evaluate(model, split, k=10)
     run_id = _finished_run(store, dataset_id)
 
-    loaded = store.load_run_model(run_id)
-    np.testing.assert_array_equal(loaded.recommend(k=5)[0], model.recommend(k=5)[0])
+    evaluated = store.load_run_model(run_id, evaluated=True)
+    np.testing.assert_array_equal(evaluated.recommend(k=5)[0], model.recommend(k=5)[0])
+    serving = store.load_run_model(run_id)  # trained on everything: knows every interaction
+    assert serving.user_items_.nnz == len(inter) and evaluated.user_items_.nnz == len(split.fit_train)
+    np.testing.assert_array_equal(serving.recommend(k=5)[0], make_model("popularity").fit(inter).recommend(k=5)[0])
     evaluation = store.load_evaluation(run_id)
+    np.testing.assert_array_equal(evaluation.recs, original.recs)  # the test users' lists, as scored
     np.testing.assert_array_equal(evaluation.users, original.users)
     np.testing.assert_allclose(evaluation.per_user["ndcg"], original.per_user["ndcg"])
     assert evaluation.summary["ndcg"] == pytest.approx(original.summary["ndcg"])
@@ -168,6 +173,8 @@ def test_run_results_reload_exactly(store):
     assert list(recs.columns) == ["user", "item", "rank", "score"]
     assert recs.groupby("user").size().max() == 20
     assert recs["user"].nunique() == inter.n_users
+    had = set(zip(inter.user_ids[inter.users].astype(str), inter.item_ids[inter.items].astype(str), strict=True))
+    assert not had & set(zip(recs["user"].astype(str), recs["item"].astype(str), strict=True))
 
     queued = store.create_run(dataset_id, "popularity", {}, "random", 1)
     rows = store.list_runs().to_dict("records")

@@ -111,8 +111,9 @@ def trained_store(home: Path) -> tuple[Store, int, int]:
     assert jobs.claim_next(store, "test:1") == run_id
     inter, _ = store.load_dataset(dataset_id)
     split = make_split(inter, "random", seed=42)
-    model = make_model("popularity").fit(split.train)
+    model = make_model("popularity").fit(split.fit_train)
     store.save_run_results(run_id, model, evaluate(model, split, k=10))
+    store.save_serving_model(run_id, make_model("popularity").fit(inter), inter)
     assert store.finish_run(run_id, "test:1", "done")
     store.retire_worker("test:1")
     return store, dataset_id, run_id
@@ -250,10 +251,11 @@ def test_damaged_model_and_result_files_read_as_one_sentence(tmp_path):
 
     store, _, run_id = trained_store(tmp_path / "home")
     folder = store.run_dir(run_id)
-    (folder / "model" / "arrays.npz").write_bytes(b"PK\x03\x04 broken zip")
-    with pytest.raises((StoreError, ModelError), match="damaged") as caught:  # load_model words it, or the store
-        store.load_run_model(run_id)
-    assert_plain(str(caught.value)) and ui.errors.is_user_error(caught.value)
+    for part, evaluated in (("model", True), ("serving", False)):  # the evaluated and the serving model
+        (folder / part / "arrays.npz").write_bytes(b"PK\x03\x04 broken zip")
+        with pytest.raises((StoreError, ModelError), match="damaged") as caught:  # load_model words it, or the store
+            store.load_run_model(run_id, evaluated=evaluated)
+        assert_plain(str(caught.value)) and ui.errors.is_user_error(caught.value)
     (folder / "per_user.npz").write_bytes(os.urandom(64))
     with pytest.raises(StoreError, match="evaluation of run"):
         store.load_evaluation(run_id)

@@ -78,9 +78,10 @@ def train_in_process(store: Store, dataset_id: int, model_name: str = "popularit
     assert store.claim_next_run("here:1", device_key) == run_id
     inter, catalog = store.load_dataset(dataset_id)
     split = make_split(inter, "random", seed=3)
-    model = make_model(model_name).fit(split.train, catalog=catalog)
+    model = make_model(model_name).fit(split.fit_train, catalog=catalog)
     store.add_epoch(run_id, {"epoch": 1, "epochs": 1, "loss": 0.25, "seconds": 0.01})
     store.save_run_results(run_id, model, evaluate(model, split, k=10, catalog=catalog))
+    store.save_serving_model(run_id, make_model(model_name).fit(inter, catalog=catalog), inter)
     assert store.finish_run(run_id, "here:1", "done")
     store.retire_worker("here:1")
     return run_id

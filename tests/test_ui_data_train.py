@@ -247,23 +247,45 @@ def test_train_page_settings_come_from_the_declarations_in_plain_words(home):
 
 
 def test_a_run_can_be_submitted_shown_and_cancelled(home):
+    # a long run queued first keeps the worker busy, so the page's run is still waiting when cancelled
+    store = Store(home)
+    demo_id = store.ensure_demo()
+    long_run = jobs.submit(store, demo_id, "ials", {"epochs": 5000, "factors": 4}, protocol="random")
     at = open_app("pages/train.py")
-    demo_id = int(Store(home).list_datasets().iloc[0]["id"])
     at.selectbox(key=f"protocol_{demo_id}").set_value("random").run()
     at.multiselect(key=f"models_{demo_id}").set_value(["random"]).run()
     at.button(key="start_training").click().run()
     assert not at.exception and not at.error
-    runs = Store(home).list_runs(dataset_id=demo_id)
+    runs = store.list_runs(dataset_id=demo_id)
     mine = runs[runs["model"] == "random"]
     assert len(mine) == 1 and mine.iloc[0]["protocol"] == "random"
     run_id = int(mine.iloc[0]["id"])
-    status = Store(home).run(run_id)["status"]
-    if status in ("queued", "running"):
-        assert at.get("progress"), "an active run shows a progress bar"
-        at.button(key=f"cancel_{run_id}").click().run()
-        assert not at.exception and not at.error
-        after = Store(home).run(run_id)
-        assert after["status"] in ("cancelled", "done") or after["cancel_requested"]
+    assert store.run(run_id)["status"] == "queued"
+    assert at.get("progress"), "an active run shows a progress bar"
+    at.button(key=f"cancel_{run_id}").click().run()
+    assert not at.exception and not at.error
+    after = store.run(run_id)
+    assert after["status"] == "cancelled" and after["error"] == "Cancelled before it started."
+
+    # the running one stops within an epoch of the click
+    wait_until(lambda: store.run(long_run)["epochs_done"] > 0, at)
+    at.button(key=f"cancel_{long_run}").click().run()
+    assert not at.exception and not at.error
+    wait_until(lambda: store.run(long_run)["status"] != "running", at)
+    stopped = store.run(long_run)
+    assert stopped["status"] == "cancelled", stopped["error"]
+    assert stopped["error"].startswith("Cancelled after epoch") and stopped["epochs_done"] < 5000
+    assert not (store.run_dir(long_run) / "model").exists()  # a cancelled run keeps no files
+
+
+def wait_until(condition, at: AppTest, timeout: float = 90.0) -> None:
+    """Rerun the page every half second until ``condition()`` holds (or fail after ``timeout``)."""
+    deadline = time.time() + timeout
+    while not condition():
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.5)
+        at.run()
+        assert not at.exception, at.exception
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ PHASE_LABELS: dict[str, str] = {
     "splitting": "Setting test data aside",
     "training": "Training",
     "evaluating": "Measuring quality",
+    "refitting": "Retraining on all the data for recommendations",
     "saving": "Saving",
 }
 
@@ -47,3 +48,10 @@ def status_label(status: str, emoji: bool = False) -> str:
     such as the headless browser of the tests, show emoji as empty boxes, so words are the default)."""
     symbol, words = STATUS_LABELS.get(str(status), ("", str(status)))
     return f"{symbol} {words}".strip() if emoji else words
+
+# Every run has two models: the evaluated one (trained without the test data, scored on it) and the
+# serving one (the same settings retrained on everything), which every page but Results shows.
+SERVING_NOTE = ("Scores on Results come from held-out data the model never saw; what you see here comes from "
+                "the same settings retrained on all the data.")
+SCORED_NOTE = ("Each model is scored on held-out data it never saw while training; Explore, Recommendations "
+               "and exports use the same settings retrained on all the data.")

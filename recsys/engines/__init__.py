@@ -7,6 +7,7 @@ imported lazily, so Tastemaker works without pyspark or Java.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 ENGINES = ("local", "spark")
@@ -31,3 +32,18 @@ def engine_settings(engine: str | None = None, master: str | None = None,
 
     return {"name": "spark", "master": spark.check_master(master or spark.default_master()),
             "conf": spark.check_conf(conf or {})}
+
+
+def fitter(engine: dict[str, Any] | None, should_stop: Callable[[], bool] | None = None) -> Callable | None:
+    """The fit function of a run's engine, called as ``fit(model, train, on_epoch, validation=...,
+    validation_input=..., catalog=...)``: None for ``local`` (the model's own fit), else Spark's
+    (:func:`recsys.engines.spark.fit_ials` at the run's master and settings), which also asks
+    ``should_stop`` about once a second between iterations."""
+    if not engine or engine.get("name", "local") == "local":
+        return None
+    import functools
+
+    from recsys.engines import spark
+
+    return functools.partial(spark.fit_ials, master=engine.get("master"), conf=engine.get("conf") or {},
+                             should_stop=should_stop)

@@ -62,7 +62,7 @@ import torch
 from recsys.data import Catalog, Interactions
 from recsys.models.als import ImplicitALS
 from recsys.models.base import ModelError
-from recsys.training import EpochCallback, validation_ndcg
+from recsys.training import EpochCallback, TrainingStopped, validation_ndcg
 
 DEFAULT_MASTER = "local[2]"
 POLL_SECONDS = 0.25  # how often the Spark job's progress is read
@@ -98,7 +98,7 @@ class SparkError(ModelError):
     """Spark could not train: one plain sentence saying what went wrong and what to do."""
 
 
-class SparkCancelled(SparkError):
+class SparkCancelled(SparkError, TrainingStopped):
     """The caller asked a Spark fit to stop; its jobs were cancelled (``iterations``: how many finished)."""
 
     def __init__(self, iterations: int, total: int) -> None:
@@ -460,7 +460,7 @@ def fit_ials(
     last, collected = records[-1], time.perf_counter()  # the last iteration: reported once its factors are here
     last["loss"] = ials_loss(model)
     if validation is not None and len(validation):
-        last["validation"] = float(validation_ndcg(model, validation, **_history(validation_input))())
+        last["validation"] = float(validation_ndcg(model, validation, history=validation_input)())
     last["seconds"] += time.perf_counter() - collected
     model.history_ = records
     info.update(fit_seconds=round(time.perf_counter() - started, 3), reg_param=params["regParam"],
@@ -470,15 +470,6 @@ def fit_ials(
     if on_epoch is not None:
         on_epoch(last)
     return model
-
-
-def _history(validation_input: Interactions | None) -> dict[str, Any]:
-    """``validation_ndcg``'s ``history`` argument where this version of it takes one."""
-    import inspect
-
-    if validation_input is None or "history" not in inspect.signature(validation_ndcg).parameters:
-        return {}
-    return {"history": validation_input}
 
 
 @contextlib.contextmanager

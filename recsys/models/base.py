@@ -124,15 +124,19 @@ class Recommender:
         on_epoch: EpochCallback | None = None,
         *,
         validation: Interactions | None = None,
+        validation_input: Interactions | None = None,
         catalog: Catalog | None = None,
     ) -> Recommender:
         """Learn from ``train``. Iterative models report each epoch to ``on_epoch`` (see
         :func:`recsys.training.run_epochs`) and, given ``validation``, its NDCG@10 every
-        ``validate_every`` epochs."""
+        ``validate_every`` epochs. With ``validation_input`` (people held out of ``train``), the
+        validation people are scored by fold-in of that history instead of their training rows."""
         self.begin_fit(train, catalog)
         if self.iterative:
             self._start_training(train, catalog)
-            validate = validation_ndcg(self, validation) if validation is not None and len(validation) else None
+            validate = None
+            if validation is not None and len(validation):
+                validate = validation_ndcg(self, validation, history=validation_input)
             try:
                 self.history_ = run_epochs(
                     int(self.epochs),  # every iterative model has `epochs`
@@ -246,12 +250,15 @@ class Recommender:
         allowed_items: np.ndarray | None = None,
         denied_items: np.ndarray | None = None,
         batch_size: int | None = None,
+        exclude: sp.csr_matrix | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Top-``k`` item numbers and scores for each user number (all users when ``None``).
 
-        Items the user has in training are excluded unless ``exclude_seen=False``; ``allowed_items``
-        restricts the candidates (e.g. one genre), ``denied_items`` removes some. Where fewer than ``k``
-        candidates remain, rows are padded with item -1 and score -inf.
+        Items the user has in training are excluded unless ``exclude_seen=False``; ``exclude`` (a users x
+        items matrix in this numbering, non-zero = leave out) removes more items per user, e.g. what
+        they have outside the training part. ``allowed_items`` restricts the candidates (e.g. one genre),
+        ``denied_items`` removes some. Where fewer than ``k`` candidates remain, rows are padded with
+        item -1 and score -inf.
         """
         self._check_fitted()
         users = np.arange(self.n_users_) if users is None else np.asarray(users, dtype=np.int64)
@@ -268,6 +275,8 @@ class Recommender:
                 scores = self._score_users(torch.as_tensor(batch, device=self.device_)).float()
                 if exclude_seen:
                     self._mask_rows(scores, self.user_items_[batch])
+                if exclude is not None:
+                    self._mask_rows(scores, exclude[batch])
                 if candidates is not None:
                     scores[:, ~candidates] = -torch.inf
                 top_scores, top_items = torch.topk(scores, k, dim=1)
@@ -275,6 +284,45 @@ class Recommender:
                 out_items[start : start + len(batch)] = top_items.cpu().numpy()
                 out_scores[start : start + len(batch)] = top_scores.cpu().numpy()
         return out_items, out_scores
+
+    def score_histories(self, history: sp.csr_matrix) -> np.ndarray:
+        """Fold-in scores (n_rows, n_items) as a float32 array for people described only by ``history``
+        (rows: people, columns: item numbers, values as in training), without retraining."""
+        self._check_fitted()
+        self._check_fold_in()
+        with torch.no_grad():
+            return self._score_histories(sp.csr_matrix(history)).float().cpu().numpy()
+
+    def recommend_for_histories(
+        self, history: sp.csr_matrix, k: int = 10, exclude_seen: bool = True, batch_size: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (items, scores), one row per row of ``history`` (people not in training, e.g. the
+        held-out people of the ``"users"`` split), by fold-in; their history items are left out unless
+        ``exclude_seen=False``. Padded with item -1 and score -inf like :meth:`recommend`."""
+        self._check_fitted()
+        self._check_fold_in()
+        history = sp.csr_matrix(history)
+        n, k = history.shape[0], int(min(k, self.n_items_))
+        if batch_size is None:
+            elements = SCORE_BATCH_ELEMENTS.get(self.device_.type, SCORE_BATCH_ELEMENTS["cpu"])
+            batch_size = max(1, min(max(1, n), elements // max(1, self.n_items_)))
+        out_items = np.full((n, k), -1, dtype=np.int64)
+        out_scores = np.full((n, k), -np.inf, dtype=np.float32)
+        with torch.no_grad():
+            for start in range(0, n, batch_size):
+                rows = history[start : start + batch_size]
+                scores = self._score_histories(rows).float().to(self.device_)
+                if exclude_seen:
+                    self._mask_rows(scores, rows)
+                top_scores, top_items = torch.topk(scores, k, dim=1)
+                top_items[torch.isneginf(top_scores)] = -1
+                out_items[start : start + rows.shape[0]] = top_items.cpu().numpy()
+                out_scores[start : start + rows.shape[0]] = top_scores.cpu().numpy()
+        return out_items, out_scores
+
+    def _check_fold_in(self) -> None:
+        if not self.supports_fold_in:
+            raise ModelError(f"{self.name} cannot recommend for a new user without retraining.")
 
     def _candidate_mask(self, allowed: np.ndarray | None, denied: np.ndarray | None) -> torch.Tensor | None:
         if allowed is None and denied is None:

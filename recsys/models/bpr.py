@@ -189,6 +189,9 @@ class BPR(Recommender):
 
     def _finish_training(self) -> None:
         del self._users, self._items, self._seen, self._generator
+        self._set_fold_in_margin()
+
+    def _set_fold_in_margin(self) -> None:
         # mean of p_u . (q_i - q_mean) over the training interactions: how far trained users put their
         # items above the average item (the fold-in target). As sums over items and factors:
         # sum_(u,i) p_u . q_i = sum_i q_i . (X^T P)_i and sum_(u,i) p_u . q_mean = (counts @ P) . q_mean,
@@ -229,6 +232,8 @@ class BPR(Recommender):
         return torch.full_like(values, float(self.fold_in_margin_))
 
     def _score_histories(self, history: sp.csr_matrix) -> torch.Tensor:
+        if hasattr(self, "_generator"):  # still training (validating held-out people): today's margin
+            self._set_fold_in_margin()
         return torch.addmm(self.item_bias_, self._fold_in(history), self.item_factors_.T)
 
     def item_embeddings(self) -> torch.Tensor:

@@ -87,7 +87,7 @@ class BiasedMF(Recommender):
         self.rating_max_ = float(values.max()) if len(values) else 1.0
         self._users = torch.as_tensor(train.users.astype(np.int64), device=device)
         self._items = torch.as_tensor(train.items.astype(np.int64), device=device)
-        self._ratings = torch.as_tensor(values, device=device)
+        self._train_ratings = torch.as_tensor(values, device=device)
         # one row per user / item: k factors, then the bias
         self._user_rows = (torch.randn(self.n_users_, k + 1, generator=init) * scale).to(device)
         self._item_rows = (torch.randn(self.n_items_, k + 1, generator=init) * scale).to(device)
@@ -102,7 +102,7 @@ class BiasedMF(Recommender):
         self.item_factors_, self.item_bias_ = items[:, :-1].clone(), items[:, -1].clone()
 
     def _run_epoch(self, epoch: int) -> dict[str, float]:
-        n = len(self._ratings)
+        n = len(self._train_ratings)
         order = torch.randperm(n, generator=self._generator, device=self.device_)
         lr, reg, mu = float(self.learning_rate), float(self.regularization), self.global_mean_
         batch = int(self.batch_size)
@@ -111,7 +111,7 @@ class BiasedMF(Recommender):
         with torch.no_grad(), cpu_threads(1 if self.device_.type == "cpu" else None):
             for start in range(0, n, batch):
                 pick = order[start : start + batch]
-                u, i, r = self._users[pick], self._items[pick], self._ratings[pick]
+                u, i, r = self._users[pick], self._items[pick], self._train_ratings[pick]
                 pu, qi = user_rows.index_select(0, u), item_rows.index_select(0, i)
                 error = r - (mu + (pu[:, :-1] * qi[:, :-1]).sum(1) + pu[:, -1] + qi[:, -1])
                 penalty = ((pu * pu).sum(1) + (qi * qi).sum(1)).sum()
@@ -130,7 +130,7 @@ class BiasedMF(Recommender):
 
     def _finish_training(self) -> None:
         self._publish()
-        del self._user_rows, self._item_rows, self._users, self._items, self._ratings, self._generator
+        del self._user_rows, self._item_rows, self._users, self._items, self._train_ratings, self._generator
 
     # -- prediction and scoring ---------------------------------------------------------------
     def _clip(self, ratings: torch.Tensor) -> torch.Tensor:
