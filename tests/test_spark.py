@@ -1,6 +1,9 @@
 """Training ``ials`` on Apache Spark (``local[2]``): the settings mapping, the engine in this process (one
 JVM for the module), the real worker and the command line, and Spark's failures as one sentence.
 
+Tests that start a JVM are marked ``spark`` and ``slow`` (outside the quick part of the suite); the
+mapping, the checks and submitting run in the quick part.
+
 Spark is optional: without pyspark or Java these tests skip, except where Spark is required
 (``CI`` or ``TASTEMAKER_REQUIRE_SPARK`` set, as ``make test`` does), where they fail and say how to
 install it. JVMs are memory-hungry and the test machine is shared: every session here gets 1 GB of
@@ -9,8 +12,10 @@ driver memory.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -26,8 +31,6 @@ from recsys.data import Interactions
 from recsys.engines import engine_settings, fitter, spark
 from recsys.models import ModelError, load_model, make_model
 from recsys.store import Store
-
-pytestmark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = {"spark.driver.memory": "1g"}
@@ -171,6 +174,8 @@ def test_submit_records_the_engine_and_refuses_what_spark_cannot_train(store, tm
 
 
 # -- the engine in this process (one JVM) ---------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.spark
 def test_spark_factors_come_back_as_an_ordinary_ials_model(spark_session, tmp_path):
     data = listening_log()
     full = Interactions.from_frame(data, "listener", "artist", "plays")
@@ -211,6 +216,8 @@ def test_spark_factors_come_back_as_an_ordinary_ials_model(spark_session, tmp_pa
     assert np.allclose(loaded.score_histories(history), model.score_histories(history), atol=1e-5)
 
 
+@pytest.mark.slow
+@pytest.mark.spark
 def test_stopping_cancels_the_spark_job_within_seconds_and_the_session_lives_on(spark_session):
     inter = Interactions.from_frame(listening_log(1), "listener", "artist", "plays")
     seen = []
@@ -239,6 +246,24 @@ def test_stopping_cancels_the_spark_job_within_seconds_and_the_session_lives_on(
     assert model.engine_["session_seconds"] == 0.0 and model.is_fitted
 
 
+@pytest.mark.slow
+@pytest.mark.spark
+def test_a_lost_spark_process_fails_in_one_sentence_and_the_next_fit_starts_a_new_one(spark_session):
+    """Spark's JVM killed mid-fit (what an executor lost or the OOM killer does to a local master)."""
+    inter = Interactions.from_frame(listening_log(4), "listener", "artist", "plays")
+    jvm = spark.session("local[2]", CONF).sparkContext._gateway.proc.pid
+
+    def on_epoch(record):
+        if record["epoch"] == 1:
+            os.kill(jvm, signal.SIGKILL)
+
+    with pytest.raises(spark.SparkError) as caught:
+        spark.fit_ials(make_model("ials", factors=8, epochs=300), inter, on_epoch, master="local[2]", conf=CONF)
+    assert one_sentence(str(caught.value)) and "Java process stopped while training" in str(caught.value)
+    model = spark.fit_ials(make_model("ials", factors=8, epochs=1), inter, master="local[2]", conf=CONF)
+    assert model.is_fitted and model.engine_["session_seconds"] > 0  # a new JVM
+
+
 # -- the real worker and the command line ----------------------------------------------------------
 def start_worker(store: Store, env: dict[str, str] | None = None) -> subprocess.Popen:
     log = open(store.home / "logs" / f"worker-{time.time_ns()}.log", "wb")  # noqa: SIM115 - closed below
@@ -257,6 +282,8 @@ def wait_for(condition, what: str, timeout: float) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
+@pytest.mark.spark
 def test_worker_trains_on_spark_cancels_and_fails_plainly_and_the_run_works_everywhere(store, tmp_path, capsys):
     """Through ``python -m recsys submit --engine spark`` and one real worker (one JVM for its runs): a run
     cancelled mid-fit, a run at an unreachable master, and the demo run, whose NDCG@10 lands within
@@ -337,6 +364,8 @@ def test_worker_trains_on_spark_cancels_and_fails_plainly_and_the_run_works_ever
     assert stored["user"].nunique() == inter.n_users
 
 
+@pytest.mark.slow
+@pytest.mark.spark
 def test_cli_trains_on_spark_and_no_java_gives_one_sentence(tmp_path):
     require_spark()
     data = tmp_path / "plays.csv"
@@ -373,6 +402,8 @@ def test_cli_trains_on_spark_and_no_java_gives_one_sentence(tmp_path):
     assert one_sentence(failed.stderr) and str(tmp_path / "spark.log") in failed.stderr
 
 
+@pytest.mark.slow
+@pytest.mark.spark
 def test_worker_without_java_fails_the_run_in_one_sentence(store, tmp_path):
     require_spark()
     data = tmp_path / "plays.csv"
@@ -384,3 +415,47 @@ def test_worker_without_java_fails_the_run_in_one_sentence(store, tmp_path):
     assert run["status"] == "failed" and one_sentence(run["error"]), run["error"]
     assert run["error"].startswith("Spark needs Java 17 or 21")
     assert run["finished_at"] - run["started_at"] < 60
+
+
+def test_train_page_offers_spark_with_the_advice_and_queues_a_spark_run(tmp_path, monkeypatch):
+    """The Train page (a real Streamlit script run by AppTest): the engine is offered when Spark is
+    installed, with the master URL and the plain advice; only ials is sent to Spark. The master here
+    answers nothing, so the worker the page starts fails the run at once, in one sentence."""
+    require_spark()
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("SPARK_MASTER", raising=False)
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception, at.exception
+    store = Store()
+    demo = int(store.list_datasets().iloc[0]["id"])
+    engine = at.radio(key="train_engine")
+    assert engine.value == "local" and engine.options == ["This machine", "Apache Spark"]
+    assert not [w for w in at.text_input if w.key == "train_spark_master"]
+    at.multiselect(key=f"models_{demo}").set_value(["ials", "itemknn"]).run()
+    at.radio(key="train_engine").set_value("spark").run()
+    assert not at.exception and not at.error
+    captions = " ".join(c.value for c in at.caption)
+    assert "Spark is for scale, not for speed on small data" in captions
+    assert "Only Implicit ALS trains on Spark" in captions
+    master = at.text_input(key="train_spark_master")
+    assert master.value == "local[2]"
+    estimate = at.get("dataframe")[0].value
+    assert list(estimate["Runs on"]) == ["Spark", "CPU"]
+    master.set_value(f"spark://127.0.0.1:{closed_port()}").run()
+    at.selectbox(key=f"protocol_{demo}").set_value("random").run()
+    at.button(key="start_training").click().run()
+    assert not at.exception and not at.error
+    try:
+        runs = {r["model"]: r for r in store.run_records(dataset_id=demo) if not r["is_baseline"]}
+        assert runs["ials"]["engine"]["name"] == "spark" and runs["itemknn"]["engine"] == {"name": "local"}
+        wait_for(lambda: store.run(runs["ials"]["id"])["status"] == "failed", "the Spark run to fail", 120)
+        assert "Cannot reach the Spark master" in store.run(runs["ials"]["id"])["error"]
+    finally:
+        for worker in jobs.worker_state(store)["workers"]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(worker["pid"]), signal.SIGTERM)

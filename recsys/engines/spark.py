@@ -238,7 +238,7 @@ def session(master: str | None = None, conf: Mapping[str, str] | None = None):
     conf = check_conf(conf or {})
     key = (master, tuple(sorted(conf.items())))
     spark = _session.get("spark")
-    if spark is not None and _session["key"] == key and not spark.sparkContext._jsc.sc().isStopped():
+    if spark is not None and _session["key"] == key and _alive(spark):
         return spark
     stop_session()
     if not pyspark_installed():
@@ -267,12 +267,30 @@ def session(master: str | None = None, conf: Mapping[str, str] | None = None):
 
 
 def stop_session() -> None:
-    """Stop this process's Spark session, if any (its JVM's work ends; the next :func:`session` starts anew)."""
+    """Stop this process's Spark session, if any (its JVM's work ends; the next :func:`session` starts anew).
+    When the JVM itself is gone (killed, out of memory), pyspark's link to it is dropped too, so the
+    next session launches a new JVM."""
     spark = _session.pop("spark", None)
     _session.clear()
-    if spark is not None:
-        with contextlib.suppress(Exception):
-            spark.stop()
+    if spark is None:
+        return
+    alive = _alive(spark)
+    with contextlib.suppress(Exception):
+        spark.stop()
+    if not alive:  # forget the dead JVM, or the next session would be handed this one's pieces
+        from pyspark import SparkContext
+        from pyspark.sql import SparkSession
+
+        SparkContext._gateway = SparkContext._jvm = SparkContext._active_spark_context = None
+        SparkSession._instantiatedSession = SparkSession._activeSession = None
+
+
+def _alive(spark) -> bool:
+    """Whether the session's JVM answers and its context is not stopped."""
+    try:
+        return not spark.sparkContext._jsc.sc().isStopped()
+    except Exception:  # noqa: BLE001 - a JVM that does not answer is not alive
+        return False
 
 
 atexit.register(stop_session)
@@ -366,7 +384,7 @@ def als_params(model: ImplicitALS, user_items: sp.csr_matrix, blocks: int) -> di
     }
 
 
-def ials_loss(model: ImplicitALS, block: int = 2**20) -> float:
+def ials_loss(model: ImplicitALS, block: int = 2**18) -> float:
     """The training loss of ``model``'s factors in ``ials``'s own objective (what a local fit reports,
     see :meth:`ImplicitALS._loss`): weighted squared error plus ``regularization * (|X|^2 + |Y|^2)``,
     divided by ``n_users * n_items + sum(c) - nnz``."""
@@ -551,7 +569,7 @@ def _fit_with_progress(spark, als, frame, model: ImplicitALS, on_epoch: EpochCal
             _cancel(sc, group, thread)
         raise
     if "error" in result:
-        raise SparkError(failure_sentence(result["error"], "training on Spark", sc.master)) from result["error"]
+        raise SparkError(failure_sentence(result["error"], "training", sc.master)) from result["error"]
     for epoch in range(len(records) + 1, total):  # iterations that finished after the last look
         records.append(_record(epoch, total, 0.0))
         if on_epoch is not None:
@@ -639,6 +657,9 @@ def failure_sentence(exc: BaseException, doing: str, master: str = "") -> str:
     if "java_gateway_exited" in text or "java gateway process exited" in text:
         return ("Java could not start Spark (the Java process exited at once): check that `java -version` says "
                 f"17 or 21, that JAVA_HOME (when set) points at it, and Spark's messages in {log_path()}.")
+    if "py4jnetworkerror" in text or "answer from java side is empty" in text or "error while sending or receiving" in text:
+        return (f"Spark's Java process stopped while {doing} (it may have run out of memory or been killed): "
+                "give it more memory (--spark-conf spark.driver.memory=8g) or check the machine's memory.")
     if "could not parse master url" in text:
         return f"Spark cannot use the master URL {master!r}: use local[N], spark://HOST:PORT, yarn or k8s://https://HOST:PORT."
     if "executorlostfailure" in text or "executor lost" in text or "heartbeat timed out" in text:
