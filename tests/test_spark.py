@@ -230,7 +230,7 @@ def test_stopping_cancels_the_spark_job_within_seconds_and_the_session_lives_on(
         spark.fit_ials(make_model("ials", factors=16, epochs=400), inter, on_epoch, master="local[2]", conf=CONF)
     stopped = time.perf_counter()
     assert [epoch for epoch, _ in seen] == [1] and caught.value.iterations == 1
-    assert stopped - seen[0][1] < spark.CANCEL_WAIT_SECONDS
+    assert stopped - seen[0][1] < 10  # well within the wait after which the session would be stopped
     assert one_sentence(str(caught.value)) and "stopped after iteration 1 of 400" in str(caught.value)
     asked = {"n": 0}
 
@@ -238,9 +238,11 @@ def test_stopping_cancels_the_spark_job_within_seconds_and_the_session_lives_on(
         asked["n"] += 1
         return asked["n"] >= 2
 
+    started = time.perf_counter()
     with pytest.raises(spark.SparkCancelled):
         spark.fit_ials(make_model("ials", factors=16, epochs=400), inter, master="local[2]", conf=CONF,
                        should_stop=should_stop)
+    assert time.perf_counter() - started < 15
     # the same session (no new JVM) trains again afterwards
     model = spark.fit_ials(make_model("ials", factors=8, epochs=2), inter, master="local[2]", conf=CONF)
     assert model.engine_["session_seconds"] == 0.0 and model.is_fitted
@@ -248,7 +250,7 @@ def test_stopping_cancels_the_spark_job_within_seconds_and_the_session_lives_on(
 
 @pytest.mark.slow
 @pytest.mark.spark
-def test_a_lost_spark_process_fails_in_one_sentence_and_the_next_fit_starts_a_new_one(spark_session):
+def test_a_lost_spark_process_fails_in_one_sentence_and_the_next_session_starts_a_new_jvm(spark_session):
     """Spark's JVM killed mid-fit (what an executor lost or the OOM killer does to a local master)."""
     inter = Interactions.from_frame(listening_log(4), "listener", "artist", "plays")
     jvm = spark.session("local[2]", CONF).sparkContext._gateway.proc.pid
@@ -260,8 +262,8 @@ def test_a_lost_spark_process_fails_in_one_sentence_and_the_next_fit_starts_a_ne
     with pytest.raises(spark.SparkError) as caught:
         spark.fit_ials(make_model("ials", factors=8, epochs=300), inter, on_epoch, master="local[2]", conf=CONF)
     assert one_sentence(str(caught.value)) and "Java process stopped while training" in str(caught.value)
-    model = spark.fit_ials(make_model("ials", factors=8, epochs=1), inter, master="local[2]", conf=CONF)
-    assert model.is_fitted and model.engine_["session_seconds"] > 0  # a new JVM
+    again = spark.session("local[2]", CONF)  # a new JVM answers
+    assert again.sparkContext._gateway.proc.pid != jvm and again.range(3).count() == 3
 
 
 # -- the real worker and the command line ----------------------------------------------------------

@@ -585,10 +585,14 @@ def _record(epoch: int, total: int, seconds: float) -> dict[str, Any]:
 
 
 def _cancel(sc, group: str, thread: threading.Thread) -> None:
-    """Cancel the group's jobs and wait for the fit thread; stop the session when Spark does not let go."""
-    with contextlib.suppress(Exception):
-        sc.cancelJobGroup(group)
-    thread.join(CANCEL_WAIT_SECONDS)
+    """Cancel the group's jobs until the fit thread ends, and stop the session when Spark does not let
+    go within :data:`CANCEL_WAIT_SECONDS`. Cancelling once is not enough: it reaches only the jobs
+    running at that moment, and ALS starts new ones for every half-step."""
+    deadline = time.monotonic() + CANCEL_WAIT_SECONDS
+    while thread.is_alive() and time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            sc.cancelJobGroup(group)
+        thread.join(POLL_SECONDS)
     if thread.is_alive():
         stop_session()
         thread.join(CANCEL_WAIT_SECONDS)
