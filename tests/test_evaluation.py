@@ -282,14 +282,14 @@ def test_counts_and_events_have_no_threshold_and_stars_do_by_default():
 
 def test_users_split_scores_held_out_people_by_fold_in_known_answer():
     # Popularity's fold-in ignores the history's content: a held-out person gets the most-played items of
-    # the training people (never counting the held-out people's own rows), minus the items they were given
+    # the training part (never counting the held-out people's own rows), minus the items they were given
     inter = synthetic_taste(n_users=60, n_items=30, seed=3)
     split = make_split(inter, "users", seed=0)
     model = fit_on_split(make_model("popularity"), split)
     ev = evaluate(model, split, k=5, metrics=["ndcg", "auc"])
     assert set(ev.users.tolist()) <= set(split.held_out_users.tolist())
     assert not set(ev.users.tolist()) & set(split.train.users.tolist())  # never in training
-    counts = np.bincount(split.fit_train.items, minlength=inter.n_items)
+    counts = np.bincount(split.train.items, minlength=inter.n_items)
     given = split.test_input.to_csr()
     for row, person in enumerate(ev.users):
         allowed = np.setdiff1d(np.arange(inter.n_items), given[person].indices)

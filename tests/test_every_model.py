@@ -26,7 +26,7 @@ import pytest
 from recsys import cli, jobs
 from recsys.evaluation import relevance_threshold_of, relevant_part, run_protocol
 from recsys.models import MODELS
-from recsys.models.baselines import Popularity
+from recsys.models.bpr import BPR
 from recsys.split import make_split
 from recsys.store import Store
 
@@ -136,7 +136,10 @@ def test_every_model_trains_through_the_worker_and_never_recommends_what_people_
         evaluated = store.load_run_model(run_id, evaluated=True)
         assert (store.run_dir(run_id) / "serving" / "model.json").exists(), name
         assert serving.user_items_.nnz == len(inter), f"{name}: the serving model knows every interaction"
-        assert evaluated.user_items_.nnz == len(split.fit_train), f"{name}: evaluated on fit-train only"
+        # iterative models learn from fit-train (validation steers them); one-step models from the whole
+        # training part; neither from the test
+        learned_from = split.fit_train if MODELS[name].iterative else split.train
+        assert evaluated.user_items_.nnz == len(learned_from), f"{name}: learned from the wrong part"
 
         stored = store.run_recommendations(run_id)
         assert not pairs(stored["user"], stored["item"]) & had, f"{name}: stored lists repeat history"
@@ -154,8 +157,9 @@ def test_every_model_trains_through_the_worker_and_never_recommends_what_people_
     assert baseline is not None and (store.run_dir(baseline) / "serving" / "model.json").exists()
 
 
-class Recorder(Popularity):
-    """Popularity that writes down every (user, item) pair it is fitted or validated on."""
+class Recorder(BPR):
+    """BPR (iterative, so validation steers it) that writes down every (user, item) pair it is fitted or
+    validated on."""
 
     name = "recorder"
     calls: list[dict[str, set]] = []
@@ -181,10 +185,12 @@ def test_no_code_path_fits_on_the_test_split(protocol, store, monkeypatch):
     test = set(zip(split.test.users.tolist(), split.test.items.tolist(), strict=True))
     assert test
 
-    run_id = jobs.submit(store, dataset_id, "recorder", protocol=protocol, seed=3)
+    settings = {"epochs": 2, "factors": 4, "validate_every": 1}
+    run_id = jobs.submit(store, dataset_id, "recorder", settings, protocol=protocol, seed=3)
     assert jobs.run_worker(store, once=True) >= 1  # in this process, so the recorder is registered
     assert store.run(run_id)["status"] == "done", store.run(run_id)["error"]
-    run_protocol(inter, ["recorder"], protocol=protocol, seed=3, catalog=catalog)  # `python -m recsys evaluate`
+    run_protocol(inter, ["recorder"], protocol=protocol, seed=3, catalog=catalog,  # `python -m recsys evaluate`
+                 params={"recorder": settings})
 
     evaluated, serving, evaluated_again = Recorder.calls
     for call in (evaluated, evaluated_again):
@@ -253,4 +259,4 @@ def test_runs_saved_before_serving_models_still_load(store):
     assert store.load_evaluation(run_id).recs is None
     for evaluated in (False, True):
         loaded = store.load_run_model(run_id, evaluated=evaluated)
-        assert loaded.user_items_.nnz == len(split.fit_train)  # the evaluated model, the only one there is
+        assert loaded.user_items_.nnz == len(split.train)  # the evaluated model, the only one there is
