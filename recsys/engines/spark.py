@@ -248,8 +248,6 @@ def session(master: str | None = None, conf: Mapping[str, str] | None = None):
         raise SparkError(problem)
     _check_reachable(master)
     settings = {**COMMON_CONF, **(LOCAL_CONF if is_local(master) else {}), **conf}
-    if is_local(master):
-        os.environ["SPARK_LOCAL_IP"] = "127.0.0.1"  # nothing listens beyond loopback
     started = time.perf_counter()
     with _quiet(), _jvm_output(log_path()):
         from pyspark.sql import SparkSession
@@ -469,10 +467,14 @@ def fit_ials(
     with _quiet(), _staging(spark) as folder:
         from pyspark.ml.recommendation import ALS
 
-        if folder is not None:
-            spark.sparkContext.setCheckpointDir(str(folder / "checkpoints"))
-        frame = _ratings_frame(spark, csr, bool(model.binary), folder)
-        users, items, records = _fit_with_progress(spark, ALS(**params), frame, model, on_epoch, should_stop, info)
+        try:
+            if folder is not None:
+                spark.sparkContext.setCheckpointDir(str(folder / "checkpoints"))
+            frame = _ratings_frame(spark, csr, bool(model.binary), folder)
+            als = ALS(**params)
+        except Exception as exc:  # noqa: BLE001 - every Spark failure becomes one sentence
+            raise SparkError(failure_sentence(exc, "sending the data to Spark", info["master"])) from exc
+        users, items, records = _fit_with_progress(spark, als, frame, model, on_epoch, should_stop, info)
     model.user_factors_ = torch.from_numpy(users).to(model.device_)
     model.item_factors_ = torch.from_numpy(items).to(model.device_)
     last, collected = records[-1], time.perf_counter()  # the last iteration: reported once its factors are here
