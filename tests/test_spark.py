@@ -52,7 +52,8 @@ def require_spark() -> None:
 
 @pytest.fixture(scope="module")
 def spark_session():
-    """One local[2] session (one JVM) for this module's in-process tests."""
+    """This module's local[2] session for the in-process tests; call ``spark.session("local[2]", CONF)``
+    for the current one (the first test kills the JVM, and the next call starts the one the rest share)."""
     require_spark()
     yield spark.session("local[2]", CONF)
     spark.stop_session()
@@ -173,7 +174,25 @@ def test_submit_records_the_engine_and_refuses_what_spark_cannot_train(store, tm
     assert store.run(queued)["engine"] == {"name": "spark", "master": "local[2]", "conf": CONF}
 
 
-# -- the engine in this process (one JVM) ---------------------------------------------------------
+# -- the engine in this process (one JVM, replaced once by the first test) ------------------------
+@pytest.mark.slow
+@pytest.mark.spark
+def test_a_lost_spark_process_fails_in_one_sentence_and_the_next_session_starts_a_new_jvm(spark_session):
+    """Spark's JVM killed mid-fit (what an executor lost or the OOM killer does to a local master)."""
+    inter = Interactions.from_frame(listening_log(4), "listener", "artist", "plays")
+    jvm = spark.session("local[2]", CONF).sparkContext._gateway.proc.pid
+
+    def on_epoch(record):
+        if record["epoch"] == 1:
+            os.kill(jvm, signal.SIGKILL)
+
+    with pytest.raises(spark.SparkError) as caught:
+        spark.fit_ials(make_model("ials", factors=8, epochs=300), inter, on_epoch, master="local[2]", conf=CONF)
+    assert one_sentence(str(caught.value)) and "Java process stopped while training" in str(caught.value)
+    again = spark.session("local[2]", CONF)  # a new JVM answers (and serves the tests below)
+    assert again.sparkContext._gateway.proc.pid != jvm and again.range(3).count() == 3
+
+
 @pytest.mark.slow
 @pytest.mark.spark
 def test_spark_factors_come_back_as_an_ordinary_ials_model(spark_session, tmp_path):
@@ -236,7 +255,7 @@ def listening_addresses(pid: int) -> list[str]:
 @pytest.mark.slow
 @pytest.mark.spark
 def test_a_local_session_listens_on_loopback_only(spark_session):
-    addresses = listening_addresses(spark_session.sparkContext._gateway.proc.pid)
+    addresses = listening_addresses(spark.session("local[2]", CONF).sparkContext._gateway.proc.pid)
     loopback = ("0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000")
     assert addresses and all(address in loopback for address in addresses), addresses
 
@@ -271,24 +290,6 @@ def test_stopping_cancels_the_spark_job_within_seconds_and_the_session_lives_on(
     # the same session (no new JVM) trains again afterwards
     model = spark.fit_ials(make_model("ials", factors=8, epochs=2), inter, master="local[2]", conf=CONF)
     assert model.engine_["session_seconds"] == 0.0 and model.is_fitted
-
-
-@pytest.mark.slow
-@pytest.mark.spark
-def test_a_lost_spark_process_fails_in_one_sentence_and_the_next_session_starts_a_new_jvm(spark_session):
-    """Spark's JVM killed mid-fit (what an executor lost or the OOM killer does to a local master)."""
-    inter = Interactions.from_frame(listening_log(4), "listener", "artist", "plays")
-    jvm = spark.session("local[2]", CONF).sparkContext._gateway.proc.pid
-
-    def on_epoch(record):
-        if record["epoch"] == 1:
-            os.kill(jvm, signal.SIGKILL)
-
-    with pytest.raises(spark.SparkError) as caught:
-        spark.fit_ials(make_model("ials", factors=8, epochs=300), inter, on_epoch, master="local[2]", conf=CONF)
-    assert one_sentence(str(caught.value)) and "Java process stopped while training" in str(caught.value)
-    again = spark.session("local[2]", CONF)  # a new JVM answers
-    assert again.sparkContext._gateway.proc.pid != jvm and again.range(3).count() == 3
 
 
 # -- the real worker and the command line ----------------------------------------------------------

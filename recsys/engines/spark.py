@@ -240,13 +240,13 @@ def session(master: str | None = None, conf: Mapping[str, str] | None = None):
     spark = _session.get("spark")
     if spark is not None and _session["key"] == key and _alive(spark):
         return spark
-    stop_session()
     if not pyspark_installed():
         raise SparkError("Spark is not installed: `make spark` installs it (pyspark and Java).")
     problem = java_problem()
     if problem:
         raise SparkError(problem)
     _check_reachable(master)
+    stop_session()
     settings = {**COMMON_CONF, **(LOCAL_CONF if is_local(master) else {}), **conf}
     started = time.perf_counter()
     with _quiet(), _jvm_output(log_path()):
@@ -281,6 +281,24 @@ def stop_session() -> None:
 
         SparkContext._gateway = SparkContext._jvm = SparkContext._active_spark_context = None
         SparkSession._instantiatedSession = SparkSession._activeSession = None
+
+
+def _jvm_gone(sc, wait: float = 5.0) -> bool:
+    """Whether the JVM this process started for Spark has exited (killed, out of memory), waiting up to
+    ``wait`` seconds for one that no longer answers to finish exiting."""
+    proc = getattr(getattr(sc, "_gateway", None), "proc", None)
+    if proc is None:
+        return False
+    try:
+        sc._jsc.sc().isStopped()
+        return False  # it answers
+    except Exception:  # noqa: BLE001 - not answering: see whether the process is gone
+        pass
+    try:
+        proc.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        return False
+    return True
 
 
 def _alive(spark) -> bool:
@@ -571,7 +589,9 @@ def _fit_with_progress(spark, als, frame, model: ImplicitALS, on_epoch: EpochCal
             _cancel(sc, group, thread)
         raise
     if "error" in result:
-        raise SparkError(failure_sentence(result["error"], "training", sc.master)) from result["error"]
+        error = result["error"]
+        raise SparkError(JVM_STOPPED.format(doing="training") if _jvm_gone(sc)
+                         else failure_sentence(error, "training", sc.master)) from error
     for epoch in range(len(records) + 1, total):  # iterations that finished after the last look
         records.append(_record(epoch, total, 0.0))
         if on_epoch is not None:
@@ -656,16 +676,21 @@ def _java_cause(exc: BaseException) -> tuple[str, str]:
     return type(exc).__name__, str(exc)
 
 
+JVM_STOPPED = ("Spark's Java process stopped while {doing} (it may have run out of memory or been killed): give "
+               "it more memory (--spark-conf spark.driver.memory=8g) or check the machine's memory.")
+
+
 def failure_sentence(exc: BaseException, doing: str, master: str = "") -> str:
     """One plain sentence for a Spark failure while ``doing``: what happened and what to do."""
     kind, message = _java_cause(exc)
     text = f"{kind} {message} {exc}".lower()
+    if isinstance(exc, ConnectionError):  # raised in Python by py4j: the local JVM no longer takes calls
+        return JVM_STOPPED.format(doing=doing)
     if "java_gateway_exited" in text or "java gateway process exited" in text:
         return ("Java could not start Spark (the Java process exited at once): check that `java -version` says "
                 f"17 or 21, that JAVA_HOME (when set) points at it, and Spark's messages in {log_path()}.")
     if "py4jnetworkerror" in text or "answer from java side is empty" in text or "error while sending or receiving" in text:
-        return (f"Spark's Java process stopped while {doing} (it may have run out of memory or been killed): "
-                "give it more memory (--spark-conf spark.driver.memory=8g) or check the machine's memory.")
+        return JVM_STOPPED.format(doing=doing)
     if "could not parse master url" in text:
         return f"Spark cannot use the master URL {master!r}: use local[N], spark://HOST:PORT, yarn or k8s://https://HOST:PORT."
     if "executorlostfailure" in text or "executor lost" in text or "heartbeat timed out" in text:
