@@ -96,7 +96,8 @@ def show_profile(profile: dict, key: str) -> None:
         charts.show(_count_bars(profile["items"], "How popular are items? (the long tail)",
                                 "Interactions per item (grouped, log scale)", "Items (log scale)",
                                 charts.ACCENT), key=f"{key}_items")
-        st.caption(f"The most popular 20% of items receive {fmt.percent(profile['head_share'], 0)} of all "
+        st.caption(f"The popular items (the top {profile['head_percent']}% by interactions) receive "
+                   f"{fmt.percent(profile['head_share'], 0)} of all "
                    f"interactions; half of the items have at most {fmt.count(medians['per_item'])}.")
     left, right = st.columns(2)
     with left:
@@ -225,6 +226,7 @@ def upload_tab() -> None:
             else:
                 catalog = record["catalog"]
                 st.success(f"Catalogue: {fmt.plural(len(catalog.frame), 'item')} described.")
+                creator = _creator_choice(catalog, catalog_upload.file_id)
     if upload is None:
         st.info("No file yet. Try the demo on the first tab, or drop your own file above.")
         return
@@ -278,10 +280,25 @@ def upload_tab() -> None:
     with st.container(border=True):
         name = st.text_input("Dataset name", key="dataset_name", max_chars=80)
         if st.button("Save dataset", key="save_dataset", type="primary"):
-            _save(upload, catalog_upload if catalog is not None else None, name, mapping)
+            _save(upload, catalog_upload if catalog is not None else None, name, mapping,
+                  creator if catalog is not None else None)
 
 
-def _save(upload, catalog_upload, name: str, mapping: dict[str, str | None]) -> None:
+def _creator_choice(catalog, file_id: str) -> str:
+    """The catalogue column saying who made each item ("" for none), detected by name, changeable."""
+    columns = catalog.report.get("columns") or {}
+    options = [NO_COLUMN] + [c for c in catalog.report.get("all_columns", [])
+                             if c not in (columns.get("item_id"), columns.get("title"))]
+    detected = columns.get("creator")
+    value = st.selectbox(
+        "Who made each item (optional)", options, index=options.index(detected) if detected in options else 0,
+        key=f"catalog_creator_{file_id}",
+        help="The artist, author, director, studio, publisher, brand or label column. Results then shows how "
+             "much of the recommendations goes to the biggest of them.")
+    return "" if value == NO_COLUMN else value
+
+
+def _save(upload, catalog_upload, name: str, mapping: dict[str, str | None], creator: str | None = None) -> None:
     store = ui.get_store()
     known = set(ui.datasets()["id"].tolist())
     with ui.guard("saving the dataset") as outcome:
@@ -289,6 +306,7 @@ def _save(upload, catalog_upload, name: str, mapping: dict[str, str | None]) -> 
             dataset_id = store.add_dataset(
                 upload.getvalue(), name=name.strip() or None, columns=mapping,
                 items=None if catalog_upload is None else catalog_upload.getvalue(), source_name=upload.name,
+                creator_column=creator,
             )
             status.update(label="Saved", state="complete")
     if not outcome.ok:

@@ -9,8 +9,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from recsys import explore
-from ui import charts, words
+from recsys import explore, popularity_bands
+from ui import charts, sharing, words
 from ui import format as fmt
 
 ui.page_header(
@@ -243,6 +243,11 @@ with ui.guard("breaking the results down"):
             charts.show(charts.style(fig, title, x="Segment", y=explore.metric_title("ndcg", k, short=True),
                                      legend="Model"), key=f"results_segments_{kind}")
     st.caption(
-        "Light users have at most the median number of training interactions; heavy users more. Popular items "
-        "are the top 20% by interactions, niche items the rest (the long tail)."
+        "Light users have at most the median number of training interactions; heavy users more. "
+        f"{popularity_bands.definition().capitalize()} (counted on the training data)."
     )
+
+# -- exposure and sharing ---------------------------------------------------------------------------
+sharing.show_exposure(int(dataset_id), ids, labels, tuple(same["finished_at"]))
+sharing.report_downloads(int(dataset_id), ids, tuple(same["finished_at"]),
+                         str((ui.dataset_summary(dataset_id) or {}).get("name") or "dataset"))

@@ -297,7 +297,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     device = DEVICE.check(params.pop("device", None) or args.device or "auto") or "auto"
     engine = engine_of(args)
     store = Store()
-    dataset_id = store.add_dataset(args.file, columns=column_overrides(args), items=args.items)
+    dataset_id = store.add_dataset(args.file, columns=column_overrides(args), items=args.items,
+                                   creator_column=args.creator_col)
     try:
         run_id = submit(store, dataset_id, args.model, params, protocol=args.split, seed=seed, device=device,
                         engine=engine["name"], master=engine.get("master"), spark_conf=engine.get("conf"))
@@ -403,6 +404,35 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the stakeholder report of a dataset (``--runs``: only these runs) as one self-contained HTML
+    file (``--pdf``: printed to PDF by headless Chromium); people under pseudonyms unless ``--keep-ids``."""
+    from pathlib import Path
+
+    from recsys.report import build_report, print_pdf
+    from recsys.store import Store
+
+    runs = None
+    if args.runs:
+        try:
+            runs = [int(part) for part in args.runs.split(",") if part.strip()]
+        except ValueError as exc:
+            raise DataError(f"--runs expects run ids separated by commas, like 3,5,8; got {args.runs!r}.") from exc
+    report = build_report(Store(), args.dataset, run_ids=runs, keep_ids=args.keep_ids)
+    out = Path(args.out)
+    if args.pdf:
+        try:
+            out.write_bytes(print_pdf(report.html))
+        except RuntimeError as exc:
+            raise DataError(str(exc)) from exc
+    else:
+        out.write_text(report.html, encoding="utf-8")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): dataset {args.dataset}, runs "
+          f"{', '.join(map(str, report.run_ids))}, {report.charts} charts, people "
+          f"{'under their ids' if args.keep_ids else 'under pseudonyms'}; built in {report.seconds:.1f} s", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recsys", description="Tastemaker recommender toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -450,11 +480,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed of the held-out split (default 42)")
     p.add_argument("--device", default=None, help="auto (default), cpu or cuda")
     p.add_argument("--items", help="item catalogue file")
+    p.add_argument("--creator-col", help="the catalogue's column saying who made each item (artist, author, "
+                   "studio...; detected by name when omitted, '' for none)")
     _add_engine_options(p)
     _add_column_options(p)
 
     p = add("models", cmd_models, "list every model and its settings")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    p = add("report", cmd_report, "write a dataset's stakeholder report as one self-contained HTML file")
+    p.add_argument("--dataset", type=int, required=True, help="dataset id (see `python -m recsys runs`)")
+    p.add_argument("--runs", help="comma-separated run ids to show (default: every finished run on the main split)")
+    p.add_argument("--keep-ids", action="store_true", help="show people's own ids instead of pseudonyms")
+    p.add_argument("--pdf", action="store_true", help="print the report to PDF with headless Chromium")
+    p.add_argument("--out", required=True, help="file to write (report.html, or report.pdf with --pdf)")
 
     p = add("worker", cmd_worker, "train queued runs in this process")
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")

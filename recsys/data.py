@@ -11,7 +11,6 @@ import csv
 import gzip
 import io
 import lzma
-import math
 import os
 import re
 import warnings
@@ -26,6 +25,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from recsys import popularity_bands
+from recsys.popularity_bands import HEAD_PERCENT, HITS_PERCENT
 
 
 class DataError(ValueError):
@@ -166,7 +168,9 @@ def lookup_ids(known: np.ndarray, ids) -> np.ndarray:
 @dataclass(eq=False)
 class Catalog:
     """What the items are: one row per item with ``item_id`` (text), ``title``, ``tags`` (list of text),
-    ``description`` and ``image_url`` (either may be empty). Joined to interactions by item id."""
+    ``description``, ``image_url`` and ``creator`` (who made it: artist, author, studio...; any may be
+    empty, and catalogues stored before creators were read have no ``creator`` column). Joined to
+    interactions by item id."""
 
     frame: pd.DataFrame
     report: dict = field(default_factory=dict)
@@ -179,7 +183,7 @@ class Catalog:
         out = keyed.reindex([str(i) for i in item_ids])
         out["title"] = out["title"].fillna(pd.Series([str(i) for i in item_ids], index=out.index))
         out["tags"] = [t if isinstance(t, list) else [] for t in out["tags"]]
-        for col in ("description", "image_url"):
+        for col in ("description", "image_url", "creator"):
             if col not in out:
                 out[col] = ""
             out[col] = out[col].fillna("")
@@ -769,7 +773,9 @@ class DataReport:
     counted once, under its first reason) and ``dropped_examples`` to a few of their 1-based line numbers in
     the file (the header is line 1; ``line_word`` is "row" for Parquet). ``duplicate_rows`` rows repeated an
     earlier (user, item) pair and were merged as ``duplicates_combined`` says. ``top_items_share`` is the
-    share of interactions on the most popular 1% of items (``top_items`` of them); ``cold_users`` have fewer
+    share of interactions on the popular items, the top ``top_percent``% of items (``top_items`` of them; see
+    :mod:`recsys.popularity_bands`), ``hits_share`` the same for the top 1% (``hits_items``; None in reports
+    saved before it was kept); ``cold_users`` have fewer
     than 5 interactions. ``columns`` maps each role (user, item, rating, time) to the column used (None when
     absent); ``detected`` says how the file was read and what was guessed.
     """
@@ -788,6 +794,9 @@ class DataReport:
     density: float = 0.0
     top_items: int = 0
     top_items_share: float = 0.0
+    top_percent: int = 1  # reports saved before the shared definition counted the top 1%
+    hits_items: int | None = None
+    hits_share: float | None = None
     cold_users: int = 0
     explicit: bool = False
     rating_scale: dict[str, Any] | None = None  # explicit: min, max, distinct (count), values (when few)
@@ -874,8 +883,11 @@ class DataReport:
         else:
             out.append("Duplicates: none; every user-item pair appears once.")
         out.append(f"Density: {self.density:.2%} of all user-item pairs are filled.")
-        out.append(f"Long tail: the top 1% of items ({self.top_items:,}) receive {self.top_items_share:.1%} "
-                   "of all interactions.")
+        hits = (f"; the biggest hits, the top {HITS_PERCENT}% ({self.hits_items:,}), receive {self.hits_share:.1%}"
+                if self.hits_share is not None and self.top_percent != HITS_PERCENT else "")
+        out.append(f"Popular items: the top {self.top_percent}% of items ({self.top_items:,}) receive "
+                   f"{self.top_items_share:.1%} of all interactions{hits}; the other {100 - self.top_percent}% are "
+                   "the long tail.")
         out.append(f"Cold users: {self.cold_users:,} ({self.cold_user_share:.0%}) have fewer than "
                    f"{COLD_USER_INTERACTIONS} interactions.")
         if self.time_range:
@@ -1284,9 +1296,12 @@ def _fill_report(report: DataReport, inter: Interactions) -> None:
     n = len(inter)
     report.n_interactions, report.n_users, report.n_items = n, inter.n_users, inter.n_items
     report.density = float(inter.density)
-    counts = np.sort(inter.item_counts())[::-1]
-    report.top_items = max(1, math.ceil(0.01 * inter.n_items))
-    report.top_items_share = float(counts[: report.top_items].sum() / max(1, n))
+    counts = inter.item_counts()
+    report.top_percent = HEAD_PERCENT
+    report.top_items = len(popularity_bands.top_items(counts, HEAD_PERCENT))
+    report.top_items_share = popularity_bands.interaction_share(counts, HEAD_PERCENT)
+    report.hits_items = len(popularity_bands.top_items(counts, HITS_PERCENT))
+    report.hits_share = popularity_bands.interaction_share(counts, HITS_PERCENT)
     user_counts = inter.user_counts()
     report.cold_users = int((user_counts < COLD_USER_INTERACTIONS).sum())
     if inter.values is not None:
@@ -1388,6 +1403,12 @@ TAG_NAMES = ("genres", "genre", "tags", "tag", "categories", "category", "keywor
              "styles", "style", "subjects", "subject", "themes")
 DESCRIPTION_NAMES = ("description", "overview", "summary", "plot", "synopsis", "about", "abstract", "blurb",
                      "text", "body", "details")
+# Who made an item (lower case, letters and digits only), best first: music, books, film, games, products.
+CREATOR_NAMES = ("creator", "creators", "creatorname", "artist", "artists", "artistname", "performer", "band",
+                 "composer", "author", "authors", "authorname", "writer", "director", "directors", "studio",
+                 "studios", "developer", "designer", "illustrator", "photographer", "brand", "brandname",
+                 "manufacturer", "maker", "publisher", "label", "recordlabel", "channel", "channelname",
+                 "producer", "network", "seller", "sellername", "vendor")
 IMAGE_NAMES = ("imageurl", "image", "poster", "posterurl", "posterpath", "thumbnail", "thumbnailurl", "cover",
                "coverurl", "img", "imgurl", "picture", "photo", "artwork", "imagelink", "imageurll")
 NO_TAG_WORDS = {"(no genres listed)", "(no tags)", "none", "n/a", "na", "-", ""}
@@ -1414,11 +1435,12 @@ def _text_id(col: pd.Series) -> pd.Series:
     return text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
 
 
-def load_items(source: Any, id_column: str | None = None) -> Catalog:
+def load_items(source: Any, id_column: str | None = None, creator_column: str | None = None) -> Catalog:
     """Read an item catalogue into a :class:`Catalog`: ``item_id`` (text), ``title``, ``tags`` (list; from
-    every genre/tag/category column, split on ``|``, ``,`` or ``;``), ``description``, ``image_url``.
-    Columns are found by name (case-insensitive); the id falls back to the first column. Items listed twice
-    keep their first row. ``catalog.report`` counts what was found."""
+    every genre/tag/category column, split on ``|``, ``,`` or ``;``), ``description``, ``image_url`` and
+    ``creator`` (see :data:`CREATOR_NAMES`). Columns are found by name (case-insensitive); the id falls back
+    to the first column. ``creator_column`` names the creator column, or ``""`` for none (None: detect).
+    Items listed twice keep their first row. ``catalog.report`` counts what was found."""
     frame = read_table(source, all_text=True)
     name = str(frame.attrs.get("source", "the catalogue"))
     notes: list[str] = list(frame.attrs.get("notes", []))
@@ -1443,6 +1465,16 @@ def load_items(source: Any, id_column: str | None = None) -> Catalog:
         return col
 
     title_col = pick(TITLE_NAMES)
+    if creator_column is None:
+        creator_col = pick(CREATOR_NAMES)
+    elif str(creator_column).strip() == "":
+        creator_col = None
+    else:
+        creator_col = by_lower.get(str(creator_column).strip().lower())
+        if creator_col is None or creator_col in taken:
+            raise DataError(f"Column {creator_column!r} (who made each item) is not in {name} or is already used "
+                            f"as the item id or title; its columns are: {', '.join(cols)}.")
+        taken.add(creator_col)
     description_col = pick(DESCRIPTION_NAMES)
     image_col = pick(IMAGE_NAMES)
     if image_col is None:
@@ -1472,6 +1504,8 @@ def load_items(source: Any, id_column: str | None = None) -> Catalog:
     out["description"] = (frame[description_col].fillna("").astype(str).to_numpy(dtype=object)
                           if description_col else "")
     out["image_url"] = frame[image_col].fillna("").astype(str).to_numpy(dtype=object) if image_col else ""
+    out["creator"] = (frame[creator_col].fillna("").astype(str).str.strip().to_numpy(dtype=object)
+                      if creator_col else "")
     out = out[~missing]
     duplicated = out["item_id"].duplicated().to_numpy()
     out = out[~duplicated].reset_index(drop=True)
@@ -1489,12 +1523,15 @@ def load_items(source: Any, id_column: str | None = None) -> Catalog:
         "missing_ids": int(missing.sum()),
         "duplicate_ids": int(duplicated.sum()),
         "columns": {"item_id": id_col, "title": title_col, "tags": tag_cols, "description": description_col,
-                    "image_url": image_col},
+                    "image_url": image_col, "creator": creator_col},
         "with_title": int((out["title"] != out["item_id"]).sum()) if title_col else 0,
         "with_tags": int(sum(1 for row in out["tags"] if row)),
         "distinct_tags": len(distinct_tags),
         "with_description": int((out["description"].astype(str).str.strip() != "").sum()),
         "with_image": int((out["image_url"].astype(str).str.strip() != "").sum()),
+        "all_columns": cols,
+        "with_creator": int((out["creator"].astype(str) != "").sum()),
+        "distinct_creators": int(out.loc[out["creator"].astype(str) != "", "creator"].nunique()),
         "detected": notes,
         "warnings": alerts,
     }

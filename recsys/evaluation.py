@@ -24,8 +24,10 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys import metrics as m
+from recsys import popularity_bands
 from recsys.data import Catalog, DataError, Interactions
 from recsys.models import ModelError, make_model
+from recsys.popularity_bands import HEAD_PERCENT
 from recsys.split import Split, make_split
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc")
@@ -429,7 +431,7 @@ def _rating_errors(model, test: Interactions, wanted: list[str], notes: list[str
 
 
 def segments(
-    evaluation: Evaluation, split: Split, user_groups: int = 2, head_share: float = 0.2
+    evaluation: Evaluation, split: Split, user_groups: int = 2, head_percent: int = HEAD_PERCENT
 ) -> pd.DataFrame:
     """Mean NDCG and Recall per segment, one row each, columns ``kind, segment, users, ndcg, recall,
     rec_share``.
@@ -437,8 +439,9 @@ def segments(
     * ``kind="user activity"``: test users cut by their number of training interactions into
       ``user_groups`` groups at quantiles (2: light = at or below the median, heavy = above; 4:
       quartiles). Metrics are the per-user values of ``evaluation`` averaged within the group.
-    * ``kind="item popularity"``: *head* = the top ``head_share`` of items with training interactions,
-      ranked by training count (ties by item number); *long tail* = every other item. For each, the
+    * ``kind="item popularity"``: *popular* = the top ``head_percent``% of items by training
+      interactions (the shared definition, :mod:`recsys.popularity_bands`, on training counts); *long
+      tail* = every other item. For each, the
       truth is restricted to that segment's test items and NDCG/Recall recomputed on the same top-K
       lists, over users with at least one test item in the segment. ``rec_share`` is the share of
       recommendation slots filled with that segment's items (needs ``evaluation.recs``).
@@ -467,12 +470,7 @@ def segments(
         })
 
     if evaluation.recs is not None:
-        item_counts = split.train.item_counts()
-        active = np.flatnonzero(item_counts > 0)
-        by_pop = active[np.argsort(-item_counts[active], kind="stable")]
-        n_head = max(1, int(math.ceil(head_share * len(by_pop)))) if len(by_pop) else 0
-        is_head = np.zeros(split.train.n_items, dtype=bool)
-        is_head[by_pop[:n_head]] = True
+        is_head = popularity_bands.head_mask(split.train.item_counts(), head_percent)
         if evaluation.relevance_threshold is None:
             truth = split.test.to_csr(use_values=False)[users]
         else:
@@ -480,8 +478,8 @@ def segments(
         recs = evaluation.recs
         valid = recs >= 0
         for label, in_segment in (
-            (f"head (top {head_share:.0%} of items)", is_head),
-            (f"long tail (other {1 - head_share:.0%})", ~is_head),
+            (popularity_bands.head_label(head_percent), is_head),
+            (popularity_bands.tail_label(head_percent), ~is_head),
         ):
             restricted = sp.csr_matrix(truth @ sp.diags(in_segment.astype(np.float32)))
             restricted.eliminate_zeros()

@@ -689,6 +689,7 @@ def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: di
         store.update_run(run_id, engine={**where, "serving_fit_seconds": serving.engine_.get("fit_seconds")})
     phase("saving")
     store.save_serving_model(run_id, serving, inter)
+    _save_exposure(store, run_id, inter, catalog, int(run["k"]))
     if not _finish(store, run_id, worker_id, "done"):
         _remove_partial(store, run_id)  # deleted or taken away meanwhile: keep no orphan files
         return _status_or_gone(store, run_id)
@@ -710,11 +711,26 @@ def _ensure_baseline(store: Store, run: dict[str, Any], split, catalog, worker_i
         evaluation = evaluate(model, split, k=int(run["k"]), catalog=catalog)
         store.save_run_results(baseline_id, model, evaluation)
         store.save_serving_model(baseline_id, serving_model(baseline, inter, catalog), inter)
+        _save_exposure(store, baseline_id, inter, catalog, int(run["k"]))
         _finish(store, baseline_id, worker_id, "done")
     except Exception as exc:  # noqa: BLE001
         _write_traceback(store, baseline_id, exc)
         _finish(store, baseline_id, worker_id, "failed", _failure_message(exc, run, "training the baseline"))
         _remove_partial(store, baseline_id)
+
+
+def _save_exposure(store: Store, run_id: int, inter: Interactions, catalog, k: int) -> None:
+    """Store who the run's lists expose (:func:`recsys.exposure.list_exposure`) beside them. Derived
+    figures: a failure is logged and the run still finishes (pages compute them again when missing)."""
+    from recsys.exposure import list_exposure
+
+    try:
+        store.save_run_exposure(run_id, list_exposure(store.run_recommendations(run_id, staged=True), inter, catalog, k))
+    except StoreFault:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        _write_traceback(store, run_id, exc)
+        log.warning("run %s: exposure figures not stored (%s)", run_id, exc)
 
 
 def _failure_message(exc: BaseException, run: dict[str, Any], stage: str) -> str:

@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys import popularity_bands
 from recsys.data import Interactions
+from recsys.popularity_bands import HEAD_PERCENT
 
 
 def count_histogram(counts: np.ndarray, max_bins: int = 24) -> pd.DataFrame:
@@ -66,14 +68,10 @@ def long_tail(item_counts: np.ndarray, max_points: int = 400) -> pd.DataFrame:
     })
 
 
-def head_share(item_counts: np.ndarray, head_fraction: float = 0.2) -> float:
-    """Fraction of all interactions that go to the most popular ``head_fraction`` of items."""
-    ordered = np.sort(np.asarray(item_counts))[::-1]
-    total = ordered.sum()
-    if total == 0:
-        return 0.0
-    head = max(1, int(round(len(ordered) * head_fraction)))
-    return float(ordered[:head].sum() / total)
+def head_share(item_counts: np.ndarray, percent: int = HEAD_PERCENT) -> float:
+    """Fraction of all interactions that go to the popular items, the top ``percent`` percent of items
+    (the shared definition: :mod:`recsys.popularity_bands`)."""
+    return popularity_bands.interaction_share(item_counts, percent)
 
 
 def value_distribution(values: np.ndarray | None, max_distinct: int = 20, bins: int = 20) -> pd.DataFrame | None:
@@ -140,7 +138,7 @@ def profile_frames(inter: Interactions) -> dict[str, Any]:
 
     ``users`` / ``items``: :func:`count_histogram` of interactions per user / per item;
     ``long_tail``: :func:`long_tail` of item popularity; ``head_share``: share of interactions going to
-    the top 20% of items; ``values``: :func:`value_distribution` (None without values); ``value_kind``:
+    the popular items (top ``head_percent``% by interactions, :mod:`recsys.popularity_bands`); ``values``: :func:`value_distribution` (None without values); ``value_kind``:
     ``"rating"`` or ``"weight"``; ``time``: :func:`activity_over_time` frame (None without timestamps)
     and ``time_period`` its period name; ``medians``: median interactions per user and per item.
     """
@@ -152,6 +150,7 @@ def profile_frames(inter: Interactions) -> dict[str, Any]:
         "items": count_histogram(item_counts),
         "long_tail": long_tail(item_counts),
         "head_share": head_share(item_counts),
+        "head_percent": HEAD_PERCENT,
         "values": value_distribution(inter.values),
         "value_kind": "rating" if inter.explicit else "weight",
         "time": None if timeline is None else timeline[0],

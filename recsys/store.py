@@ -63,6 +63,7 @@ from recsys.data import Catalog, DataError, Interactions
 SCHEMA_VERSION = 3
 DB_NAME = "tastemaker.db"
 MANIFEST = "manifest.json"
+REPORT_KEY = "report.key"
 MANIFEST_FORMAT = 1
 QUARANTINE = "quarantine"
 FULL_BELOW_BYTES = 1 << 20  # a file system with less free space than this counts as full
@@ -520,6 +521,38 @@ class Store:
     def log_path(self, name: str) -> Path:
         return self.home / "logs" / name
 
+    def report_key(self) -> bytes:
+        """The secret that keys people's pseudonyms in reports (:func:`recsys.report.pseudonym`): 32 random
+        bytes in ``report.key``, made the first time (readable by the owner only), so a person keeps one
+        pseudonym across reports. A read-only store without one gets a fresh key each time (pseudonyms then
+        hold within one report only)."""
+        path = self.home / REPORT_KEY
+        try:
+            key = path.read_bytes()
+            if len(key) == 32:
+                return key
+        except OSError:
+            pass
+        key = os.urandom(32)
+        if self.read_only:
+            return key
+        tmp = path.with_name(f".{REPORT_KEY}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(key)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, path)  # first writer wins; the others read its key
+        except FileExistsError:
+            pass
+        except OSError:
+            return key
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        return path.read_bytes()
+
     def staging_dir(self, run_id: int) -> Path:
         """Where this process writes a run's files before :meth:`finish_run` renames them into
         :meth:`run_dir` in the transaction that marks the run done (one per run and process)."""
@@ -537,12 +570,14 @@ class Store:
         columns: dict[str, str] | None = None,
         items: str | os.PathLike | bytes | None = None,
         source_name: str | None = None,
+        creator_column: str | None = None,
     ) -> int:
         """Register an interactions file (a path, or the uploaded bytes) and return its dataset id.
 
         The same bytes (sha256) uploaded again, with no column mapping or the same one, return the
         existing id. ``columns`` maps roles (user, item, rating, time) to column names; ``items`` is an
-        optional item catalogue. Raises :class:`DataError` when the file cannot be used."""
+        optional item catalogue, ``creator_column`` its column saying who made each item (None: detected
+        by name, ``""``: none). Raises :class:`DataError` when the file cannot be used."""
         from recsys.data import catalog_coverage, load_interactions
 
         raw, _, label = _read_source(source, source_name)
@@ -552,7 +587,7 @@ class Store:
         if existing is not None and not self.dataset_problems(existing):
             return existing
         inter = load_interactions(_named_bytes(raw, label), columns=columns)
-        catalog = self._load_catalog(items) if items is not None else None
+        catalog = self._load_catalog(items, creator_column) if items is not None else None
         if catalog is not None and inter.report is not None:
             inter.report.add_catalog(catalog_coverage(catalog, inter))  # coverage, and `content` shortlisted
         if existing is not None:  # same bytes and mapping, but its stored copy is damaged: repair it
@@ -615,11 +650,11 @@ class Store:
                 return int(row["id"])
         return None
 
-    def _load_catalog(self, items: str | os.PathLike | bytes) -> Catalog:
+    def _load_catalog(self, items: str | os.PathLike | bytes, creator_column: str | None = None) -> Catalog:
         from recsys.data import load_items
 
         raw, _, label = _read_source(items, None)
-        return load_items(_named_bytes(raw, label))
+        return load_items(_named_bytes(raw, label), creator_column=creator_column)
 
     def _register(
         self, inter: Interactions, catalog: Catalog | None, *, name: str, source_name: str,
@@ -1024,16 +1059,35 @@ class Store:
             raise self._damaged_files(run_id, "evaluation", exc) from exc
         return document, per_user, users, recs
 
-    def run_recommendations(self, run_id: int) -> pd.DataFrame:
+    def run_recommendations(self, run_id: int, staged: bool = False) -> pd.DataFrame:
         """Top-20 recommendations for every user of a finished run: user, item, rank, score, in the
-        file's own ids; from the serving model, never an item the user has anywhere in the data."""
-        path = self.run_dir(run_id) / "recommendations.parquet"
+        file's own ids; from the serving model, never an item the user has anywhere in the data. With
+        ``staged``: the ones this process has just written into :meth:`staging_dir` (the worker, before
+        the run is done)."""
+        path = (self.staging_dir(run_id) if staged else self.run_dir(run_id)) / "recommendations.parquet"
         if not path.exists():
             raise StoreError(f"Run {run_id} has no recommendations (status: {self.run(run_id)['status']}).")
         try:
             return pd.read_parquet(path)
         except Exception as exc:  # noqa: BLE001 - a damaged file must read as one sentence
             raise self._damaged_files(run_id, "recommendations", exc) from exc
+
+    def save_run_exposure(self, run_id: int, exposure: dict[str, Any]) -> None:
+        """Write a run's exposure figures (:func:`recsys.exposure.list_exposure`, a JSON-able dict) into its
+        staging folder, beside the recommendations they were computed from."""
+        folder = self.staging_dir(run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(folder / "exposure.json", _json(_clean(exposure)).encode())
+
+    def run_exposure(self, run_id: int) -> dict[str, Any] | None:
+        """The exposure figures stored with a finished run; None for runs stored before they were kept."""
+        path = self.run_dir(run_id) / "exposure.json"
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except Exception as exc:  # noqa: BLE001 - a damaged file must read as one sentence
+            raise self._damaged_files(run_id, "exposure figures", exc) from exc
 
     # -- workers and the queue (the run-state changes recsys.jobs asks for) -------------------------
     def workers(self) -> list[dict[str, Any]]:

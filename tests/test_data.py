@@ -336,7 +336,9 @@ def test_demo_loads_with_known_numbers():
     assert report.cold_users == 0 and report.time_range["start"] == "1996-03-29"
     assert report.density == pytest.approx(100836 / (610 * 9724))
     counts = np.sort(inter.item_counts())[::-1]
-    assert report.top_items == 98 and report.top_items_share == pytest.approx(counts[:98].sum() / 100836)
+    assert report.top_percent == 10 and report.top_items == 973  # 10% of the 9,724 rated movies, rounded up
+    assert report.top_items_share == pytest.approx(counts[:973].sum() / 100836)
+    assert report.hits_items == 98 and report.hits_share == pytest.approx(counts[:98].sum() / 100836)
     assert isinstance(catalog, Catalog) and len(catalog.frame) == 9742
     assert report.catalog["items_in_both"] == 9724 and report.catalog["catalog_items_without_interactions"] == 18
 
@@ -351,7 +353,7 @@ def test_report_round_trips_through_json():
 
 def test_report_text_mentions_the_essentials():
     text = load_interactions(ODD / "duplicates_explicit.csv").report.to_text()
-    for phrase in ("3 ratings from 2 users on 2 items", "Duplicates: 3 repeated rows", "Density", "Long tail",
+    for phrase in ("3 ratings from 2 users on 2 items", "Duplicates: 3 repeated rows", "Density", "Popular items",
                    "Cold users", "Suggested split", "Suggested models"):
         assert phrase in text
 

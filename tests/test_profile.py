@@ -47,7 +47,7 @@ def test_long_tail_and_head_share():
     assert tail["rank"].tolist() == [1, 2, 3, 4]
     assert tail["interactions"].tolist() == [10, 5, 4, 1]
     assert tail["cumulative_share"].tolist() == pytest.approx([0.5, 0.75, 0.95, 1.0])
-    assert head_share(np.array([10, 5, 4, 1, 0]), head_fraction=0.2) == pytest.approx(0.5)  # top 1 of 5
+    assert head_share(np.array([10, 5, 4, 1, 0]), percent=20) == pytest.approx(0.5)  # top 1 of the 4 touched
 
 
 def test_value_distribution_star_ratings_and_wide_weights():

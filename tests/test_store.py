@@ -160,7 +160,7 @@ def test_run_results_reload_exactly(store):
     evaluated = store.load_run_model(run_id, evaluated=True)
     np.testing.assert_array_equal(evaluated.recommend(k=5)[0], model.recommend(k=5)[0])
     serving = store.load_run_model(run_id)  # trained on everything: knows every interaction
-    assert serving.user_items_.nnz == len(inter) and evaluated.user_items_.nnz == len(split.fit_train)
+    assert serving.user_items_.nnz == len(inter) and evaluated.user_items_.nnz == len(split.train)  # one-step: fit-train + validation
     np.testing.assert_array_equal(serving.recommend(k=5)[0], make_model("popularity").fit(inter).recommend(k=5)[0])
     evaluation = store.load_evaluation(run_id)
     np.testing.assert_array_equal(evaluation.recs, original.recs)  # the test users' lists, as scored

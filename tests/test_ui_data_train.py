@@ -121,6 +121,27 @@ def test_upload_confirm_columns_check_and_save(home):
     assert at.session_state["tm_current_dataset"] == int(saved.iloc[1]["id"])
 
 
+def test_a_catalogue_says_who_made_each_item_detected_and_changeable(home, tmp_path):
+    from synthetic_music import music_files
+
+    log, catalogue = music_files(tmp_path)
+    at = open_app()
+    upload(at, "plays.csv", log.read_bytes())
+    at.file_uploader(key="upload_catalog").set_value(("tracks.csv", catalogue.read_bytes(), "text/csv")).run()
+    assert not at.exception and not at.error
+    picker = next(sb for sb in at.selectbox if sb.key and sb.key.startswith("catalog_creator_"))
+    assert picker.value == "artist"  # found by its name
+    picker.select("label").run()  # the record label instead
+    at.button(key="check_data").click().run()
+    at.button(key="save_dataset").click().run()
+    assert not at.exception and not at.error
+    store = Store(home)
+    dataset = int(store.list_datasets().iloc[-1]["id"])
+    _, saved = store.load_dataset(dataset)
+    assert saved.report["columns"]["creator"] == "label"
+    assert set(saved.frame["creator"]) == set(pd.read_csv(catalogue)["label"])
+
+
 def test_changed_column_needs_a_new_check(home):
     at = open_app()
     upload(at, "my-ratings.csv", sample_csv(500))

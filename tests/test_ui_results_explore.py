@@ -144,14 +144,14 @@ def test_results_leaderboard_against_popularity(home):
     assert downloads and downloads[0].proto.label.startswith("Download the full table")
 
     specs = charts(at)
-    assert len(specs) == 4  # one measure with error bars, the trade-off scatter, two segment charts
+    assert len(specs) == 5  # one measure with error bars, the trade-off scatter, two segment charts, exposure
     for spec in specs:
         assert title_of(spec) and all(axis_titles(spec))
     bars = specs[0]
     assert title_of(bars).startswith("How often a right item is in the top 10")
     assert bars["data"][0]["error_y"]["type"] == "data"
     assert "light and heavy" in title_of(specs[2]) and "niche" in title_of(specs[3])
-    for segment_chart in specs[2:]:
+    for segment_chart in specs[2:4]:
         assert [len(values(trace["x"])) for trace in segment_chart["data"]] == [2, 2]  # two models x two segments
 
 
@@ -271,3 +271,31 @@ def test_persona_answers_from_every_model_and_export(home):
     assert_no_errors(at)
     download = at.get("download_button")[0]
     assert download.proto.label == "Download 80 people × 10 recommendations"
+
+
+def test_results_exposure_view_shows_the_reports_numbers_and_offers_the_report(home):
+    from recsys import exposure
+    from recsys.report import _board, pdf_available
+
+    folder, dataset, run_ids = home
+    at = open_page("pages/results.py", dataset)
+    assert_no_errors(at)
+    assert "Who gets exposure" in [h.value for h in at.subheader]
+    store = Store(folder)
+    runs = store.list_runs(dataset)
+    pairs = [(int(r.id), _board().model_title(r.model)) for r in runs.itertuples()]
+    expected = exposure.exposure_display(exposure.exposure_table(store, dataset, pairs), "creators")
+    shown = next(df.value for df in at.dataframe if "Catalogue shown" in df.value.columns)
+    assert sorted(shown["Model"]) == sorted(expected["Model"])
+    assert shown.set_index("Model").sort_index().equals(expected.set_index("Model").sort_index())
+    assert shown["Model"].iloc[-1] == "The data itself"
+    items = [spec for spec in charts(at) if title_of(spec) == "Where the recommendation slots go"]
+    assert len(items) == 1 and all(axis_titles(items[0]))
+    assert not any("biggest creators" in title_of(spec) for spec in charts(at))  # movies: no creator column
+    labels_of_buttons = [b.proto.label for b in at.get("download_button")]
+    assert "Download report (HTML)" in labels_of_buttons
+    ok, why = pdf_available()
+    if ok:
+        assert "Download PDF" in labels_of_buttons
+    else:
+        assert any(c.value.startswith("HTML only") for c in at.caption)
