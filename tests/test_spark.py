@@ -394,7 +394,7 @@ def test_worker_trains_on_spark_cancels_and_fails_plainly_and_the_run_works_ever
 
 @pytest.mark.slow
 @pytest.mark.spark
-def test_cli_trains_on_spark_and_no_java_gives_one_sentence(tmp_path):
+def test_cli_trains_on_spark_and_a_java_that_cannot_start_gives_one_sentence(tmp_path):
     require_spark()
     data = tmp_path / "plays.csv"
     listening_log(2).to_csv(data, index=False)
@@ -410,14 +410,6 @@ def test_cli_trains_on_spark_and_no_java_gives_one_sentence(tmp_path):
     recs = model.recommend_frame(["listener 0"], k=5)
     assert recs["item"].str.startswith("rock").all()
 
-    started = time.monotonic()  # no Java: no JAVA_HOME, and a PATH pointing nowhere (the worker test sets JAVA_HOME)
-    failed = run_cli("train", str(data), "--model", "ials", "--engine", "spark", "--out", str(tmp_path / "x"),
-                     env={"JAVA_HOME": "", "PATH": str(tmp_path / "no-java")})
-    assert failed.returncode == 2 and time.monotonic() - started < 60
-    assert failed.stderr.startswith("error: Spark needs Java") and "no java was found on the PATH" in failed.stderr
-    assert one_sentence(failed.stderr), failed.stderr
-    assert not (tmp_path / "x").exists()
-
     fake = tmp_path / "broken-java" / "bin"  # a Java that says 17 but cannot start anything
     fake.mkdir(parents=True)
     (fake / "java").write_text('#!/bin/sh\necho \'openjdk version "17.0.9"\' >&2\nexit 1\n')
@@ -426,6 +418,22 @@ def test_cli_trains_on_spark_and_no_java_gives_one_sentence(tmp_path):
                      env={"JAVA_HOME": str(fake.parent), "TASTEMAKER_SPARK_LOG": str(tmp_path / "spark.log")})
     assert failed.returncode == 2 and "Java could not start Spark" in failed.stderr, failed.stderr
     assert one_sentence(failed.stderr) and str(tmp_path / "spark.log") in failed.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_no_java_on_the_path_is_one_sentence_before_anything_starts(tmp_path, monkeypatch, capsys):
+    """No JAVA_HOME and a PATH pointing nowhere (the worker test points JAVA_HOME nowhere instead)."""
+    require_spark()
+    data = tmp_path / "plays.csv"
+    listening_log(5).to_csv(data, index=False)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-java"))
+    started = time.monotonic()
+    assert cli.main(["train", str(data), "--model", "ials", "--engine", "spark", "--master", "local[3]",
+                     "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: Spark needs Java") and "no java was found on the PATH" in err
+    assert one_sentence(err) and time.monotonic() - started < 30 and not (tmp_path / "x").exists()
 
 
 @pytest.mark.slow
