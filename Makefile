@@ -1,11 +1,13 @@
 # The two commands of the README:
-#   make run   installs everything and starts the dashboard on the demo data
+#   make run   installs everything and starts the dashboard on the demo data, at http://127.0.0.1:8501
 #   make test  installs everything (Spark included) and runs the whole test suite
 #   make spark installs the optional Spark engine: pyspark and a Java runtime (docs/scale-out.md)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8501
+# 127.0.0.1: only this machine. To share on a network: TASTEMAKER_PASSWORD=... make run HOST=0.0.0.0
+HOST ?= 127.0.0.1
 
 .PHONY: run test install install-dev browser spark java lint bench clean
 
@@ -48,7 +50,12 @@ java:
 spark: .deps-stamp-spark java
 
 run: install
-	$(BIN)/python -m streamlit run app.py --server.port $(PORT)
+	@case "$(HOST)" in \
+		127.*|localhost|::1) echo "Tastemaker: open http://$(HOST):$(PORT) (only this machine can reach it)";; \
+		*) echo "Tastemaker: listening on $(HOST), port $(PORT): other machines open http://<this machine's name or address>:$(PORT)"; \
+		   [ -n "$$TASTEMAKER_PASSWORD" ] || echo "No TASTEMAKER_PASSWORD (or secrets password) set: the app will serve nothing until one is.";; \
+	esac
+	$(BIN)/python -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 
 # TASTEMAKER_REQUIRE_SPARK: the Spark tests fail (instead of skipping) when Spark is missing.
 test: install-dev spark

@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 import ui
-from ui import layout, state
+from ui import access, layout, state
 
 ROOT = Path(__file__).resolve().parent
 ASSETS = ROOT / "assets"
@@ -18,6 +18,7 @@ st.set_page_config(
 )
 st.logo(str(ASSETS / "logo.svg"), icon_image=str(ASSETS / "logo-mark.svg"), size="large")
 layout.inject_css()
+access.require_access()  # serves only the sign-in page (or the refusal) unless this session may go on
 
 PAGES = [
     st.Page(str(ROOT / "pages/data.py"), title="Data", icon="📁", default=True),
@@ -32,4 +33,5 @@ with ui.guard("opening the studio") as outcome:
     state.start_session()
 if outcome.ok:
     layout.sidebar()
-    page.run()
+    with ui.guard("showing this page"):
+        page.run()

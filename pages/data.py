@@ -8,13 +8,15 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from recsys.data import DataReport, detect_columns, interactions_from_frame, load_items, read_table
+from recsys.data import DataReport, detect_columns, load_interactions, load_items, read_table
 from recsys.profile import profile_frames
+from recsys.reading import MAX_UPLOAD_BYTES
 from recsys.split import PROTOCOL_DESCRIPTIONS
 from ui import charts, state, words
 from ui import format as fmt
 
 UPLOAD_TYPES = ["csv", "tsv", "txt", "dat", "gz", "bz2", "xz", "zip", "parquet", "pq"]
+PREVIEW_ROWS = 1_000  # read to guess the columns and show a sample; "Check the data" reads the whole file
 ROLE_FIELDS = {
     "user": ("Who: the person's id", "The column that says who interacted (user, listener, customer...)."),
     "item": ("What: the item's id", "The column that says what they interacted with (movie, track, product...)."),
@@ -163,9 +165,10 @@ def _read_upload(upload) -> dict:
     record = {"file_id": upload.file_id, "name": upload.name, "size": upload.size, "frame": None, "error": None}
     try:
         with st.status(f"Reading {upload.name} ({fmt.size(upload.size)})…", expanded=False) as status:
-            frame = read_table(upload)
-            status.update(label=f"Read {fmt.count(len(frame))} rows and {len(frame.columns)} columns "
-                                f"from {upload.name}", state="complete")
+            frame = read_table(upload, max_rows=PREVIEW_ROWS)
+            some = "the first " if len(frame) >= PREVIEW_ROWS else ""
+            status.update(label=f"Read {some}{fmt.count(len(frame))} rows ({len(frame.columns)} columns) of "
+                                f"{upload.name}", state="complete")
         record["frame"] = frame
         detected = detect_columns(frame)
         for role in ROLE_FIELDS:
@@ -209,7 +212,7 @@ def _chosen_columns(frame) -> dict[str, str | None]:
 
 def upload_tab() -> None:
     st.markdown("Upload a table with **one row per interaction**: who, what, and optionally how much and "
-                "when. CSV, TSV, compressed (.gz, .zip) or Parquet, up to 1 GB.")
+                f"when. CSV, TSV, compressed (.gz, .zip) or Parquet, up to {MAX_UPLOAD_BYTES // 10**6:,} MB.")
     left, right = st.columns([3, 2], gap="large")
     upload = left.file_uploader("Interactions file", type=UPLOAD_TYPES, key="upload_interactions",
                                 help="For example ratings.csv with columns userId, movieId, rating, timestamp.")
@@ -249,11 +252,11 @@ def upload_tab() -> None:
     is_current = checked is not None and checked["file_id"] == record["file_id"] and checked["columns"] == mapping
     if st.button("Check the data", key="check_data", type="secondary" if is_current else "primary"):
         with ui.guard("checking your data") as outcome:
-            with st.status(f"Checking {fmt.count(len(frame))} rows…", expanded=False) as status:
-                inter = interactions_from_frame(frame, mapping)
+            with st.status(f"Checking every row of {upload.name}…", expanded=False) as status:
+                inter = load_interactions(upload, mapping)
                 status.update(label="Profiling…")
                 profile = profile_frames(inter)
-                status.update(label=f"Checked {fmt.count(len(frame))} rows", state="complete")
+                status.update(label=f"Checked {fmt.count(inter.report.rows_read)} rows", state="complete")
         if outcome.ok:
             checked = {"file_id": record["file_id"], "columns": mapping, "report": inter.report, "profile": profile}
             st.session_state[CHECKED] = checked

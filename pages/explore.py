@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from recsys import explore
+from recsys import explore, leaderboard
 from ui import charts, words
 from ui import format as fmt
 
@@ -73,20 +73,20 @@ runs = ui.finished_runs_or_stop(dataset_id, _empty_state)
 labels = dict(zip(runs["id"].astype(int), runs["label"], strict=True))
 run_ids = list(labels)
 run_id = st.selectbox(
-    "Model", run_ids, index=run_ids.index(explore.preferred_run(runs)), format_func=labels.get, key="explore_run",
+    "Model", run_ids, index=run_ids.index(leaderboard.best_run(runs)), format_func=labels.get, key="explore_run",
     help="Any finished training run on this dataset. Popularity and Random have no notion of similar items.",
 )
 
-model = catalog = None
+model = data = catalog = None
 with ui.guard("loading the trained model") as loaded:
     model = ui.load_run_model(run_id)
-    _, catalog = ui.load_dataset(dataset_id)
+    data, catalog = ui.load_dataset(dataset_id)
 if not loaded.ok:
     st.stop()
 
 similar_ok = explore.supports_item_similarity(model)
 no_similarity = (
-    f"{explore.model_title(model.name)} has no notion of similar items: it does not learn what items have "
+    f"{leaderboard.model_title(model.name)} has no notion of similar items: it does not learn what items have "
     "in common. Pick a personalised model such as Similar items, EASE or Implicit ALS."
 )
 
@@ -95,24 +95,25 @@ tab_items, tab_like, tab_people, tab_map = st.tabs(
 )
 
 with tab_items:
-    st.caption("How alike the model finds each pair of items: 1 means interchangeable, 0 unrelated.")
+    st.caption(f"How alike the model finds each pair of items: {model.similarity_basis}. An item with "
+               "itself is 1.")
     if not similar_ok:
         st.info(no_similarity)
     else:
         choice = st.radio("Which items", ["Most popular", "Pick items"], horizontal=True, key="heat_mode")
         if choice == "Most popular":
             top_n = st.slider("How many of the most popular items", 5, 40, 15, key="heat_n")
-            items = explore.popular_items(model, top_n)
-            title = f"How alike {explore.model_title(model.name)} finds the {top_n} most popular items"
+            items = explore.popular_items(data, top_n)
+            title = f"How alike {leaderboard.model_title(model.name)} finds the {top_n} most popular items"
         else:
-            options = explore.search_items(model, catalog, "", limit=500)
+            options = explore.search_items(data, catalog, "", limit=500)
             picked = st.multiselect(
                 "Items (type to search)", options["item"].tolist(),
                 default=options["item"].tolist()[:6],
                 format_func=dict(zip(options["item"], options["title"], strict=True)).get, key="heat_items",
             )
             items = picked
-            title = f"How alike {explore.model_title(model.name)} finds your chosen items"
+            title = f"How alike {leaderboard.model_title(model.name)} finds your chosen items"
         if len(items) == 0:
             st.info("Pick at least one item.")
         else:
@@ -121,12 +122,13 @@ with tab_items:
                 charts.show(_heatmap_figure(heat, title, "Item"), key="item_heatmap")
 
 with tab_like:
-    st.caption("Search an item and see what the model considers closest to it.")
+    st.caption(f"Search an item and see what the model considers closest to it. Similarity is "
+               f"{model.similarity_basis}.")
     if not similar_ok:
         st.info(no_similarity)
     else:
         query = st.text_input("Search a title", key="like_query", placeholder="e.g. Toy Story")
-        matches = explore.search_items(model, catalog, query, limit=50)
+        matches = explore.search_items(data, catalog, query, limit=50)
         if matches.empty:
             st.warning(f"No title contains “{query}”. Try a shorter word.")
         else:
@@ -136,17 +138,19 @@ with tab_like:
             )
             how_many = st.slider("How many", 5, 30, 10, key="like_k")
             with ui.guard("finding similar items"):
-                like = explore.more_like_this(model, int(item), catalog, k=how_many)
+                like = explore.more_like_this(model, int(item), catalog, k=how_many, everything=data)
                 columns = {
                     "rank": st.column_config.NumberColumn("#", width="small"),
                     "title": st.column_config.TextColumn("Title", width="large"),
                     "genres": st.column_config.TextColumn("Genres"),
                     "similarity": st.column_config.ProgressColumn(
                         "Similarity", format="%.3f", min_value=0.0, max_value=1.0,
-                        help="Cosine similarity in the model's eyes: 1 = interchangeable, 0 = unrelated.",
+                        help=f"How alike the two items are: {model.similarity_basis}.",
                     ),
                 }
-                order = ["rank", "title", "genres", "similarity"]
+                columns["interactions"] = st.column_config.NumberColumn(
+                    "Interactions", format="localized", help="How many interactions it has in the whole dataset.")
+                order = ["rank", "title", "genres", "similarity", "interactions"]
                 if (like["image_url"] != "").any():
                     columns["image_url"] = st.column_config.ImageColumn("Picture")
                     order.insert(1, "image_url")
@@ -164,7 +168,7 @@ with tab_people:
         users = explore.sample_users(model, sample_size, seed=int(seed))
         heat = explore.user_similarity_heatmap(model, users)
         charts.show(
-            _heatmap_figure(heat, f"How alike {explore.model_title(model.name)} finds {fmt.plural(len(heat), 'person', 'people')}", "Person"),
+            _heatmap_figure(heat, f"How alike {leaderboard.model_title(model.name)} finds {fmt.plural(len(heat), 'person', 'people')}", "Person"),
             key="user_heatmap",
         )
 
@@ -195,7 +199,7 @@ with tab_map:
                     hovertemplate="<b>%{customdata[0]}</b><br>%{customdata[1]:,} interactions<extra>" + str(genre) + "</extra>",
                 )
             )
-        title = f"The {fmt.count(len(points))} most popular items as {explore.model_title(model.name)} sees them"
+        title = f"The {fmt.count(len(points))} most popular items as {leaderboard.model_title(model.name)} sees them"
         charts.show(
             charts.style(fig, title, x=f"{points.attrs.get('method', '')} direction 1",
                          y=f"{points.attrs.get('method', '')} direction 2", height=560, legend="Main genre"),

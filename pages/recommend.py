@@ -9,7 +9,7 @@ from typing import Any
 import streamlit as st
 
 import ui
-from recsys import explore
+from recsys import explore, leaderboard
 from ui import format as fmt
 from ui import words
 
@@ -49,7 +49,7 @@ runs = ui.finished_runs_or_stop(dataset_id, _empty_state)
 
 labels = dict(zip(runs["id"].astype(int), runs["label"], strict=True))
 run_ids = list(labels)
-first = explore.preferred_run(runs)
+first = leaderboard.best_run(runs)
 
 data = None
 with ui.guard("loading the dataset") as loaded:
@@ -97,12 +97,17 @@ def _one_person() -> None:
             model = ui.load_run_model(run_id)
             recs = explore.recommendations_for_user(model, user_id, catalog, k=int(k), everything=data)
             hits = int(recs["picked_later"].sum())
-            st.caption(
-                "Items they already picked in training are left out. "
-                + (f"{fmt.plural(hits, 'suggestion')} they really went on to pick (held out from training)."
-                   if hits else "None of these was in their held-out picks.")
-            )
-            order = ["rank", "title", "picked_later", "because", "genres"]
+            held_out = recs.attrs.get("held_out", 0)
+            if held_out:  # a model that did not train on all of this person's history: say what it found
+                st.caption(
+                    "Items they already picked in training are left out. "
+                    + (f"{fmt.plural(hits, 'suggestion')} they really went on to pick (held out from training)."
+                       if hits else "None of these was in their held-out picks.")
+                )
+            else:
+                st.caption("Everything they already picked is left out.")
+            order = ["rank", "title", "picked_later", "because", "genres"] if held_out else [
+                "rank", "title", "because", "genres"]
             columns = {
                 "rank": st.column_config.NumberColumn("#", width="small"),
                 "title": st.column_config.TextColumn("Title", width="medium"),
@@ -149,14 +154,14 @@ with tab_persona:
         placeholder="Start typing a title…",
     )
     persona_k = st.slider("How many suggestions per model", 5, 20, 10, key="persona_k")
-    latest = explore.latest_run_per_model(runs)
+    latest = leaderboard.latest_run_per_model(runs)
     if not liked:
         st.info("Pick at least one item to see what each model suggests.")
     else:
         with ui.guard("asking the models"):
             result = _persona(
                 str(ui.get_store().home),
-                tuple(int(r) for r in latest["id"]), tuple(explore.model_title(m) for m in latest["model"]),
+                tuple(int(r) for r in latest["id"]), tuple(leaderboard.model_title(m) for m in latest["model"]),
                 int(dataset_id), tuple(liked), int(persona_k), tuple(latest["finished_at"]),
             )
             for name, problem in result.problems.items():

@@ -1,15 +1,16 @@
 """Results: which trained model recommends best on the same test, by how much, and at what cost.
-Layout only: every table and chart's data comes from ``recsys.explore``."""
+Layout only: every table and chart's data comes from ``recsys.leaderboard``."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 import ui
-from recsys import explore, popularity_bands
+from recsys import leaderboard, popularity_bands
 from ui import charts, sharing, words
 from ui import format as fmt
 
@@ -22,12 +23,14 @@ ui.page_header(
 
 
 # -- cached work: keyed by the data folder, run ids and finish times (a finished run never changes) ----
-@st.cache_data(show_spinner="Comparing the models…", max_entries=16)
+@st.cache_data(show_spinner="Comparing the models…", max_entries=32)
 def _board(home: str, run_ids: tuple[int, ...], stamps: tuple[Any, ...], selected: int | None, dataset_id: int,
-           protocol: str, seed: int):
-    runs = explore.leaderboard_runs(ui.get_store().list_runs(dataset_id), protocol, seed)
+           protocol: str, seed: int, tested: tuple[str, ...] | None):
+    """The leaderboard of these runs; paired tests only for ``tested`` metrics (None: all, for the CSV)."""
+    runs = leaderboard.leaderboard_runs(ui.get_store().list_runs(dataset_id), protocol, seed)
     evaluations = {int(r): ui.load_evaluation(int(r)) for r in run_ids}
-    return explore.leaderboard(runs[runs["id"].isin(run_ids)], evaluations, selected=selected)
+    return leaderboard.leaderboard(runs[runs["id"].isin(run_ids)], evaluations, selected=selected,
+                                   tested=None if tested is None else list(tested))
 
 
 @st.cache_data(show_spinner="Breaking results down by segment…", max_entries=16)
@@ -35,8 +38,9 @@ def _segments(home: str, run_ids: tuple[int, ...], labels: tuple[str, ...], stam
               protocol: str, seed: int):
     data, _ = ui.load_dataset(dataset_id)
     evaluations = {label: ui.load_evaluation(int(r)) for r, label in zip(run_ids, labels, strict=True)}
-    models = {label: ui.load_run_model(int(r)) for r, label in zip(run_ids, labels, strict=True)}
-    return explore.segment_breakdown(data, protocol, seed, evaluations, models)
+    # only runs stored before their top-k lists were kept need their model (to rank the test users again)
+    models = {label: (lambda r=int(r): ui.load_run_model(r)) for r, label in zip(run_ids, labels, strict=True)}
+    return leaderboard.segment_breakdown(data, protocol, seed, evaluations, models)
 
 
 def _empty_state() -> None:
@@ -66,9 +70,9 @@ def _bar_with_errors(rows, title: str, axis: str) -> go.Figure:
 def _watch_training(dataset_id: int, finished: int) -> None:
     """While models train, check every few seconds; redraw the page when one finishes."""
     all_runs = ui.get_store().list_runs(dataset_id)
-    if len(explore.finished_runs(all_runs)) != finished:
+    if len(leaderboard.finished_runs(all_runs)) != finished:
         st.rerun(scope="app")
-    waiting = explore.pending_runs(all_runs)
+    waiting = leaderboard.pending_runs(all_runs)
     if len(waiting):
         st.caption(f"{fmt.plural(len(waiting), 'model')} still training or waiting: "
                    "they join the leaderboard as soon as they finish.")
@@ -80,15 +84,15 @@ runs = None
 if dataset_id is not None:
     with ui.guard("listing the finished runs"):
         all_runs = ui.get_store().list_runs(dataset_id)
-        runs = explore.finished_runs(all_runs)
-        if len(explore.pending_runs(all_runs)):
+        runs = leaderboard.finished_runs(all_runs)
+        if len(leaderboard.pending_runs(all_runs)):
             _watch_training(int(dataset_id), len(runs))
 if runs is None or runs.empty:
     if dataset_id is not None:
         _empty_state()
     st.stop()
 
-splits = explore.split_choices(runs)
+splits = leaderboard.split_choices(runs)
 split_keys = list(zip(splits["protocol"], splits["seed"].astype(int), strict=True))
 counts = dict(zip(split_keys, splits["runs"], strict=True))
 left, right = st.columns(2)
@@ -97,18 +101,26 @@ protocol, seed = left.selectbox(
     format_func=lambda key: f"{words.protocol_label(key[0])} · seed {key[1]} ({fmt.plural(counts[key], 'model')})",
     help="Only models tested on exactly the same held-out data can be compared fairly.",
 )
-same = explore.leaderboard_runs(runs, protocol, seed)
+same = leaderboard.leaderboard_runs(runs, protocol, seed)
 labels = dict(zip(same["id"].astype(int), same["label"], strict=True))
 ids = list(labels)
-preferred = explore.preferred_run(same)
+best_id = leaderboard.best_run(same)
 selected = right.selectbox(
-    "Compare everything with", ids, index=ids.index(preferred), format_func=labels.get, key="results_selected",
-    help="The last column of the details table says whether each model is significantly better than this one.",
+    "Compare everything with", ids, index=ids.index(best_id), format_func=labels.get, key="results_selected",
+    help="The last column of the details table says whether each model is significantly better than this one. "
+         "It starts on the best model (highest ranking quality, NDCG).",
 )
+home = str(ui.get_store().home)
+stamps = tuple(same["finished_at"])
+
+
+def board_for(selected_run: int | None, tested: tuple[str, ...] | None):
+    return _board(home, tuple(ids), stamps, selected_run, int(dataset_id), str(protocol), int(seed), tested)
+
 
 board = None
 with ui.guard("comparing the models"):
-    board = _board(str(ui.get_store().home), tuple(ids), tuple(same["finished_at"]), int(selected), int(dataset_id), str(protocol), int(seed))
+    board = board_for(None, (leaderboard.MAIN_METRIC,))
 if board is None:
     st.stop()
 if board.empty:
@@ -116,25 +128,30 @@ if board.empty:
     st.stop()
 
 k = int(board["k"].iloc[0])
-if explore.baseline_run_id(same) is None:
+if leaderboard.baseline_run_id(same) is None:
     st.warning("There is no Popularity run on this test yet, so nothing to compare against. It is trained "
                "automatically with the next model you train on this split.")
 
-# -- headline --------------------------------------------------------------------------------------
-table = explore.leaderboard_table(board)
-best = table.iloc[0]
-hit = board[(board["metric"] == "hit_rate") & (board["run_id"] == int(best["run_id"]))]
-cols = st.columns(3)
-cols[0].metric("Best model", str(best["Model"]).split(" · ")[0], help="Highest ranking quality (NDCG).")
-if not hit.empty:
-    row = hit.iloc[0]
-    cols[1].metric(
-        explore.metric_title("hit_rate", k), fmt.percent(row["value"]),
-        delta=None if row["is_baseline"] else f"{(row['vs_baseline']) * 100:+.1f} points vs Popularity",
-        help=explore.metric_help("hit_rate", k),
-    )
-cols[2].metric("Models compared", fmt.count(len(table)), help="Finished runs tested on this same held-out data.")
-st.caption(" ".join(filter(None, [words.SCORED_NOTE, ui.load_evaluation(int(best["run_id"])).relevance])))
+# -- headline: the best model, and its own figures ---------------------------------------------------
+table = leaderboard.leaderboard_table(board)
+best_name = labels[best_id].split(" · ")[0]
+cols = st.columns(4)
+cols[0].metric("Best model", best_name, help=f"Highest ranking quality ({leaderboard.metric_title('ndcg', k, short=True)}) "
+               "on this test; an exact tie goes to the higher hit rate.")
+for column, metric, shown in ((cols[1], "ndcg", fmt.metric), (cols[2], "hit_rate", fmt.percent)):
+    mine = board[(board["metric"] == metric) & (board["run_id"] == best_id)]
+    if mine.empty:
+        continue
+    row = mine.iloc[0]
+    unit = " points" if metric == "hit_rate" else ""
+    scale = 100 if metric == "hit_rate" else 1
+    delta = None
+    if not row["is_baseline"] and pd.notna(row["vs_baseline"]):
+        delta = f"{row['vs_baseline'] * scale:+.{1 if unit else 3}f}{unit} vs Popularity"
+    column.metric(f"{best_name}: {leaderboard.metric_title(metric, k, short=True)}", shown(row["value"]), delta=delta,
+                  help=leaderboard.metric_help(metric, k))
+cols[3].metric("Models compared", fmt.count(len(table)), help="Finished runs tested on this same held-out data.")
+st.caption(" ".join(filter(None, [words.SCORED_NOTE, ui.load_evaluation(best_id).relevance])))
 
 # -- leaderboard table ------------------------------------------------------------------------------
 st.subheader("Leaderboard", anchor=False)
@@ -147,29 +164,37 @@ config: dict[str, Any] = {
         "Time (s)", format="%.1f", help="Training plus measuring, in seconds."),
     "Device": st.column_config.TextColumn("Device", help="Where it trained: CPU or GPU (CUDA)."),
 }
-for metric in explore.METRICS:
-    short = explore.metric_title(metric, k, short=True)
+for metric in leaderboard.METRICS:
+    short = leaderboard.metric_title(metric, k, short=True)
     if short in table.columns:
-        config[short] = st.column_config.NumberColumn(short, format="%.3f", help=explore.metric_help(metric, k))
+        config[short] = st.column_config.NumberColumn(short, format="%.3f", help=leaderboard.metric_help(metric, k))
 st.dataframe(table, hide_index=True, width="stretch", column_config=config,
              column_order=[c for c in table.columns if c != "run_id"])
-st.download_button(
-    "Download the full table (CSV)", explore.leaderboard_csv(board),
-    file_name=f"leaderboard-{protocol}-seed{seed}.csv", mime="text/csv", key="results_csv",
-)
+# The CSV has a paired test for every metric (the page tests NDCG and the measure shown): made on request.
+if st.button("Prepare the full table (CSV)", key="results_csv_prepare",
+             help="Every measure with its 95% range and its paired test against Popularity."):
+    with ui.guard("preparing the table"), st.spinner("Testing every measure…"):
+        st.session_state["results_csv_data"] = (tuple(ids), leaderboard.leaderboard_csv(board_for(None, None)))
+ready = st.session_state.get("results_csv_data")
+if ready and ready[0] == tuple(ids):
+    st.download_button("Download the full table (CSV)", ready[1], file_name=f"leaderboard-{protocol}-seed{seed}.csv",
+                       mime="text/csv", key="results_csv")
 
 # -- one metric in detail ---------------------------------------------------------------------------
 st.subheader("One measure in detail", anchor=False)
-available = [m for m in explore.METRICS if m in set(board["metric"])]
+available = [m for m in leaderboard.METRICS if m in set(board["metric"])]
 metric = st.selectbox(
-    "Measure", available, key="results_metric", format_func=lambda m: explore.metric_title(m, k),
+    "Measure", available, key="results_metric", format_func=lambda m: leaderboard.metric_title(m, k),
     help="Hover a column header in the table above for each measure's definition.",
 )
-st.caption(explore.metric_help(metric, k))
-rows = explore.metric_comparison(board, metric)
+st.caption(leaderboard.metric_help(metric, k))
+detail = board
+with ui.guard("testing the differences"):
+    detail = board_for(int(selected), (metric,))
+rows = leaderboard.metric_comparison(detail, metric)
 charts.show(
-    _bar_with_errors(rows, f"{explore.metric_title(metric, k)}, with 95% ranges",
-                     explore.metric_title(metric, k, short=True)),
+    _bar_with_errors(rows, f"{leaderboard.metric_title(metric, k)}, with 95% ranges",
+                     leaderboard.metric_title(metric, k, short=True)),
     key="results_bars",
 )
 st.dataframe(
@@ -196,8 +221,8 @@ st.dataframe(
 st.subheader("Accuracy versus discovery", anchor=False)
 beyond = [m for m in ("novelty", "coverage", "diversity", "mean_popularity") if m in set(board["metric"])]
 if beyond and "ndcg" in set(board["metric"]):
-    other = st.selectbox("Against", beyond, key="results_other", format_func=lambda m: explore.metric_title(m, k))
-    points = explore.tradeoff(board, "ndcg", other)
+    other = st.selectbox("Against", beyond, key="results_other", format_func=lambda m: leaderboard.metric_title(m, k))
+    points = leaderboard.tradeoff(board, "ndcg", other)
     fig = go.Figure(
         go.Scatter(
             x=points["x"], y=points["y"], mode="markers+text", text=[lbl.split(" · ")[0] for lbl in points["label"]],
@@ -208,19 +233,19 @@ if beyond and "ndcg" in set(board["metric"]):
         )
     )
     charts.show(
-        charts.style(fig, f"Ranking quality versus {explore.metric_title(other, k).lower()}",
-                     x=explore.metric_title(other, k, short=True), y=explore.metric_title("ndcg", k, short=True),
+        charts.style(fig, f"Ranking quality versus {leaderboard.metric_title(other, k).lower()}",
+                     x=leaderboard.metric_title(other, k, short=True), y=leaderboard.metric_title("ndcg", k, short=True),
                      height=420),
         key="results_tradeoff",
     )
-    st.caption("Top right is best of both: accurate and adventurous. " + explore.metric_help(other, k))
+    st.caption("Top right is best of both: accurate and adventurous. " + leaderboard.metric_help(other, k))
 
 # -- segments ---------------------------------------------------------------------------------------
 st.subheader("Who gains: light vs heavy users, popular vs niche items", anchor=False)
 with ui.guard("breaking the results down"):
     parts = _segments(str(ui.get_store().home), tuple(ids), tuple(labels[i] for i in ids), tuple(same["finished_at"]), int(dataset_id),
                       str(protocol), int(seed))
-    baseline = explore.baseline_run_id(same)
+    baseline = leaderboard.baseline_run_id(same)
     others = [label for run, label in labels.items() if run != baseline]
     colours = {label: charts.PALETTE[i % 5] for i, label in enumerate(others)}
     colours.update({labels[baseline]: charts.MUTED} if baseline in labels else {})
@@ -240,7 +265,7 @@ with ui.guard("breaking the results down"):
             ))
         fig.update_layout(barmode="group")
         with column:
-            charts.show(charts.style(fig, title, x="Segment", y=explore.metric_title("ndcg", k, short=True),
+            charts.show(charts.style(fig, title, x="Segment", y=leaderboard.metric_title("ndcg", k, short=True),
                                      legend="Model"), key=f"results_segments_{kind}")
     st.caption(
         "Light users have at most the median number of training interactions; heavy users more. "

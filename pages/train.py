@@ -83,10 +83,9 @@ def _describe(model: str) -> str:
     return f"**{words.model_label(model)}**: {description}"
 
 
-def _default_models(summary: dict) -> list[str]:
+def _default_models(summary: dict, available: list[str]) -> list[str]:
     suggested = [m["model"] for m in (summary.get("report") or {}).get("suggested_models", [])]
-    personalised = [m for m in suggested if m in MODELS and m != "popularity"
-                    and (summary["has_catalog"] or not MODELS[m].needs_catalog)]
+    personalised = [m for m in suggested if m in available and m != "popularity"]
     return personalised[:2] or ["itemknn"]
 
 
@@ -108,13 +107,16 @@ def training_form(dataset_id: int, summary: dict) -> None:
         st.caption(f"Why this one: {report['split_reason']}")
 
     st.markdown("**Which models**")
-    available = [m for m in MODELS if (summary["has_catalog"] or not MODELS[m].needs_catalog)
+    refused = jobs.model_refusals(ui.get_store(), dataset_id)
+    available = [m for m in MODELS if m not in refused
                  and (protocol != "users" or MODELS[m].supports_fold_in)]  # held-out people need fold-in
     picked = st.multiselect(
         "Models to train (Popularity is always trained too, as the yardstick)", available,
-        default=[m for m in _default_models(summary) if m in available], key=f"models_{dataset_id}",
+        default=[m for m in _default_models(summary, available) if m in available], key=f"models_{dataset_id}",
         format_func=words.model_label, placeholder="Choose one or more models",
     )
+    for reason in refused.values():
+        st.caption(f"Not offered: {reason}")
     for model in picked:
         st.markdown(f"- {_describe(model)}")
     settings = {model: _model_settings(model) for model in picked}
@@ -132,9 +134,11 @@ def training_form(dataset_id: int, summary: dict) -> None:
         st.info("Pick at least one model to see how long it will take.")
         return
     store = ui.get_store()
-    rows, blocked = [], []
+    rows, blocked, learned = [], [], []
     for model in picked:
-        guess = jobs.estimate(summary, model, settings[model], device)
+        guess = jobs.estimate(summary, model, settings[model], device, store=store)
+        if guess.basis.startswith("calibrated"):
+            learned.append(words.model_label(model))
         on_spark = bool(engine) and model in SPARK_MODELS
         seconds = guess.seconds
         if on_spark:
@@ -149,6 +153,10 @@ def training_form(dataset_id: int, summary: dict) -> None:
             blocked.append(f"**{words.model_label(model)}** cannot run: {guess.reason}.")
     st.markdown("**Estimate**")
     st.dataframe(pd.DataFrame(rows), hide_index=True)
+    st.caption("Times include training each model again on all the data, for the recommendations it will make. "
+               + (f"Learned from earlier runs on this machine for {', '.join(learned)}; " if learned else "")
+               + ("first guesses for the others, until they have run here once." if len(learned) < len(picked)
+                  else "they get closer with every run."))
     for message in blocked:
         st.warning(message)
 
@@ -272,6 +280,10 @@ def active_run_card(run: dict) -> None:
             text += " · stopping after this pass"
         if eta is not None:
             text += f" · about {fmt.duration(eta)} left"
+        elif run["status"] == "running" and progress["late"]:
+            text += " · taking longer than estimated"
+        elif run["status"] == "running" and run["phase"] in ("evaluating", "refitting", "saving"):
+            text += " · finishing"
         st.progress(float(progress["fraction"] or 0.0), text=text)
         if run["status"] == "running" and run["epochs_total"]:
             epochs = store.epochs(int(run["id"]))

@@ -62,6 +62,13 @@ def parse_settings(pairs: Sequence[str] | None) -> dict[str, str]:
     return dict(_pairs(pairs, "--set"))
 
 
+def print_warnings(warnings: Sequence[str]) -> None:
+    """The data report's warnings on stderr, one ``warning: ...`` line each (what ``validate`` lists under
+    "Warnings:")."""
+    for warning in warnings:
+        print(f"warning: {' '.join(str(warning).split())}", file=sys.stderr)
+
+
 def model_class(name: str):
     """The registered model class called ``name``; ``DataError`` listing the models otherwise."""
     from recsys.models import MODELS
@@ -102,7 +109,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     if model.needs_catalog and not args.items:
         raise DataError(f"{args.model} needs an item catalogue (titles, genres or tags): add --items FILE.")
     inter = load_interactions(args.file, columns=column_overrides(args))
+    print_warnings(inter.report.warnings if inter.report is not None else [])
     catalog = load_items(args.items) if args.items else None
+    if catalog is not None:
+        print_warnings(catalog.report.get("warnings", []))
 
     def report_epoch(record: dict) -> None:
         shown = [("loss", record.get("loss")), ("rmse", record.get("rmse")), ("validation", record.get("validation"))]
@@ -141,7 +151,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     """Write the top ``--k`` items for ``--users`` (``all`` or comma-separated ids) to ``--out`` as CSV
-    ``user,item,rank,score``, in the file's own ids, from the model saved in MODEL_DIR or, with ``--run
+    ``user,item,rank,score``, in the file's own ids (text that would start a spreadsheet formula gets an
+    apostrophe, see :mod:`recsys.csv_export`), from the model saved in MODEL_DIR or, with ``--run
     RUN_ID``, from that run's serving model (trained on every interaction of its dataset; every item a
     user has anywhere in the dataset is left out). Items a user already has are excluded. Unknown user
     ids are named on stderr and skipped."""
@@ -181,10 +192,12 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             print(f"skipped {len(missing)} unknown user(s): {', '.join(missing[:5])}{more}", file=sys.stderr)
         user_ids = [u for u, ok in zip(wanted, known, strict=True) if ok]
+    from recsys.csv_export import write_csv
+
     frame = model.recommend_frame(user_ids, k=args.k, exclude=seen)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    write_csv(frame, out)
     print(f"wrote {len(frame):,} recommendations for {frame['user'].nunique():,} users to {out}")
     return 0
 
@@ -204,6 +217,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise DataError(f"Unknown model(s) {', '.join(unknown)}. Available: {', '.join(MODELS)}.")
     names = ["popularity"] + [n for n in dict.fromkeys(names) if n != "popularity"]
     inter = load_interactions(args.file, columns=column_overrides(args))
+    print_warnings(inter.report.warnings if inter.report is not None else [])
     catalog = None
     if args.items:
         from recsys.data import load_items
@@ -299,6 +313,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     store = Store()
     dataset_id = store.add_dataset(args.file, columns=column_overrides(args), items=args.items,
                                    creator_column=args.creator_col)
+    print_warnings((store.dataset(dataset_id).get("report") or {}).get("warnings", []))
     try:
         run_id = submit(store, dataset_id, args.model, params, protocol=args.split, seed=seed, device=device,
                         engine=engine["name"], master=engine.get("master"), spark_conf=engine.get("conf"))

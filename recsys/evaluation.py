@@ -26,7 +26,6 @@ import scipy.sparse as sp
 from recsys import metrics as m
 from recsys import popularity_bands
 from recsys.data import Catalog, DataError, Interactions
-from recsys.models import ModelError, make_model
 from recsys.popularity_bands import HEAD_PERCENT
 from recsys.split import Split, make_split
 
@@ -292,6 +291,8 @@ def evaluate(
     notes: list[str] = []
     train, test = split.train, split.test
     if split.folds_in and not getattr(model, "supports_fold_in", True):
+        from recsys.models import ModelError  # here, not at the top: reading stored results needs no torch
+
         raise ModelError(
             f"{getattr(model, 'name', 'This model')} cannot take in a new person's history without "
             "retraining, so it cannot be tested on held-out people: pick another split."
@@ -510,9 +511,11 @@ def compare(
     seed: int = 0,
     confidence: float = 0.95,
     alpha: float = 0.05,
+    interval: bool = True,
 ) -> dict[str, Any]:
     """Is A better than B on ``metric``? Paired over the users both evaluated
-    (:func:`recsys.metrics.paired_bootstrap`): ``mean_diff`` (A - B), ``ci_low``/``ci_high``, ``p_value``,
+    (:func:`recsys.metrics.paired_bootstrap`): ``mean_diff`` (A - B), ``ci_low``/``ci_high`` (NaN with
+    ``interval=False``: the test alone, in half the time), ``p_value``,
     plus ``mean_a``, ``mean_b``, ``users`` (common), ``significant`` (p < ``alpha``), ``better`` ("a", "b"
     or None when not significant) and ``same_split`` (False when the two were evaluated on different test
     sets, where pairing users is not meaningful)."""
@@ -522,7 +525,7 @@ def compare(
     a = eval_a.per_user[metric][ia]
     b = eval_b.per_user[metric][ib]
     result: dict[str, Any] = dict(
-        m.paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed, confidence=confidence)
+        m.paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed, confidence=confidence, interval=interval)
     )
     significant = bool(result["p_value"] < alpha)
     same = (
@@ -564,6 +567,8 @@ def run_protocol(
     (:func:`fit_on_split`). ``params`` maps a model name to its hyperparameters; models with a ``seed``
     setting get ``seed`` unless ``params`` says otherwise. ``on_epoch`` receives each epoch record with
     ``"model"`` added. Returns ``(name, evaluation, fit_seconds)`` per model, in the order given."""
+    from recsys.models import make_model
+
     split = make_split(inter, protocol, seed=seed, **(split_options or {}))
     results: list[tuple[str, Evaluation, float]] = []
     for name in model_names:

@@ -101,17 +101,9 @@ def pseudonym(user_id: Any, key: bytes) -> str:
 # -- choosing runs and people ------------------------------------------------------------------------
 def _board():
     """The module holding the leaderboard's statistics."""
-    from recsys import explore
+    from recsys import leaderboard
 
-    return explore
-
-
-def _best_run(runs: pd.DataFrame) -> int | None:
-    """The best finished run on NDCG (ties: newer first)."""
-    if runs.empty or "ndcg" not in runs:
-        return None if runs.empty else int(runs["id"].iloc[0])
-    scored = runs.assign(_n=pd.to_numeric(runs["ndcg"], errors="coerce").fillna(-np.inf))
-    return int(scored.sort_values(["_n", "id"], ascending=[False, False])["id"].iloc[0])
+    return leaderboard
 
 
 def choose_runs(store, dataset_id: int, run_ids: Sequence[int] | None = None) -> tuple[pd.DataFrame, list[str]]:
@@ -146,7 +138,7 @@ def choose_runs(store, dataset_id: int, run_ids: Sequence[int] | None = None) ->
     baseline = board.baseline_run_id(same)
     ids = set(chosen["id"].astype(int)) | ({baseline} if baseline is not None else set())
     out = same[same["id"].astype(int).isin(ids)]
-    best = _best_run(out)
+    best = board.best_run(out)  # the run every page opens on
     order = out.assign(_best=out["id"].astype(int) == best,
                        _n=pd.to_numeric(out.get("ndcg"), errors="coerce").fillna(-np.inf))
     order = order.sort_values(["_best", "_n", "id"], ascending=[False, False, False])

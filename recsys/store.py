@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.data import Catalog, DataError, Interactions
+from recsys.reading import open_regular_file
 
 SCHEMA_VERSION = 3
 DB_NAME = "tastemaker.db"
@@ -701,9 +702,8 @@ class Store:
         return dataset_id
 
     def _write_dataset_files(self, folder: Path, inter: Interactions, catalog: Catalog | None) -> None:
-        frame = inter.to_frame(original_ids=True)
         folder.mkdir(parents=True)
-        atomic_write(folder / "interactions.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+        atomic_write(folder / "interactions.parquet", inter.to_parquet)  # row group by row group
         if catalog is not None:
             cat_frame = catalog.frame.copy()
             cat_frame["item_id"] = cat_frame["item_id"].astype(str)
@@ -780,13 +780,7 @@ class Store:
                 f"Dataset {dataset_id}'s stored copy cannot be read ({'; '.join(problems)}): upload the same "
                 "file again to repair it, or run `python -m recsys doctor`."
             )
-        frame = pd.read_parquet(folder / "interactions.parquet")
-        inter = Interactions.from_frame(
-            frame, "user", "item",
-            value="value" if "value" in frame else None,
-            timestamp="timestamp" if "timestamp" in frame else None,
-            explicit=bool(meta["explicit"]),
-        )
+        inter = Interactions.from_parquet(folder / "interactions.parquet", explicit=bool(meta["explicit"]))
         catalog = None
         if meta["has_catalog"]:
             cat_frame = pd.read_parquet(folder / "catalog.parquet")
@@ -1448,6 +1442,44 @@ class Store:
         recs["item"] = recs["item"].astype(str) if recs["item"].dtype == object else recs["item"]
         atomic_write(folder / "recommendations.parquet", lambda tmp: recs.to_parquet(tmp, index=False))
 
+    # -- what finished runs cost (read by recsys.jobs to calibrate its estimates) ------------------
+    def save_run_usage(self, run_id: int, usage: dict[str, Any]) -> None:
+        """Record what a finished run used (``peak_memory_bytes``: the worker's peak resident memory
+        during the run, or the GPU's peak allocation) in ``runs/<id>/usage.json``."""
+        folder = self.run_dir(run_id)
+        if folder.is_dir():
+            atomic_write_bytes(folder / "usage.json", _json(_clean(dict(usage))).encode())
+
+    def run_costs(self, model: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest finished (``done``) runs trained on this machine (not on Spark, whose times are the
+        cluster's), of ``model`` when given, with what each cost and on what data: ``id, model, params,
+        device, seconds`` (start to finish), ``epochs_done``, ``is_baseline``, ``n_users, n_items,
+        n_interactions`` (of the whole dataset), ``estimate`` (the dict stored when it was queued) and
+        ``peak_memory_bytes`` (None where it was not measured)."""
+        clause, args = ("AND r.model=?", (str(model),)) if model is not None else ("", ())
+        sql = f"""
+            SELECT r.id, r.model, r.params, r.device, r.estimate, r.is_baseline,
+                r.finished_at - r.started_at AS seconds,
+                (SELECT COUNT(*) FROM epochs e WHERE e.run_id=r.id) AS epochs_done,
+                d.n_users, d.n_items, d.n_interactions
+            FROM runs r JOIN datasets d ON d.id = r.dataset_id
+            WHERE r.status='done' AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL
+                AND COALESCE(json_extract(r.engine, '$.name'), 'local') = 'local' {clause}
+            ORDER BY r.id DESC LIMIT ?
+        """
+        with self.connect() as conn:
+            rows = [dict(r) for r in conn.execute(sql, (*args, int(limit))).fetchall()]
+        for row in rows:
+            row["params"] = json.loads(row["params"] or "{}")
+            row["estimate"] = json.loads(row["estimate"] or "{}")
+            row["is_baseline"] = bool(row["is_baseline"])
+            usage = self.run_dir(row["id"]) / "usage.json"
+            try:
+                row["peak_memory_bytes"] = json.loads(usage.read_text()).get("peak_memory_bytes")
+            except (OSError, ValueError):
+                row["peak_memory_bytes"] = None
+        return rows
+
 
 @dataclass
 class Sweep:
@@ -1793,9 +1825,8 @@ def _read_source(source, source_name: str | None) -> tuple[bytes, str, str]:
         label = source_name or str(getattr(source, "name", "upload"))
     else:
         path = Path(source)
-        if not path.is_file():
-            raise DataError(f"No file at {path}: check the path.")
-        raw, label = path.read_bytes(), source_name or path.name
+        with open_regular_file(path) as fh:  # a folder, FIFO or device is refused before any read
+            raw, label = fh.read(), source_name or path.name
     label = Path(str(label)).name or "upload"
     suffixes = [s.lower() for s in Path(label).suffixes][-2:]
     suffix = "".join(s for s in suffixes if s in UPLOAD_SUFFIXES) or ".csv"

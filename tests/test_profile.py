@@ -85,3 +85,22 @@ def test_profile_frames_of_interactions():
     assert profile["time_period"] == "day" and profile["time"]["interactions"].sum() == 4
     assert profile["medians"] == {"per_user": 1.0, "per_item": 2.0}
     assert profile["head_share"] == pytest.approx(0.75)
+
+
+@pytest.mark.parametrize("days, period", [(200, "day"), (1_500, "week"), (8_000, "month"), (40_000, "year")])
+def test_activity_over_time_matches_a_pandas_count(days, period):
+    """Known answers from pandas' own calendar on random listening logs, for each period size."""
+    rng = np.random.default_rng(days)
+    stamps = rng.integers(1_000_000_000, 1_000_000_000 + days * DAY, 5_000)
+    users = rng.integers(0, 40, 5_000)
+    frame, got = activity_over_time(users, stamps)
+    assert got == period
+    when = pd.Series(pd.to_datetime(stamps, unit="s"))
+    starts = {"day": when.dt.floor("D"), "week": when.dt.floor("D") - pd.to_timedelta(when.dt.day_of_week, unit="D"),
+              "month": when.dt.to_period("M").dt.start_time, "year": when.dt.to_period("Y").dt.start_time}[period]
+    expected = pd.DataFrame({"period": starts, "user": users}).groupby("period")
+    table = frame.set_index("period")
+    assert table.loc[expected.size().index, "interactions"].tolist() == expected.size().tolist()
+    assert table.loc[expected.size().index, "active_users"].tolist() == expected["user"].nunique().tolist()
+    assert frame["interactions"].sum() == 5_000 and (frame["period"].diff().dropna() > pd.Timedelta(0)).all()
+    assert frame["period"].iloc[0] == starts.min() and frame["period"].iloc[-1] == starts.max()

@@ -369,6 +369,8 @@ def test_worker_trains_on_spark_cancels_and_fails_plainly_and_the_run_works_ever
     assert engine["name"] == "spark" and engine["master"] == "local[2]" and engine["conf"] == CONF
     assert engine["spark_version"] == spark.pyspark_version() and engine["executors"] == 1 and engine["cores"] == 2
     assert engine["fit_seconds"] > 0 and engine["serving_fit_seconds"] > 0 and engine["reg_param"] > 0
+    assert trained not in [r["id"] for r in store.run_costs()]  # the cluster's times calibrate no local estimate
+    assert store.baseline_run(run["dataset_id"], "random", 42) in [r["id"] for r in store.run_costs()]
     epochs = store.epochs(trained)
     assert list(epochs["epoch"]) == list(range(1, DEMO_SETTINGS["epochs"] + 1))
     assert epochs["loss"].iloc[-1] > 0 and epochs["validation"].iloc[-1] > 0.1  # scored on the validation part

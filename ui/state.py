@@ -203,15 +203,15 @@ def worker_info() -> dict[str, Any]:
 
 
 def finished_runs_or_stop(dataset_id: int | None, empty_state) -> pd.DataFrame:
-    """The dataset's finished runs (``explore.finished_runs``); when there are none, draw
+    """The dataset's finished runs (``leaderboard.finished_runs``); when there are none, draw
     ``empty_state()`` (only if a dataset is chosen) and stop the page."""
-    from recsys import explore
+    from recsys import leaderboard
     from ui.errors import guard
 
     runs = None
     if dataset_id is not None:
         with guard("listing the trained models"):
-            runs = explore.finished_runs(get_store().list_runs(dataset_id))
+            runs = leaderboard.finished_runs(get_store().list_runs(dataset_id))
     if runs is None or runs.empty:
         if dataset_id is not None:
             empty_state()

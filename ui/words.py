@@ -3,7 +3,7 @@ their own plain labels in each model's declaration: :mod:`recsys.models.settings
 
 from __future__ import annotations
 
-from recsys.explore import model_title
+from recsys.leaderboard import model_title
 
 PROTOCOL_LABELS: dict[str, str] = {
     "random": "Random 20% of each person's interactions",
