@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 
 import ui
 from recsys import jobs
+from recsys.engines import SPARK_MODELS, spark
 from recsys.models import MODELS
 from recsys.models.settings import Setting
 from recsys.split import PROTOCOL_DESCRIPTIONS, PROTOCOLS
@@ -127,6 +128,7 @@ def training_form(dataset_id: int, summary: dict) -> None:
         device_names["cuda"] = f"GPU: {info['name']}"
     device = st.radio("Device", list(device_names), format_func=device_names.get, horizontal=True,
                       key="train_device", label_visibility="collapsed")
+    engine = _engine_choice(picked)
 
     if not picked:
         st.info("Pick at least one model to see how long it will take.")
@@ -137,9 +139,15 @@ def training_form(dataset_id: int, summary: dict) -> None:
         guess = jobs.estimate(summary, model, settings[model], device, store=store)
         if guess.basis.startswith("calibrated"):
             learned.append(words.model_label(model))
-        rows.append({"Model": words.model_label(model), "Time": "≈ " + fmt.duration(guess.seconds),
+        on_spark = bool(engine) and model in SPARK_MODELS
+        seconds = guess.seconds
+        if on_spark:
+            params = {**MODELS[model].default_params(), **settings[model]}
+            seconds += spark.estimate_seconds(summary["n_users"], summary["n_items"], summary["n_interactions"],
+                                              params, engine["master"])
+        rows.append({"Model": words.model_label(model), "Time": "≈ " + fmt.duration(seconds),
                      "Memory": "≈ " + fmt.size(guess.memory_bytes),
-                     "Runs on": "GPU" if guess.device.startswith("cuda") else "CPU",
+                     "Runs on": "Spark" if on_spark else "GPU" if guess.device.startswith("cuda") else "CPU",
                      "Fits": "Yes" if guess.fits else "No"})
         if not guess.fits:
             blocked.append(f"**{words.model_label(model)}** cannot run: {guess.reason}.")
@@ -159,13 +167,41 @@ def training_form(dataset_id: int, summary: dict) -> None:
                 if any(model in message for message in blocked):
                     continue
                 submitted.append(jobs.submit(store, dataset_id, model, settings[model], protocol=protocol,
-                                             device=device))
+                                             device=device, **(engine if model in SPARK_MODELS else {})))
         if submitted:
             with ui.guard("starting the background worker"):
                 jobs.ensure_worker(store)
             st.toast(f"Queued {fmt.plural(len(submitted), 'run')}: training has started.")
             if outcome.ok:
                 st.rerun()
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _spark_installed() -> bool:
+    return spark.installed()
+
+
+def _engine_choice(picked: list[str]) -> dict:
+    """Where the models that can train on Spark learn, offered only when Spark is installed here: ``{}``
+    for this machine, else ``jobs.submit``'s ``engine`` and ``master``."""
+    if not _spark_installed():
+        return {}
+    names = {"local": "This machine", "spark": "Apache Spark"}
+    choice = st.radio("Engine", list(names), format_func=names.get, horizontal=True, key="train_engine",
+                      help="Spark trains Implicit ALS on a cluster and brings the result back here.")
+    if choice == "local":
+        return {}
+    st.caption("Spark is for scale, not for speed on small data: it pays off when the interactions no longer "
+               "fit on one machine (hundreds of millions of rows and more). On data this size this machine is "
+               "faster, because starting Spark alone takes longer than the whole training here.")
+    master = st.text_input(
+        "Spark master URL", value=spark.default_master(), key="train_spark_master",
+        help="local[2]: Spark on 2 cores of this machine. spark://HOST:7077: a standalone Spark cluster. "
+             "yarn: a Hadoop cluster. k8s://https://HOST:443: Kubernetes.")
+    others = [words.model_label(m) for m in picked if m not in SPARK_MODELS]
+    if others:
+        st.caption(f"Only Implicit ALS trains on Spark; {', '.join(others)} train on this machine.")
+    return {"engine": "spark", "master": master.strip()}
 
 
 # -- the live view ---------------------------------------------------------------------------------
@@ -266,7 +302,8 @@ def runs_table(runs: pd.DataFrame) -> None:
         "Status": runs["status"].map(words.status_label),
         "Took": runs["duration_seconds"].map(fmt.duration),
         "NDCG@10": runs[metric].map(fmt.metric) if metric else "–",
-        "Device": runs["device"].fillna("–").str.upper(),
+        "Device": runs["device"].fillna("–").str.upper().where(
+            ~runs["engine"].map(lambda e: isinstance(e, dict) and e.get("name") == "spark"), "SPARK"),
         "Tested on": runs["protocol"].map(words.protocol_label),
         "Note": runs["error"].fillna(""),
     })
