@@ -619,7 +619,10 @@ def _plain(value: Any) -> Any:
 
 
 def _num(x: float) -> str:
-    return f"{x:g}" if isinstance(x, float) else str(x)
+    """A value as people write it: thousands separators, never scientific notation (352,698; 0.5)."""
+    if isinstance(x, (int, np.integer)) or (isinstance(x, float) and x.is_integer()) or abs(float(x)) >= 1000:
+        return f"{float(x):,.0f}"
+    return f"{float(x):g}"
 
 
 def _span(days: float) -> str:

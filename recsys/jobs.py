@@ -880,7 +880,7 @@ def serving_model(run: dict[str, Any], inter: Interactions, catalog, epochs: int
 def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: dict[str, str]) -> str:
     from recsys.engines import fitter
     from recsys.evaluation import evaluate, fit_on_split
-    from recsys.split import make_split
+    from recsys.split import make_split, nothing_to_test
     from recsys.training import TrainingStopped
 
     run_id = int(run["id"])
@@ -893,6 +893,8 @@ def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: di
     inter, catalog = store.load_dataset(run["dataset_id"])
     phase("splitting")
     split = make_split(inter, run["protocol"], seed=int(run["seed"]))
+    if len(split.test) == 0:  # say so now, not after training for minutes
+        raise DataError(nothing_to_test(split))
     model = run_model(run)
     if not run["is_baseline"] and run["model"] != "popularity":
         _ensure_baseline(store, run, split, catalog, worker_id, inter)
@@ -1008,7 +1010,7 @@ def _failure_message(exc: BaseException, run: dict[str, Any], stage: str) -> str
     return _one_line(f"Failed while {stage}: {detail}") + f" (details in logs/run-{run.get('id')}.log)"
 
 
-def _one_line(text: str, limit: int = 300) -> str:
+def _one_line(text: str, limit: int = 600) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 

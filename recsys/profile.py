@@ -79,7 +79,9 @@ def value_distribution(values: np.ndarray | None, max_distinct: int = 20, bins: 
 
     With few distinct values (star ratings) each value is its own row; otherwise (play counts, weights)
     values are grouped into ``bins`` equal-width ranges, or log-spaced ones when all values are positive
-    and span more than two orders of magnitude. None when there are no values.
+    and span more than two orders of magnitude; whole numbers get whole-number ranges (``low`` and
+    ``high`` inclusive). Labels are readable ranges ("1,120–2,129"), never scientific notation. None
+    when there are no values.
     """
     if values is None or len(values) == 0:
         return None
@@ -87,7 +89,7 @@ def value_distribution(values: np.ndarray | None, max_distinct: int = 20, bins: 
     distinct, counts = np.unique(values, return_counts=True)
     distinct = distinct.astype(np.float64)
     if len(distinct) <= max_distinct:
-        labels = [f"{v:g}" for v in distinct]
+        labels = [readable(v) for v in distinct]
         return pd.DataFrame({"label": labels, "low": distinct, "high": distinct, "interactions": counts,
                              "share": counts / counts.sum()})
     low, high = float(values.min()), float(values.max())
@@ -95,10 +97,28 @@ def value_distribution(values: np.ndarray | None, max_distinct: int = 20, bins: 
         edges = np.geomspace(low, high, bins + 1)
     else:
         edges = np.linspace(low, high, bins + 1)
+    if np.all(values == np.round(values)):  # whole numbers (plays, clicks): whole-number bins "1,120–2,129"
+        edges = np.unique(np.concatenate([np.floor(edges[:-1]), [high + 1]]))
+        counts, edges = np.histogram(values, bins=edges)
+        lows, highs = edges[:-1], edges[1:] - 1
+        labels = [readable(a) if a == b else f"{readable(a)}–{readable(b)}" for a, b in zip(lows, highs, strict=True)]
+        return pd.DataFrame({"label": labels, "low": lows, "high": highs, "interactions": counts,
+                             "share": counts / max(1, counts.sum())})
     counts, edges = np.histogram(values, bins=edges)
-    labels = [f"{a:,.3g}–{b:,.3g}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    labels = [f"{readable(a)}–{readable(b)}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
     return pd.DataFrame({"label": labels, "low": edges[:-1], "high": edges[1:], "interactions": counts,
                          "share": counts / max(1, counts.sum())})
+
+
+def readable(value: float) -> str:
+    """A number as people write it, never in scientific notation: ``1120 -> "1,120"``, ``3.25 -> "3.25"``,
+    ``0.0042 -> "0.0042"``, ``2.5e6 -> "2,500,000"``."""
+    value = float(value)
+    if value == round(value) or abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{value:.3g}" if abs(value) >= 1e-3 else f"{value:.6f}".rstrip("0").rstrip(".")
 
 
 _PERIODS = (("day", "D", 86_400), ("week", "W", 7 * 86_400), ("month", "MS", 30 * 86_400),

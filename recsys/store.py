@@ -66,6 +66,7 @@ DB_NAME = "tastemaker.db"
 MANIFEST = "manifest.json"
 REPORT_KEY = "report.key"
 MANIFEST_FORMAT = 1
+PREFERENCES = "preferences.json"  # small remembered choices of the studio (Store.preference)
 QUARANTINE = "quarantine"
 FULL_BELOW_BYTES = 1 << 20  # a file system with less free space than this counts as full
 BUSY_TIMEOUT_MS = 30_000
@@ -572,13 +573,17 @@ class Store:
         items: str | os.PathLike | bytes | None = None,
         source_name: str | None = None,
         creator_column: str | None = None,
+        replace_catalog: bool = False,
+        items_name: str | None = None,
     ) -> int:
         """Register an interactions file (a path, or the uploaded bytes) and return its dataset id.
 
         The same bytes (sha256) uploaded again, with no column mapping or the same one, return the
-        existing id. ``columns`` maps roles (user, item, rating, time) to column names; ``items`` is an
-        optional item catalogue, ``creator_column`` its column saying who made each item (None: detected
-        by name, ``""``: none). Raises :class:`DataError` when the file cannot be used."""
+        existing id; a catalogue given with them is attached to that dataset (:meth:`attach_catalog`:
+        one it already has is replaced only with ``replace_catalog``). ``columns`` maps roles (user, item,
+        rating, time) to column names; ``items`` is an optional item catalogue (``items_name``: its file
+        name when ``items`` is bytes), ``creator_column`` its column saying who made each item (None:
+        detected by name, ``""``: none). Raises :class:`DataError` when the file cannot be used."""
         from recsys.data import catalog_coverage, load_interactions
 
         raw, _, label = _read_source(source, source_name)
@@ -586,11 +591,15 @@ class Store:
         wanted = _clean(dict(columns)) if columns else None
         existing = self._find_dataset(content_hash, wanted)
         if existing is not None and not self.dataset_problems(existing):
+            if items is not None:  # a catalogue given with data already saved attaches to it
+                self.attach_catalog(existing, items, replace=replace_catalog, source_name=items_name,
+                                    creator_column=creator_column)
             return existing
         inter = load_interactions(_named_bytes(raw, label), columns=columns)
-        catalog = self._load_catalog(items, creator_column) if items is not None else None
+        catalog = self._load_catalog(items, creator_column, items_name) if items is not None else None
         if catalog is not None and inter.report is not None:
             inter.report.add_catalog(catalog_coverage(catalog, inter))  # coverage, and `content` shortlisted
+            inter.report.catalog["hash"] = catalog.report["hash"]
         if existing is not None:  # same bytes and mapping, but its stored copy is damaged: repair it
             return self._repair_dataset_files(existing, inter, catalog)
         report = _report_dict(inter)
@@ -651,11 +660,16 @@ class Store:
                 return int(row["id"])
         return None
 
-    def _load_catalog(self, items: str | os.PathLike | bytes, creator_column: str | None = None) -> Catalog:
+    def _load_catalog(
+        self, items: str | os.PathLike | bytes, creator_column: str | None = None, source_name: str | None = None
+    ) -> Catalog:
         from recsys.data import load_items
 
-        raw, _, label = _read_source(items, None)
-        return load_items(_named_bytes(raw, label), creator_column=creator_column)
+        raw, _, label = _read_source(items, source_name)
+        catalog = load_items(_named_bytes(raw, label), creator_column=creator_column)
+        # tells a new catalogue (or the same read with another creator column) from the same again
+        catalog.report["hash"] = hashlib.sha256(raw + f"\0{creator_column}".encode()).hexdigest()
+        return catalog
 
     def _register(
         self, inter: Interactions, catalog: Catalog | None, *, name: str, source_name: str,
@@ -818,6 +832,121 @@ class Store:
             self.discard_run_files(run_id)
         remove_tree(self.dataset_dir(dataset_id))
         self._forget_deleted([("dataset", int(dataset_id)), *(("run", int(r)) for r in run_ids)])
+
+    # -- what a dataset is about: its catalogue and its nouns ------------------------------------
+    def registered_dataset(
+        self, source: str | os.PathLike | bytes, columns: dict[str, str] | None = None, source_name: str | None = None
+    ) -> int | None:
+        """The id these bytes were already saved as (with no mapping, or the same mapping), else None: what
+        :meth:`add_dataset` would return without registering anything."""
+        raw, _, _ = _read_source(source, source_name)
+        wanted = _clean(dict(columns)) if columns else None
+        return self._find_dataset(hashlib.sha256(raw).hexdigest(), wanted)
+
+    @_faults_plain
+    def attach_catalog(
+        self, dataset_id: int, items: str | os.PathLike | bytes, replace: bool = False, source_name: str | None = None,
+        creator_column: str | None = None,
+    ) -> bool:
+        """Give a saved dataset an item catalogue (a path or the uploaded bytes; ``creator_column`` as in
+        :meth:`add_dataset`). A dataset that already has a different one keeps it unless ``replace`` (then
+        :class:`StoreError` says so); the same catalogue again changes nothing. The dataset's report gets
+        the new coverage. Returns True when the stored catalogue changed. Runs keep their models: a
+        catalogue only names and describes items (a content-based run trained on the old one keeps what
+        it learnt)."""
+        from recsys.data import catalog_coverage
+
+        raw, _, label = _read_source(items, source_name)
+        catalog = self._load_catalog(raw, creator_column, label)
+        meta = self.dataset(dataset_id)
+        folder = self.dataset_dir(dataset_id)
+        if meta["has_catalog"]:
+            old = folder / "catalog_report.json"
+            old_hash = json.loads(old.read_text()).get("hash") if old.is_file() else None
+            if old_hash == catalog.report["hash"]:
+                return False
+            if not replace:
+                raise StoreError(
+                    f"Dataset {meta['name']!r} already has an item catalogue: say that the new one ({label}) "
+                    "replaces it, or keep the old one."
+                )
+        inter, _ = self.load_dataset(dataset_id)
+        coverage = catalog_coverage(catalog, inter)
+        report = _with_catalog(meta["report"], coverage, catalog.report["hash"])
+        staging = self.home / "datasets" / f".staging-catalog-{int(dataset_id)}-{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            staging.mkdir(parents=True)
+            cat_frame = catalog.frame.copy()
+            cat_frame["item_id"] = cat_frame["item_id"].astype(str)
+            atomic_write(staging / "catalog.parquet", lambda tmp: cat_frame.to_parquet(tmp, index=False))
+            atomic_write_bytes(staging / "catalog_report.json", _json(_clean(catalog.report)).encode())
+            with self.transaction() as conn:
+                cur = conn.execute("UPDATE datasets SET has_catalog=1, report=? WHERE id=?",
+                                   (_json(_clean(report)), int(dataset_id)))
+                if cur.rowcount == 0:
+                    raise StoreError(f"There is no dataset {dataset_id}; it may have been deleted.")
+                for name in ("catalog_report.json", "catalog.parquet"):  # the report first: a half-done
+                    os.replace(staging / name, folder / name)  # swap leaves a catalogue that still reads
+                row = conn.execute("SELECT * FROM datasets WHERE id=?", (int(dataset_id),)).fetchone()
+                _write_manifest(folder, "dataset", int(dataset_id), _row_for_manifest(row))
+            _fsync_dir(folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return True
+
+    def dataset_nouns(self, dataset_id: int) -> dict[str, str] | None:
+        """The words a person chose for this dataset's items, people and interactions
+        (:class:`recsys.nouns.Nouns` as a dict), or None when they were never set (then they are detected
+        from the column names: :func:`recsys.nouns.dataset_nouns`)."""
+        nouns = (self.dataset(dataset_id)["report"] or {}).get("nouns")
+        return dict(nouns) if isinstance(nouns, dict) else None
+
+    @_faults_plain
+    def set_dataset_nouns(self, dataset_id: int, nouns: dict[str, str] | None) -> None:
+        """Store the words for a dataset's items, people and interactions with the dataset (in its report
+        and manifest); None forgets them, so they are detected again."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT report FROM datasets WHERE id=?", (int(dataset_id),)).fetchone()
+            if row is None:
+                raise StoreError(f"There is no dataset {dataset_id}; it may have been deleted.")
+            report = json.loads(row["report"] or "{}")
+            if nouns is None:
+                report.pop("nouns", None)
+            else:
+                report["nouns"] = {str(k): str(v) for k, v in dict(nouns).items()}
+            conn.execute("UPDATE datasets SET report=? WHERE id=?", (_json(_clean(report)), int(dataset_id)))
+            row = conn.execute("SELECT * FROM datasets WHERE id=?", (int(dataset_id),)).fetchone()
+            if self.dataset_dir(dataset_id).is_dir():
+                _write_manifest(self.dataset_dir(dataset_id), "dataset", int(dataset_id), _row_for_manifest(row))
+
+    # -- small preferences of the studio (the dataset last opened...) ----------------------------
+    def preference(self, name: str, default: Any = None) -> Any:
+        """A remembered value (``preferences.json`` in the data folder), or ``default``."""
+        try:
+            values = json.loads((self.home / PREFERENCES).read_text())
+        except (OSError, ValueError):
+            return default
+        return values.get(str(name), default) if isinstance(values, dict) else default
+
+    def set_preference(self, name: str, value: Any) -> bool:
+        """Remember ``value`` under ``name`` (JSON values). Best effort: False when the folder cannot be
+        written (a read-only or full store still works, it just forgets)."""
+        if self.read_only:
+            return False
+        path = self.home / PREFERENCES
+        try:
+            values = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, ValueError):
+            values = {}
+        values = values if isinstance(values, dict) else {}
+        if values.get(str(name)) == value:
+            return True
+        values[str(name)] = value
+        try:
+            atomic_write_bytes(path, _json(_clean(values)).encode())
+        except OSError:
+            return False
+        return True
 
     # -- runs ------------------------------------------------------------------------------------
     def create_run(
@@ -1855,6 +1984,21 @@ def _report_dict(inter: Interactions) -> dict:
     if isinstance(report, dict):
         return report
     return report.to_dict() if hasattr(report, "to_dict") else {}
+
+
+def _with_catalog(report: dict, coverage: dict, catalog_hash: str) -> dict:
+    """A dataset's report dict with a new catalogue's coverage in place of the old one's (its warning
+    and its content-model suggestion recomputed)."""
+    from recsys.data import DataReport
+
+    old = DataReport.from_dict(report or {})
+    old.warnings = [w for w in old.warnings if "have no catalogue entry" not in w]
+    old.suggested_models = [m for m in old.suggested_models if m.get("model") != "content"]
+    old.add_catalog(coverage)
+    out = dict(report or {})
+    out.update({k: v for k, v in old.to_dict().items() if k in ("warnings", "suggested_models", "catalog")})
+    out["catalog"] = dict(out.get("catalog") or {}, hash=catalog_hash)
+    return out
 
 
 def _frame_hash(frame: pd.DataFrame) -> str:

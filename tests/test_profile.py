@@ -87,6 +87,17 @@ def test_profile_frames_of_interactions():
     assert profile["head_share"] == pytest.approx(0.75)
 
 
+def test_play_counts_get_readable_whole_number_ranges():
+    plays = np.concatenate([np.arange(1, 60), [950, 1120, 2130, 21086, 352698]]).astype(np.float32)
+    table = value_distribution(plays, bins=6)
+    assert len(table) > 1 and table["label"].str.contains("–").any()
+    assert not table["label"].str.contains("e+", regex=False).any()  # never "1.12e+03-2.13e+03"
+    assert table["label"].iloc[-1].endswith("352,698")  # thousands separators, the largest value included
+    assert (table["low"] == np.round(table["low"])).all() and (table["high"] == np.round(table["high"])).all()
+    assert (table["low"].iloc[1:].to_numpy() == table["high"].iloc[:-1].to_numpy() + 1).all()  # no gaps
+    assert table["interactions"].sum() == len(plays)
+
+
 @pytest.mark.parametrize("days, period", [(200, "day"), (1_500, "week"), (8_000, "month"), (40_000, "year")])
 def test_activity_over_time_matches_a_pandas_count(days, period):
     """Known answers from pandas' own calendar on random listening logs, for each period size."""
