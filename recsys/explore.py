@@ -25,6 +25,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys import popularity_bands
+from recsys.csv_export import csv_bytes
 from recsys.data import Catalog, DataError, Interactions, lookup_ids
 from recsys.leaderboard import BASELINE_MODEL
 from recsys.models.base import ModelError, Recommender
@@ -285,7 +287,8 @@ def embedding_map(
     seed: int = 0,
 ) -> pd.DataFrame:
     """A 2-D map of the ``max_items`` most-interacted items: columns ``x``, ``y``, ``item``, ``item_id``,
-    ``title``, ``genre`` (see :func:`main_genres`), ``interactions``. ``method`` is ``"pca"`` or
+    ``title``, ``genre`` (see :func:`main_genres`), ``band`` (:func:`popularity_bands_of` among all items),
+    ``interactions``. ``method`` is ``"pca"`` or
     ``"tsne"``. ``frame.attrs["source"]`` says in words which vectors were projected (the model's item
     vectors; else its similarities among these items; else who interacted with them), and
     ``frame.attrs["method"]`` names the projection."""
@@ -320,12 +323,27 @@ def embedding_map(
             "item_id": picked["item_id"],
             "title": picked["title"],
             "genre": main_genres(picked["tags"].tolist(), max_genres),
+            "band": popularity_bands_of(counts)[items],
             "interactions": counts[items].astype(np.int64),
         }
     )
     out.attrs["source"] = source
     out.attrs["method"] = "PCA" if method == "pca" else "t-SNE"
     return out
+
+
+BANDS = (f"Biggest hits (top {popularity_bands.HITS_PERCENT}%)",
+         f"Popular (the rest of the top {popularity_bands.HEAD_PERCENT}%)",
+         f"Long tail (the other {100 - popularity_bands.HEAD_PERCENT}%)")  # the map's colours without genres
+
+
+def popularity_bands_of(counts: np.ndarray) -> np.ndarray:
+    """Each item's popularity band by its interactions ``counts`` (the shared definition,
+    :mod:`recsys.popularity_bands`): :data:`BANDS` ``[0]`` for the biggest hits, ``[1]`` for the other
+    popular items, ``[2]`` for the long tail."""
+    hits = popularity_bands.head_mask(counts, popularity_bands.HITS_PERCENT)
+    head = popularity_bands.head_mask(counts, popularity_bands.HEAD_PERCENT)
+    return np.where(hits, BANDS[0], np.where(head, BANDS[1], BANDS[2])).astype(object)
 
 
 def genre_order(points: pd.DataFrame) -> list[str]:
@@ -499,11 +517,19 @@ def persona_table(result: PersonaResult) -> pd.DataFrame:
     return wide
 
 
-def all_recommendations(model: Recommender, catalog: Catalog | None = None, k: int = 10) -> pd.DataFrame:
-    """Top-``k`` for every user: columns ``user``, ``rank``, ``item``, ``title``, ``score`` (original ids)."""
-    frame = model.recommend_frame(None, k=int(k))
+def all_recommendations(
+    model: Recommender, catalog: Catalog | None = None, k: int = 10, run_lists: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Top-``k`` for every user: columns ``user``, ``rank``, ``item``, ``title``, ``score`` (original ids).
+    ``run_lists`` are the run's stored lists (``Store.run_recommendations``: the same model's top 20 per
+    user, made when it was trained): when they are deep enough they are used as they are, which takes
+    milliseconds instead of ranking the whole catalogue for everyone again."""
+    if run_lists is not None and len(run_lists) and int(run_lists["rank"].max()) >= int(k):
+        frame = run_lists[run_lists["rank"] <= int(k)].sort_values(["user", "rank"], kind="stable")
+    else:
+        frame = model.recommend_frame(None, k=int(k))
     labels = _model_labels(model, catalog).set_index("item_id")["title"]
-    titles = labels.reindex([str(i) for i in frame["item"]]).to_numpy()
+    titles = labels.reindex(frame["item"].astype(str).to_numpy()).to_numpy()
     return pd.DataFrame(
         {
             "user": frame["user"].to_numpy(),
@@ -515,6 +541,9 @@ def all_recommendations(model: Recommender, catalog: Catalog | None = None, k: i
     )
 
 
-def recommendations_csv(model: Recommender, catalog: Catalog | None = None, k: int = 10) -> bytes:
-    """:func:`all_recommendations` as UTF-8 CSV bytes, ready for a download button."""
-    return all_recommendations(model, catalog, k=k).to_csv(index=False).encode("utf-8")
+def recommendations_csv(
+    model: Recommender, catalog: Catalog | None = None, k: int = 10, run_lists: pd.DataFrame | None = None
+) -> bytes:
+    """:func:`all_recommendations` as UTF-8 CSV bytes, ready for a download button (formula-safe, see
+    :mod:`recsys.csv_export`)."""
+    return csv_bytes(all_recommendations(model, catalog, k=k, run_lists=run_lists))

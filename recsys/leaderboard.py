@@ -22,7 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from recsys.csv_export import csv_bytes
 from recsys.data import DataError, Interactions
+from recsys.split import PROTOCOL_TITLES
 
 if TYPE_CHECKING:  # models import torch; the leaderboard never needs it
     from recsys.models.base import Recommender
@@ -62,7 +64,7 @@ def finished_runs(runs: pd.DataFrame) -> pd.DataFrame:
     for row in done.itertuples(index=False):
         label = f"{model_title(row.model)} · run #{row.id}"
         if several_splits:
-            label += f" ({row.protocol} split, seed {row.seed})"
+            label += f" ({PROTOCOL_TITLES.get(row.protocol, 'another split')}, seed {row.seed})"
         labels.append(label)
     return done.assign(label=labels)
 
@@ -212,7 +214,7 @@ def split_choices(runs: pd.DataFrame) -> pd.DataFrame:
     groups = done.groupby(["protocol", "seed"], sort=False).size().reset_index(name="runs")
     groups = groups.sort_values(["runs", "protocol", "seed"], ascending=[False, True, True]).reset_index(drop=True)
     groups["label"] = [
-        f"{p} split, seed {s} ({n} {'run' if n == 1 else 'runs'})"
+        f"{PROTOCOL_TITLES.get(p, 'another split')}, seed {s} ({n} {'run' if n == 1 else 'runs'})"
         for p, s, n in zip(groups["protocol"], groups["seed"], groups["runs"], strict=True)
     ]
     return groups
@@ -378,7 +380,7 @@ def tradeoff(board: pd.DataFrame, accuracy: str = "ndcg", other: str = "novelty"
 
 
 def leaderboard_csv(board: pd.DataFrame) -> bytes:
-    """The leaderboard as CSV bytes: one row per run; per metric its value, 95% interval, difference to
+    """The leaderboard as CSV bytes (formula-safe, see :mod:`recsys.csv_export`): one row per run; per metric its value, 95% interval, difference to
     Popularity with its p-value and badge; then training time and device."""
     if board.empty:
         return b""
@@ -393,7 +395,7 @@ def leaderboard_csv(board: pd.DataFrame) -> bytes:
             out[f"{metric}{suffix}"] = g[col].reindex(out.index)
     out["seconds"] = first["seconds"]
     out["device"] = first["device"]
-    return out.reset_index().to_csv(index=False, float_format="%.6g").encode("utf-8")
+    return csv_bytes(out.reset_index(), float_format="%.6g")
 
 
 def segment_breakdown(
@@ -412,8 +414,9 @@ def segment_breakdown(
     the test items, and checked against each evaluation's fingerprint. Runs stored before their lists
     were kept have ``recs`` None: for those only, ``models`` (same labels; each a function returning the
     run's evaluated model, called only when needed) ranks the same test users again; without it their
-    item segments are left out. Columns: ``label``, ``kind``, ``segment``, ``users``, ``ndcg``,
-    ``recall``, ``rec_share``."""
+    item segments are left out. Every label has a row in every group (NaN scores where a model has none).
+    Columns: ``label``, ``kind``, ``segment``, ``users``, ``ndcg``, ``ndcg_low``, ``ndcg_high`` (95%
+    interval), ``recall``, ``rec_share``."""
     from dataclasses import replace
 
     from recsys.evaluation import segments
@@ -432,7 +435,13 @@ def segment_breakdown(
             recs, _ = load().recommend(evaluation.users, k=evaluation.k)
             evaluation = replace(evaluation, recs=recs)
         parts.append(segments(evaluation, split).assign(label=label))
+    columns = ["label", "kind", "segment", "users", "ndcg", "ndcg_low", "ndcg_high", "recall", "rec_share"]
     if not parts:
-        return pd.DataFrame(columns=["label", "kind", "segment", "users", "ndcg", "recall", "rec_share"])
+        return pd.DataFrame(columns=columns)
     frame = pd.concat(parts, ignore_index=True)
-    return frame[["label", "kind", "segment", "users", "ndcg", "recall", "rec_share"]]
+    # every model in every group: a group one model lacks is shown as a gap, never silently dropped
+    groups = frame[["kind", "segment"]].drop_duplicates()
+    full = groups.merge(pd.DataFrame({"label": list(evaluations)}), how="cross")
+    frame = full.merge(frame, on=["label", "kind", "segment"], how="left")
+    frame["users"] = frame["users"].fillna(0).astype(np.int64)
+    return frame[columns]

@@ -59,12 +59,14 @@ import numpy as np
 import pandas as pd
 
 from recsys.data import Catalog, DataError, Interactions
+from recsys.reading import open_regular_file
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "tastemaker.db"
 MANIFEST = "manifest.json"
 REPORT_KEY = "report.key"
 MANIFEST_FORMAT = 1
+PREFERENCES = "preferences.json"  # small remembered choices of the studio (Store.preference)
 QUARANTINE = "quarantine"
 FULL_BELOW_BYTES = 1 << 20  # a file system with less free space than this counts as full
 BUSY_TIMEOUT_MS = 30_000
@@ -73,9 +75,9 @@ STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 _RUN_SETTABLE = frozenset({
     "status", "phase", "device", "error", "epochs_total", "started_at", "finished_at", "worker_id",
-    "summary", "ci", "estimate", "cancel_requested", "params",
+    "summary", "ci", "estimate", "cancel_requested", "params", "engine",
 })
-_RUN_JSON = frozenset({"summary", "ci", "estimate", "params"})
+_RUN_JSON = frozenset({"summary", "ci", "estimate", "params", "engine"})
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".parquet", ".json", ".jsonl", ".xlsx", ".gz", ".zip")
 
 _MIGRATIONS: dict[int, str] = {
@@ -157,6 +159,11 @@ _MIGRATIONS: dict[int, str] = {
         at REAL NOT NULL,
         PRIMARY KEY (kind, id)
     );
+    """,
+    # engine: where the run trains (JSON: name, and for Spark the master, settings, versions, executors
+    # and times; '{}' is a local run).
+    3: """
+    ALTER TABLE runs ADD COLUMN engine TEXT NOT NULL DEFAULT '{}';
     """,
 }
 
@@ -566,13 +573,17 @@ class Store:
         items: str | os.PathLike | bytes | None = None,
         source_name: str | None = None,
         creator_column: str | None = None,
+        replace_catalog: bool = False,
+        items_name: str | None = None,
     ) -> int:
         """Register an interactions file (a path, or the uploaded bytes) and return its dataset id.
 
         The same bytes (sha256) uploaded again, with no column mapping or the same one, return the
-        existing id. ``columns`` maps roles (user, item, rating, time) to column names; ``items`` is an
-        optional item catalogue, ``creator_column`` its column saying who made each item (None: detected
-        by name, ``""``: none). Raises :class:`DataError` when the file cannot be used."""
+        existing id; a catalogue given with them is attached to that dataset (:meth:`attach_catalog`:
+        one it already has is replaced only with ``replace_catalog``). ``columns`` maps roles (user, item,
+        rating, time) to column names; ``items`` is an optional item catalogue (``items_name``: its file
+        name when ``items`` is bytes), ``creator_column`` its column saying who made each item (None:
+        detected by name, ``""``: none). Raises :class:`DataError` when the file cannot be used."""
         from recsys.data import catalog_coverage, load_interactions
 
         raw, _, label = _read_source(source, source_name)
@@ -580,11 +591,15 @@ class Store:
         wanted = _clean(dict(columns)) if columns else None
         existing = self._find_dataset(content_hash, wanted)
         if existing is not None and not self.dataset_problems(existing):
+            if items is not None:  # a catalogue given with data already saved attaches to it
+                self.attach_catalog(existing, items, replace=replace_catalog, source_name=items_name,
+                                    creator_column=creator_column)
             return existing
         inter = load_interactions(_named_bytes(raw, label), columns=columns)
-        catalog = self._load_catalog(items, creator_column) if items is not None else None
+        catalog = self._load_catalog(items, creator_column, items_name) if items is not None else None
         if catalog is not None and inter.report is not None:
             inter.report.add_catalog(catalog_coverage(catalog, inter))  # coverage, and `content` shortlisted
+            inter.report.catalog["hash"] = catalog.report["hash"]
         if existing is not None:  # same bytes and mapping, but its stored copy is damaged: repair it
             return self._repair_dataset_files(existing, inter, catalog)
         report = _report_dict(inter)
@@ -645,11 +660,16 @@ class Store:
                 return int(row["id"])
         return None
 
-    def _load_catalog(self, items: str | os.PathLike | bytes, creator_column: str | None = None) -> Catalog:
+    def _load_catalog(
+        self, items: str | os.PathLike | bytes, creator_column: str | None = None, source_name: str | None = None
+    ) -> Catalog:
         from recsys.data import load_items
 
-        raw, _, label = _read_source(items, None)
-        return load_items(_named_bytes(raw, label), creator_column=creator_column)
+        raw, _, label = _read_source(items, source_name)
+        catalog = load_items(_named_bytes(raw, label), creator_column=creator_column)
+        # tells a new catalogue (or the same read with another creator column) from the same again
+        catalog.report["hash"] = hashlib.sha256(raw + f"\0{creator_column}".encode()).hexdigest()
+        return catalog
 
     def _register(
         self, inter: Interactions, catalog: Catalog | None, *, name: str, source_name: str,
@@ -696,9 +716,8 @@ class Store:
         return dataset_id
 
     def _write_dataset_files(self, folder: Path, inter: Interactions, catalog: Catalog | None) -> None:
-        frame = inter.to_frame(original_ids=True)
         folder.mkdir(parents=True)
-        atomic_write(folder / "interactions.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+        atomic_write(folder / "interactions.parquet", inter.to_parquet)  # row group by row group
         if catalog is not None:
             cat_frame = catalog.frame.copy()
             cat_frame["item_id"] = cat_frame["item_id"].astype(str)
@@ -775,13 +794,7 @@ class Store:
                 f"Dataset {dataset_id}'s stored copy cannot be read ({'; '.join(problems)}): upload the same "
                 "file again to repair it, or run `python -m recsys doctor`."
             )
-        frame = pd.read_parquet(folder / "interactions.parquet")
-        inter = Interactions.from_frame(
-            frame, "user", "item",
-            value="value" if "value" in frame else None,
-            timestamp="timestamp" if "timestamp" in frame else None,
-            explicit=bool(meta["explicit"]),
-        )
+        inter = Interactions.from_parquet(folder / "interactions.parquet", explicit=bool(meta["explicit"]))
         catalog = None
         if meta["has_catalog"]:
             cat_frame = pd.read_parquet(folder / "catalog.parquet")
@@ -820,6 +833,121 @@ class Store:
         remove_tree(self.dataset_dir(dataset_id))
         self._forget_deleted([("dataset", int(dataset_id)), *(("run", int(r)) for r in run_ids)])
 
+    # -- what a dataset is about: its catalogue and its nouns ------------------------------------
+    def registered_dataset(
+        self, source: str | os.PathLike | bytes, columns: dict[str, str] | None = None, source_name: str | None = None
+    ) -> int | None:
+        """The id these bytes were already saved as (with no mapping, or the same mapping), else None: what
+        :meth:`add_dataset` would return without registering anything."""
+        raw, _, _ = _read_source(source, source_name)
+        wanted = _clean(dict(columns)) if columns else None
+        return self._find_dataset(hashlib.sha256(raw).hexdigest(), wanted)
+
+    @_faults_plain
+    def attach_catalog(
+        self, dataset_id: int, items: str | os.PathLike | bytes, replace: bool = False, source_name: str | None = None,
+        creator_column: str | None = None,
+    ) -> bool:
+        """Give a saved dataset an item catalogue (a path or the uploaded bytes; ``creator_column`` as in
+        :meth:`add_dataset`). A dataset that already has a different one keeps it unless ``replace`` (then
+        :class:`StoreError` says so); the same catalogue again changes nothing. The dataset's report gets
+        the new coverage. Returns True when the stored catalogue changed. Runs keep their models: a
+        catalogue only names and describes items (a content-based run trained on the old one keeps what
+        it learnt)."""
+        from recsys.data import catalog_coverage
+
+        raw, _, label = _read_source(items, source_name)
+        catalog = self._load_catalog(raw, creator_column, label)
+        meta = self.dataset(dataset_id)
+        folder = self.dataset_dir(dataset_id)
+        if meta["has_catalog"]:
+            old = folder / "catalog_report.json"
+            old_hash = json.loads(old.read_text()).get("hash") if old.is_file() else None
+            if old_hash == catalog.report["hash"]:
+                return False
+            if not replace:
+                raise StoreError(
+                    f"Dataset {meta['name']!r} already has an item catalogue: say that the new one ({label}) "
+                    "replaces it, or keep the old one."
+                )
+        inter, _ = self.load_dataset(dataset_id)
+        coverage = catalog_coverage(catalog, inter)
+        report = _with_catalog(meta["report"], coverage, catalog.report["hash"])
+        staging = self.home / "datasets" / f".staging-catalog-{int(dataset_id)}-{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            staging.mkdir(parents=True)
+            cat_frame = catalog.frame.copy()
+            cat_frame["item_id"] = cat_frame["item_id"].astype(str)
+            atomic_write(staging / "catalog.parquet", lambda tmp: cat_frame.to_parquet(tmp, index=False))
+            atomic_write_bytes(staging / "catalog_report.json", _json(_clean(catalog.report)).encode())
+            with self.transaction() as conn:
+                cur = conn.execute("UPDATE datasets SET has_catalog=1, report=? WHERE id=?",
+                                   (_json(_clean(report)), int(dataset_id)))
+                if cur.rowcount == 0:
+                    raise StoreError(f"There is no dataset {dataset_id}; it may have been deleted.")
+                for name in ("catalog_report.json", "catalog.parquet"):  # the report first: a half-done
+                    os.replace(staging / name, folder / name)  # swap leaves a catalogue that still reads
+                row = conn.execute("SELECT * FROM datasets WHERE id=?", (int(dataset_id),)).fetchone()
+                _write_manifest(folder, "dataset", int(dataset_id), _row_for_manifest(row))
+            _fsync_dir(folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return True
+
+    def dataset_nouns(self, dataset_id: int) -> dict[str, str] | None:
+        """The words a person chose for this dataset's items, people and interactions
+        (:class:`recsys.nouns.Nouns` as a dict), or None when they were never set (then they are detected
+        from the column names: :func:`recsys.nouns.dataset_nouns`)."""
+        nouns = (self.dataset(dataset_id)["report"] or {}).get("nouns")
+        return dict(nouns) if isinstance(nouns, dict) else None
+
+    @_faults_plain
+    def set_dataset_nouns(self, dataset_id: int, nouns: dict[str, str] | None) -> None:
+        """Store the words for a dataset's items, people and interactions with the dataset (in its report
+        and manifest); None forgets them, so they are detected again."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT report FROM datasets WHERE id=?", (int(dataset_id),)).fetchone()
+            if row is None:
+                raise StoreError(f"There is no dataset {dataset_id}; it may have been deleted.")
+            report = json.loads(row["report"] or "{}")
+            if nouns is None:
+                report.pop("nouns", None)
+            else:
+                report["nouns"] = {str(k): str(v) for k, v in dict(nouns).items()}
+            conn.execute("UPDATE datasets SET report=? WHERE id=?", (_json(_clean(report)), int(dataset_id)))
+            row = conn.execute("SELECT * FROM datasets WHERE id=?", (int(dataset_id),)).fetchone()
+            if self.dataset_dir(dataset_id).is_dir():
+                _write_manifest(self.dataset_dir(dataset_id), "dataset", int(dataset_id), _row_for_manifest(row))
+
+    # -- small preferences of the studio (the dataset last opened...) ----------------------------
+    def preference(self, name: str, default: Any = None) -> Any:
+        """A remembered value (``preferences.json`` in the data folder), or ``default``."""
+        try:
+            values = json.loads((self.home / PREFERENCES).read_text())
+        except (OSError, ValueError):
+            return default
+        return values.get(str(name), default) if isinstance(values, dict) else default
+
+    def set_preference(self, name: str, value: Any) -> bool:
+        """Remember ``value`` under ``name`` (JSON values). Best effort: False when the folder cannot be
+        written (a read-only or full store still works, it just forgets)."""
+        if self.read_only:
+            return False
+        path = self.home / PREFERENCES
+        try:
+            values = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, ValueError):
+            values = {}
+        values = values if isinstance(values, dict) else {}
+        if values.get(str(name)) == value:
+            return True
+        values[str(name)] = value
+        try:
+            atomic_write_bytes(path, _json(_clean(values)).encode())
+        except OSError:
+            return False
+        return True
+
     # -- runs ------------------------------------------------------------------------------------
     def create_run(
         self,
@@ -834,9 +962,11 @@ class Store:
         is_baseline: bool = False,
         status: str = "queued",
         k: int = 10,
+        engine: dict[str, Any] | None = None,
     ) -> int:
-        """Insert a run row (``queued`` unless told otherwise) and return its id. Use
-        :func:`recsys.jobs.submit` to queue training; this is the low-level insert."""
+        """Insert a run row (``queued`` unless told otherwise) and return its id. ``engine`` is where it
+        trains (:func:`recsys.engines.engine_settings`; None: locally). Use :func:`recsys.jobs.submit` to
+        queue training; this is the low-level insert."""
         if status not in STATUSES:
             raise StoreError(f"Unknown run status {status!r}.")
         with self.transaction() as conn:
@@ -845,11 +975,11 @@ class Store:
             _reserve_ids(conn, "runs", self.home / "runs")
             cur = conn.execute(
                 "INSERT INTO runs (dataset_id, model, params, protocol, seed, k, device_requested, status,"
-                " is_baseline, epochs_total, estimate, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " is_baseline, epochs_total, estimate, created_at, engine) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     int(dataset_id), str(model), _json(_clean(params or {})), str(protocol), int(seed), int(k),
                     str(device_requested or "auto"), status, int(is_baseline), epochs_total,
-                    _json(_clean(estimate or {})), time.time(),
+                    _json(_clean(estimate or {})), time.time(), _json(_clean(engine or {})),
                 ),
             )
             return int(cur.lastrowid)
@@ -1450,10 +1580,11 @@ class Store:
             atomic_write_bytes(folder / "usage.json", _json(_clean(dict(usage))).encode())
 
     def run_costs(self, model: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        """The newest finished (``done``) runs, of ``model`` when given, with what each cost and on what
-        data: ``id, model, params, device, seconds`` (start to finish), ``epochs_done``, ``is_baseline``,
-        ``n_users, n_items, n_interactions`` (of the whole dataset), ``estimate`` (the dict stored when it
-        was queued) and ``peak_memory_bytes`` (None where it was not measured)."""
+        """The newest finished (``done``) runs trained on this machine (not on Spark, whose times are the
+        cluster's), of ``model`` when given, with what each cost and on what data: ``id, model, params,
+        device, seconds`` (start to finish), ``epochs_done``, ``is_baseline``, ``n_users, n_items,
+        n_interactions`` (of the whole dataset), ``estimate`` (the dict stored when it was queued) and
+        ``peak_memory_bytes`` (None where it was not measured)."""
         clause, args = ("AND r.model=?", (str(model),)) if model is not None else ("", ())
         sql = f"""
             SELECT r.id, r.model, r.params, r.device, r.estimate, r.is_baseline,
@@ -1461,7 +1592,8 @@ class Store:
                 (SELECT COUNT(*) FROM epochs e WHERE e.run_id=r.id) AS epochs_done,
                 d.n_users, d.n_items, d.n_interactions
             FROM runs r JOIN datasets d ON d.id = r.dataset_id
-            WHERE r.status='done' AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL {clause}
+            WHERE r.status='done' AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL
+                AND COALESCE(json_extract(r.engine, '$.name'), 'local') = 'local' {clause}
             ORDER BY r.id DESC LIMIT ?
         """
         with self.connect() as conn:
@@ -1783,13 +1915,13 @@ _RUN_COLUMNS = (
     "id", "dataset_id", "dataset_name", "model", "params", "protocol", "seed", "k", "device_requested", "device",
     "status", "phase", "error", "is_baseline", "cancel_requested", "worker_id", "created_at", "started_at",
     "finished_at", "duration_seconds", "epochs_done", "epochs_total", "last_loss", "last_validation",
-    "epoch_seconds", "estimate", "summary", "ci",
+    "epoch_seconds", "estimate", "summary", "ci", "engine",
 )
 
 
 def _run_record(row: sqlite3.Row) -> dict[str, Any]:
     rec = {key: row[key] for key in row.keys() if key in _RUN_COLUMNS}
-    for key in ("params", "estimate", "summary", "ci"):
+    for key in ("params", "estimate", "summary", "ci", "engine"):
         rec[key] = json.loads(row[key] or "{}")
     rec["is_baseline"] = bool(row["is_baseline"])
     rec["cancel_requested"] = bool(row["cancel_requested"])
@@ -1822,9 +1954,8 @@ def _read_source(source, source_name: str | None) -> tuple[bytes, str, str]:
         label = source_name or str(getattr(source, "name", "upload"))
     else:
         path = Path(source)
-        if not path.is_file():
-            raise DataError(f"No file at {path}: check the path.")
-        raw, label = path.read_bytes(), source_name or path.name
+        with open_regular_file(path) as fh:  # a folder, FIFO or device is refused before any read
+            raw, label = fh.read(), source_name or path.name
     label = Path(str(label)).name or "upload"
     suffixes = [s.lower() for s in Path(label).suffixes][-2:]
     suffix = "".join(s for s in suffixes if s in UPLOAD_SUFFIXES) or ".csv"
@@ -1853,6 +1984,21 @@ def _report_dict(inter: Interactions) -> dict:
     if isinstance(report, dict):
         return report
     return report.to_dict() if hasattr(report, "to_dict") else {}
+
+
+def _with_catalog(report: dict, coverage: dict, catalog_hash: str) -> dict:
+    """A dataset's report dict with a new catalogue's coverage in place of the old one's (its warning
+    and its content-model suggestion recomputed)."""
+    from recsys.data import DataReport
+
+    old = DataReport.from_dict(report or {})
+    old.warnings = [w for w in old.warnings if "have no catalogue entry" not in w]
+    old.suggested_models = [m for m in old.suggested_models if m.get("model") != "content"]
+    old.add_catalog(coverage)
+    out = dict(report or {})
+    out.update({k: v for k, v in old.to_dict().items() if k in ("warnings", "suggested_models", "catalog")})
+    out["catalog"] = dict(out.get("catalog") or {}, hash=catalog_hash)
+    return out
 
 
 def _frame_hash(frame: pd.DataFrame) -> str:

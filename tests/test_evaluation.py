@@ -134,7 +134,7 @@ def test_relevance_threshold_keeps_only_well_rated_test_items():
 def test_segments_light_heavy_users_and_head_tail_items():
     split = hand_split()
     ev = evaluate(make_model("popularity").fit(split.train), split, k=2, relevance_threshold=None)
-    table = segments(ev, split)
+    table = segments(ev, split, min_users=0)  # three people: no merging of small groups here
     users = table[table["kind"] == "user activity"].set_index("segment")
     # training counts: u2 3, u3 2, u4 1; median 2 -> light {u3, u4}, heavy {u2}
     light = users.loc[[s for s in users.index if s.startswith("light")][0]]

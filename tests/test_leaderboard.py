@@ -56,7 +56,7 @@ def test_finished_runs_and_split_choices(board_setup):
     _, _, runs, _ = board_setup
     done = leaderboard.finished_runs(runs)
     assert done["id"].tolist() == [5, 3, 2, 1]  # newest first, the failed run left out
-    assert done.loc[0, "label"] == "Popularity · run #5 (temporal split, seed 7)"
+    assert done.loc[0, "label"] == "Popularity · run #5 (Each person's most recent 20%, seed 7)"  # plain words
     choices = leaderboard.split_choices(runs)
     assert choices[["protocol", "runs"]].values.tolist() == [["random", 3], ["temporal", 1]]
     same = leaderboard.leaderboard_runs(runs, "random", 7)

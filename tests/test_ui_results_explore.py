@@ -117,7 +117,7 @@ def assert_no_errors(at: AppTest) -> None:
 
 
 # -- empty and broken states ----------------------------------------------------------------------------
-@pytest.mark.parametrize("page", ["pages/results.py", "pages/explore.py", "pages/recommend.py"])
+@pytest.mark.parametrize("page", ["views/results.py", "views/explore.py", "views/recommend.py"])
 def test_without_finished_runs_each_page_points_to_train(page, tmp_path, monkeypatch):
     monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "fresh"))
     monkeypatch.chdir(ROOT)
@@ -135,13 +135,13 @@ def test_results_says_when_models_are_still_training(tmp_path, monkeypatch):
     jobs.submit(store, dataset, "popularity")  # queued; no worker runs in this test
     monkeypatch.setenv("TASTEMAKER_HOME", str(folder))
     monkeypatch.chdir(ROOT)
-    at = open_page("pages/results.py", dataset)
+    at = open_page("views/results.py", dataset)
     assert_no_errors(at)
     assert any("Train" in info.value for info in at.info)
     assert any(c.value.startswith("1 model still training or waiting") for c in at.caption)
 
 
-@pytest.mark.parametrize("page", ["pages/results.py", "pages/explore.py", "pages/recommend.py"])
+@pytest.mark.parametrize("page", ["views/results.py", "views/explore.py", "views/recommend.py"])
 def test_a_run_whose_files_are_gone_gives_a_clear_error_not_a_traceback(page, tmp_path, monkeypatch):
     folder = tmp_path / "broken"
     store = Store(folder)
@@ -158,7 +158,7 @@ def test_a_run_whose_files_are_gone_gives_a_clear_error_not_a_traceback(page, tm
 # -- Results ----------------------------------------------------------------------------------------------
 def test_results_leaderboard_against_popularity(home):
     _, dataset, run_ids = home
-    at = open_page("pages/results.py", dataset)
+    at = open_page("views/results.py", dataset)
     assert_no_errors(at)
     assert at.title[0].value == "Results"
     table = at.dataframe[0].value
@@ -197,7 +197,7 @@ def test_results_leaderboard_against_popularity(home):
 
 def test_results_other_measure_and_comparison_target(home):
     _, dataset, run_ids = home
-    at = open_page("pages/results.py", dataset)
+    at = open_page("views/results.py", dataset)
     at.selectbox(key="results_metric").select("ndcg").run()
     at.selectbox(key="results_selected").select(run_ids["popularity"]).run()
     at.selectbox(key="results_other").select("coverage").run()
@@ -213,7 +213,7 @@ def test_results_other_measure_and_comparison_target(home):
 # -- Explore ----------------------------------------------------------------------------------------------
 def test_explore_heatmaps_more_like_this_and_map(home):
     _, dataset, run_ids = home
-    at = open_page("pages/explore.py", dataset)
+    at = open_page("views/explore.py", dataset)
     at.selectbox(key="explore_run").select(run_ids["ials"]).run()  # which run opens first: see the end
     assert_no_errors(at)
     specs = charts(at)
@@ -226,13 +226,17 @@ def test_explore_heatmaps_more_like_this_and_map(home):
     assert "Forrest Gump (1994)" in item_heat["x"]  # labelled with titles, not ids
     for spec in specs:
         assert all(axis_titles(spec))
-    assert {trace["name"] for trace in specs[2]["data"]} & {"Drama", "Comedy", "Action"}  # coloured by genre
+    legend = {trace["name"].rsplit(" (", 1)[0] for trace in specs[2]["data"]}
+    assert legend & {"Drama", "Comedy", "Action"}  # coloured by genre
 
-    at.text_input(key="like_query").set_value("toy story").run()
+    picker = at.selectbox(key="like_item")  # every item of the data, most popular first
+    data, catalog = Store(home[0]).load_dataset(dataset)
+    assert len(picker.options) == data.n_items
+    top = str(data.item_ids[np.argmax(data.item_counts())])
+    title = catalog.frame.set_index("item_id").loc[top, "title"]
+    assert picker.options[0] == f"{title} ({data.item_counts().max()} ratings)"
+    picker.set_value("1").run()  # Toy Story's id
     assert_no_errors(at)
-    picker = at.selectbox(key="like_item")
-    assert all("Toy Story" in option for option in picker.options)
-    assert picker.options[0].startswith("Toy Story (1995)")  # the most popular match first
     like = at.dataframe[0].value
     assert len(like) == 10 and like["similarity"].is_monotonic_decreasing
     assert "Toy Story (1995)" not in set(like["title"])  # similar to itself goes without saying
@@ -245,9 +249,14 @@ def test_explore_heatmaps_more_like_this_and_map(home):
     assert any("cosine of their vectors" in c.value for c in at.caption)  # the caption says what the number is
 
 
+def _popular_ids(home, n: int) -> list[str]:
+    data, _ = Store(home[0]).load_dataset(home[1])
+    return [str(data.item_ids[i]) for i in np.argsort(-data.item_counts(), kind="stable")[:n]]
+
+
 def test_explore_chosen_items_and_clustered_map(home):
     _, dataset, run_ids = home
-    at = open_page("pages/explore.py", dataset)
+    at = open_page("views/explore.py", dataset)
     at.selectbox(key="explore_run").select(run_ids["ials"]).run()
     at.radio(key="heat_mode").set_value("Pick items").run()
     at.multiselect(key="heat_items").set_value([]).run()
@@ -255,11 +264,13 @@ def test_explore_chosen_items_and_clustered_map(home):
     first = charts(at)[0]
     assert "chosen" not in title_of(first)  # no heatmap without items
     options = at.multiselect(key="heat_items").options
-    at.multiselect(key="heat_items").set_value([0, 1, 2]).run()  # the three most popular by number order
+    ids = list(options)
+    at.multiselect(key="heat_items").set_value(_popular_ids(home, 3)).run()
     assert_no_errors(at)
     heat = charts(at)[0]
     assert title_of(heat) == "How alike Implicit ALS finds your chosen items"
-    assert len(heat["data"][0]["x"]) == 3 and len(options) == 500
+    data, _ = Store(home[0]).load_dataset(home[1])
+    assert len(heat["data"][0]["x"]) == 3 and len(ids) == data.n_items  # every item can be picked
 
     at.radio(key="map_method").set_value("tsne")
     at.slider(key="map_n").set_value(100).run()
@@ -272,7 +283,7 @@ def test_explore_chosen_items_and_clustered_map(home):
 
 def test_explore_with_popularity_explains_there_is_no_similarity(home):
     _, dataset, run_ids = home
-    at = open_page("pages/explore.py", dataset)
+    at = open_page("views/explore.py", dataset)
     at.selectbox(key="explore_run").select(run_ids["popularity"]).run()
     assert_no_errors(at)
     assert any("no notion of similar items" in info.value for info in at.info)
@@ -283,7 +294,7 @@ def test_explore_with_popularity_explains_there_is_no_similarity(home):
 # -- Recommendations ----------------------------------------------------------------------------------
 def test_recommendations_history_reasons_and_side_by_side(home):
     _, dataset, run_ids = home
-    at = open_page("pages/recommend.py", dataset)
+    at = open_page("views/recommend.py", dataset)
     at.selectbox(key="rec_run").select(run_ids["ials"]).run()  # which run opens first: see the end
     assert_no_errors(at)
     at.text_input(key="rec_user_query").set_value("7").run()
@@ -297,19 +308,19 @@ def test_recommendations_history_reasons_and_side_by_side(home):
     # "picked it later" column, which only means something for a model that did not see it all
     assert not recs["item_id"].isin(set(history["item_id"])).any()
     assert not recs["picked_later"].any()
-    assert any(c.value == "Everything they already picked is left out." for c in at.caption)
+    assert any(c.value == "Everything they rated is left out." for c in at.caption)  # in the data's words
     overlap = {m.label: m.value for m in at.metric}["In both lists"]
     assert overlap.endswith("of 10")
     assert list(side.columns)[0] == "rank" and len(side) == 10
 
     at.text_input(key="rec_user_query").set_value("no such person").run()
     assert not at.exception
-    assert any("No user id contains" in w.value for w in at.warning)
+    assert any("id contains “no such person”" in w.value for w in at.warning)
 
 
 def test_persona_answers_from_every_model_and_export(home):
     _, dataset, _ = home
-    at = open_page("pages/recommend.py", dataset)
+    at = open_page("views/recommend.py", dataset)
     assert any("Pick at least one item" in info.value for info in at.info)
     at.multiselect(key="persona_items").set_value(["1", "260"]).run()  # Toy Story, Star Wars
     assert_no_errors(at)
@@ -334,7 +345,7 @@ def test_every_page_opens_on_the_best_run_not_the_newest(scenes, monkeypatch):
     best = run_ids["ease"]
     assert best not in (min(run_ids.values()), max(run_ids.values()))  # neither the first nor the newest
 
-    at = open_page("pages/results.py", dataset)
+    at = open_page("views/results.py", dataset)
     assert_no_errors(at)
     assert at.selectbox(key="results_selected").value == best
     metrics = {m.label: m.value for m in at.metric}
@@ -342,11 +353,11 @@ def test_every_page_opens_on_the_best_run_not_the_newest(scenes, monkeypatch):
     assert metrics["EASE: NDCG@10"] == f"{runs.loc['ease', 'ndcg']:.3f}"
     assert at.dataframe[0].value["run_id"].iloc[0] == best  # the table agrees with the headline
 
-    at = open_page("pages/explore.py", dataset)
+    at = open_page("views/explore.py", dataset)
     assert_no_errors(at)
     assert at.selectbox(key="explore_run").value == best
 
-    at = open_page("pages/recommend.py", dataset)
+    at = open_page("views/recommend.py", dataset)
     assert_no_errors(at)
     assert at.selectbox(key="rec_run").value == best
     assert at.selectbox(key="export_run").value == best
@@ -357,7 +368,7 @@ def test_results_exposure_view_shows_the_reports_numbers_and_offers_the_report(h
     from recsys.report import _board, pdf_available
 
     folder, dataset, run_ids = home
-    at = open_page("pages/results.py", dataset)
+    at = open_page("views/results.py", dataset)
     assert_no_errors(at)
     assert "Who gets exposure" in [h.value for h in at.subheader]
     store = Store(folder)

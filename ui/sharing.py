@@ -40,7 +40,11 @@ def show_exposure(dataset_id: int, run_ids: list[int], labels: dict[int, str], s
             "exposure: 0 when every item is shown equally often, near 1 when a few get every slot. Popularity "
             "and the data itself (every interaction counted as a slot) are the references."
         )
-        st.dataframe(exposure.exposure_display(table, noun), hide_index=True, width="stretch")
+        shown = exposure.exposure_display(table, noun)
+        st.dataframe(shown, hide_index=True, width="stretch", column_config={  # fits a 1280 px window
+            name: st.column_config.TextColumn(name, width=170 if name == "Model" else (150 if "shown" in name else 110))
+            for name in shown.columns
+        })
         st.markdown("\n".join(f"- {line}" for line in exposure.exposure_sentences(table, noun)))
         has_creators = bool(table["top_creators_data_share"].notna().any())
         left, right = st.columns(2) if has_creators else (st.container(), None)

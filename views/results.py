@@ -14,10 +14,12 @@ from recsys import leaderboard, popularity_bands
 from ui import charts, sharing, words
 from ui import format as fmt
 
+WORDS = ui.nouns()
+
 ui.page_header(
     "Results",
-    "Every finished model on the same test, next to Popularity (the most-played items for everyone). "
-    "A badge says when a difference is real rather than luck.",
+    f"Every finished model on the same test, next to Popularity (the most {WORDS.did} {WORDS.items} for "
+    "everyone). A badge says when a difference is real rather than luck.",
     kicker="Step 3",
 )
 
@@ -48,7 +50,7 @@ def _empty_state() -> None:
         "No finished models on this dataset yet. Train a couple on the Train page (Popularity and Similar "
         "items take seconds); their scores land here as soon as they finish.",
     )
-    st.page_link("pages/train.py", label="Go to Train")
+    st.page_link("views/train.py", label="Go to Train")
 
 
 def _bar_with_errors(rows, title: str, axis: str) -> go.Figure:
@@ -78,6 +80,26 @@ def _watch_training(dataset_id: int, finished: int) -> None:
                    "they join the leaderboard as soon as they finish.")
 
 
+LEADERBOARD_METRICS = ("ndcg", "hit_rate", "recall", "coverage", "novelty", "diversity")  # what fits 1280 px
+
+
+def leaderboard_columns(table, config: dict, k: int) -> tuple[list[str], list[str]]:
+    """The leaderboard's visible columns (the model, six measures, the badge and the time: they fit a
+    1280 px wide window without a header cut off) with their configuration added to ``config``, and the
+    titles of the measures left for the detail view and the CSV."""
+    for name, width in (("Model", 170), ("vs Popularity", 100), ("Training time (s)", 70)):
+        config.setdefault(name, {})["width"] = width
+    shown, rest = ["Model"], []
+    for metric in leaderboard.METRICS:
+        short = leaderboard.metric_title(metric, k, short=True)
+        if short not in table.columns:
+            continue
+        config[short] = st.column_config.NumberColumn(short, format="%.3f", width=84, help=leaderboard.metric_help(metric, k))
+        (shown if metric in LEADERBOARD_METRICS else rest).append(short)
+    shown += [c for c in ("vs Popularity", "Training time (s)") if c in table.columns]
+    return shown, rest
+
+
 # -- page -------------------------------------------------------------------------------------------
 dataset_id = ui.dataset_picker(help="The dataset whose trained models you want to compare.")
 runs = None
@@ -105,8 +127,9 @@ same = leaderboard.leaderboard_runs(runs, protocol, seed)
 labels = dict(zip(same["id"].astype(int), same["label"], strict=True))
 ids = list(labels)
 best_id = leaderboard.best_run(same)
-selected = right.selectbox(
-    "Compare everything with", ids, index=ids.index(best_id), format_func=labels.get, key="results_selected",
+selected = ui.url_selectbox(
+    "Compare everything with", ids, key="results_selected", param="run", default=best_id, where=right,
+    format_func=labels.get,
     help="The last column of the details table says whether each model is significantly better than this one. "
          "It starts on the best model (highest ranking quality, NDCG).",
 )
@@ -151,7 +174,7 @@ for column, metric, shown in ((cols[1], "ndcg", fmt.metric), (cols[2], "hit_rate
     column.metric(f"{best_name}: {leaderboard.metric_title(metric, k, short=True)}", shown(row["value"]), delta=delta,
                   help=leaderboard.metric_help(metric, k))
 cols[3].metric("Models compared", fmt.count(len(table)), help="Finished runs tested on this same held-out data.")
-st.caption(" ".join(filter(None, [words.SCORED_NOTE, ui.load_evaluation(best_id).relevance])))
+st.caption(words.in_words(" ".join(filter(None, [words.SCORED_NOTE, ui.load_evaluation(best_id).relevance])), WORDS))
 
 # -- leaderboard table ------------------------------------------------------------------------------
 st.subheader("Leaderboard", anchor=False)
@@ -164,12 +187,10 @@ config: dict[str, Any] = {
         "Time (s)", format="%.1f", help="Training plus measuring, in seconds."),
     "Device": st.column_config.TextColumn("Device", help="Where it trained: CPU or GPU (CUDA)."),
 }
-for metric in leaderboard.METRICS:
-    short = leaderboard.metric_title(metric, k, short=True)
-    if short in table.columns:
-        config[short] = st.column_config.NumberColumn(short, format="%.3f", help=leaderboard.metric_help(metric, k))
-st.dataframe(table, hide_index=True, width="stretch", column_config=config,
-             column_order=[c for c in table.columns if c != "run_id"])
+shown_columns, rest = leaderboard_columns(table, config, k)
+st.dataframe(table, hide_index=True, width="stretch", column_config=config, column_order=shown_columns)
+if rest:
+    st.caption(f"Also measured: {', '.join(rest)}. See them under “One measure in detail” or in the full table.")
 # The CSV has a paired test for every metric (the page tests NDCG and the measure shown): made on request.
 if st.button("Prepare the full table (CSV)", key="results_csv_prepare",
              help="Every measure with its 95% range and its paired test against Popularity."):
@@ -241,36 +262,51 @@ if beyond and "ndcg" in set(board["metric"]):
     st.caption("Top right is best of both: accurate and adventurous. " + leaderboard.metric_help(other, k))
 
 # -- segments ---------------------------------------------------------------------------------------
-st.subheader("Who gains: light vs heavy users, popular vs niche items", anchor=False)
-with ui.guard("breaking the results down"):
-    parts = _segments(str(ui.get_store().home), tuple(ids), tuple(labels[i] for i in ids), tuple(same["finished_at"]), int(dataset_id),
-                      str(protocol), int(seed))
-    baseline = leaderboard.baseline_run_id(same)
-    others = [label for run, label in labels.items() if run != baseline]
-    colours = {label: charts.PALETTE[i % 5] for i, label in enumerate(others)}
-    colours.update({labels[baseline]: charts.MUTED} if baseline in labels else {})
-    seg_left, seg_right = st.columns(2)
-    for column, kind, title in (
-        (seg_left, "user activity", "Ranking quality for light and heavy users"),
-        (seg_right, "item popularity", "Ranking quality on popular and niche items"),
-    ):
-        subset = parts[parts["kind"] == kind]
-        fig = go.Figure()
-        for label, group in subset.groupby("label", sort=False):
-            fig.add_trace(go.Bar(
-                x=group["segment"], y=group["ndcg"], name=str(label).split(" · ")[0],
-                marker_color=colours[label],
-                customdata=group[["users"]].to_numpy(),
-                hovertemplate="%{x}<br>NDCG %{y:.3f}<br>%{customdata[0]:,} people<extra>" + str(label) + "</extra>",
-            ))
-        fig.update_layout(barmode="group")
-        with column:
-            charts.show(charts.style(fig, title, x="Segment", y=leaderboard.metric_title("ndcg", k, short=True),
-                                     legend="Model"), key=f"results_segments_{kind}")
-    st.caption(
-        "Light users have at most the median number of training interactions; heavy users more. "
-        f"{popularity_bands.definition().capitalize()} (counted on the training data)."
-    )
+def segment_figure(subset, colours: dict, title: str, k: int):
+    """One group of bars per segment, one bar per model, each with its 95% interval and, above it, how
+    many people it is measured on."""
+    fig = go.Figure()
+    for label, group in subset.groupby("label", sort=False):
+        low = (group["ndcg"] - group["ndcg_low"]).clip(lower=0).fillna(0)
+        high = (group["ndcg_high"] - group["ndcg"]).clip(lower=0).fillna(0)
+        fig.add_trace(go.Bar(
+            x=group["segment"], y=group["ndcg"], name=str(label).split(" · ")[0], marker_color=colours[label],
+            error_y=dict(type="data", array=high, arrayminus=low, color=charts.INK, thickness=1.1, width=4),
+            text=[f"{fmt.count(n)} {WORDS.people if n != 1 else WORDS.person}" for n in group["users"]],
+            textposition="outside", cliponaxis=False, textfont=dict(size=11, color=charts.MUTED),
+            customdata=group[["users", "ndcg_low", "ndcg_high"]].to_numpy(),
+            hovertemplate="%{x}<br>NDCG %{y:.3f} (95% range %{customdata[1]:.3f} – %{customdata[2]:.3f})<br>"
+                          "%{customdata[0]:,} " + WORDS.people + "<extra>" + str(label) + "</extra>",
+        ))
+    fig.update_layout(barmode="group", uniformtext=dict(minsize=9, mode="show"))
+    return charts.style(fig, title, x="Segment", y=leaderboard.metric_title("ndcg", k, short=True), legend="Model")
+
+
+def segments_section() -> None:
+    st.subheader(f"Who gains: light vs heavy {WORDS.people}, popular vs niche {WORDS.items}", anchor=False)
+    with ui.guard("breaking the results down"):
+        parts = _segments(str(ui.get_store().home), tuple(ids), tuple(labels[i] for i in ids), tuple(same["finished_at"]),
+                          int(dataset_id), str(protocol), int(seed))
+        baseline = leaderboard.baseline_run_id(same)
+        others = [label for run, label in labels.items() if run != baseline]
+        colours = {label: charts.PALETTE[i % 5] for i, label in enumerate(others)}
+        colours.update({labels[baseline]: charts.MUTED} if baseline in labels else {})
+        seg_left, seg_right = st.columns(2)
+        for column, kind, title in (
+            (seg_left, "user activity", f"Ranking quality for light and heavy {WORDS.people}"),
+            (seg_right, "item popularity", f"Ranking quality on popular and niche {WORDS.items}"),
+        ):
+            with column:
+                charts.show(segment_figure(parts[parts["kind"] == kind], colours, title, k), key=f"results_segments_{kind}")
+        st.caption(
+            f"Light and heavy {WORDS.people}: the two halves by their number of training {WORDS.events}. "
+            + words.in_words(f"{popularity_bands.definition().capitalize()} (counted on the training data). ", WORDS) +
+            f"A group of fewer than 30 {WORDS.people} is merged into its neighbour: its average would say too "
+            "little. Whiskers show the 95% range; the number above each bar is how many it is measured on."
+        )
+
+
+segments_section()
 
 # -- exposure and sharing ---------------------------------------------------------------------------
 sharing.show_exposure(int(dataset_id), ids, labels, tuple(same["finished_at"]))
