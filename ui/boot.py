@@ -4,8 +4,8 @@ Streamlit keeps one process-wide flag, ``PagesManager.uses_pages_directory``, th
 ``pages/`` folder sits next to the main script and no session has yet called ``st.navigation``. While it
 is True, a first visit straight to ``/train`` runs ``pages/train.py`` on its own (the old multipage mode):
 no page config, no logo, no sidebar, a page list built from file names. The flag turns False only once
-``app.py`` runs ``st.navigation`` in some session. ``ui.page_header``, which every page calls first,
-calls this module to turn it off at once and rerun, so the rerun goes through ``app.py``'s navigation.
+``app.py`` runs ``st.navigation`` in some session. This module, imported by ``ui`` (so by every page),
+turns it off at once and reruns, so the rerun goes through ``app.py``'s navigation.
 """
 
 from __future__ import annotations

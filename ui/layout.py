@@ -6,8 +6,8 @@ import html
 
 import streamlit as st
 
-from ui import boot, state
 from ui import format as fmt
+from ui import state
 
 _CSS = """
 <style>
@@ -35,10 +35,7 @@ def inject_css() -> None:
 
 
 def page_header(title: str, intro: str | None = None, kicker: str | None = None) -> None:
-    """The top of a page: a small kicker line, the title and one or two sentences of what it is for.
-    Every page calls it first, so a page run on its own (Streamlit's old ``pages/`` mode, see
-    ``ui/boot.py``) is rerun through ``app.py`` before it draws anything."""
-    boot.leave_legacy_multipage_mode()
+    """The top of a page: a small kicker line, the title and one or two sentences of what it is for."""
     if kicker:
         st.html(f'<div class="tm-kicker">{html.escape(kicker)}</div>')
     st.title(title, anchor=False)
