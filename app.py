@@ -1,8 +1,9 @@
-"""Tastemaker dashboard: page setup, navigation and the shared sidebar. Pages live in ``pages/``.
+"""Tastemaker dashboard: page setup, navigation and the shared sidebar. Pages live in ``views/``.
 
-Every URL goes through the ``st.navigation`` below; ``ui/boot.py`` makes sure a first visit straight to
-``/train`` after the server starts does too (Streamlit's old ``pages/``-folder mode would otherwise run
-that file on its own).
+The folder is deliberately not called ``pages/``: Streamlit treats a ``pages/`` folder beside the main
+script as its old file-based multipage mode, where a first visit straight to ``/train`` after the server
+starts would run that file on its own (no page config, no sidebar, no navigation). With ``views/``, every
+URL goes through the ``st.navigation`` below.
 """
 
 from pathlib import Path
@@ -26,11 +27,11 @@ layout.inject_css()
 access.require_access()  # serves only the sign-in page (or the refusal) unless this session may go on
 
 PAGES = [
-    st.Page(str(ROOT / "pages/data.py"), title="Data", icon="📁", default=True),
-    st.Page(str(ROOT / "pages/train.py"), title="Train", icon="🏋️"),
-    st.Page(str(ROOT / "pages/results.py"), title="Results", icon="🏆"),
-    st.Page(str(ROOT / "pages/explore.py"), title="Explore", icon="🧭"),
-    st.Page(str(ROOT / "pages/recommend.py"), title="Recommendations", icon="🎯"),
+    st.Page(str(ROOT / "views/data.py"), title="Data", icon="📁", default=True),
+    st.Page(str(ROOT / "views/train.py"), title="Train", icon="🏋️"),
+    st.Page(str(ROOT / "views/results.py"), title="Results", icon="🏆"),
+    st.Page(str(ROOT / "views/explore.py"), title="Explore", icon="🧭"),
+    st.Page(str(ROOT / "views/recommend.py"), title="Recommendations", icon="🎯"),
 ]
 page = st.navigation(PAGES)
 

@@ -13,7 +13,7 @@ A page typically starts with::
     dataset_id = ui.dataset_picker()
 """
 
-from ui import boot, charts, errors, layout, state
+from ui import charts, errors, layout, state
 from ui import format as fmt
 from ui.errors import guard, show_error
 from ui.layout import page_header, pills
@@ -33,8 +33,6 @@ from ui.state import (
     set_current_dataset,
     url_selectbox,
 )
-
-boot.leave_legacy_multipage_mode()  # before anything is drawn: see ui/boot.py
 
 __all__ = [
     "charts", "errors", "fmt", "layout", "state", "guard", "show_error", "page_header", "pills",

@@ -431,7 +431,7 @@ def live_view(dataset_id: int) -> None:
                 check = _latest_check(epochs)
                 if check:
                     st.caption(check)
-    st.page_link("pages/results.py", label="Compare them on the Results page →")
+    st.page_link("views/results.py", label="Compare them on the Results page →")
 
 
 def _something_active() -> bool:
