@@ -1,6 +1,7 @@
 # The two commands of the README:
 #   make run   installs everything and starts the dashboard on the demo data, at http://127.0.0.1:8501
-#   make test  installs everything and runs the whole test suite
+#   make test  installs everything (Spark included) and runs the whole test suite
+#   make spark installs the optional Spark engine: pyspark and a Java runtime (docs/scale-out.md)
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ PORT ?= 8501
 # 127.0.0.1: only this machine. To share on a network: TASTEMAKER_PASSWORD=... make run HOST=0.0.0.0
 HOST ?= 127.0.0.1
 
-.PHONY: run test install install-dev browser lint bench clean
+.PHONY: run test install install-dev browser spark java lint bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -32,6 +33,22 @@ browser:
 		else sudo apt-get update -qq && sudo apt-get install -y -qq chromium chromium-driver fonts-noto-color-emoji >/dev/null; fi; \
 	fi
 
+# The optional Spark engine: pyspark (a 456 MB source package built once into a wheel, ~45 s; pip's wheel
+# cache makes later installs fast) and Debian's Java runtime when no Java 17+ is found.
+JAVA := $(if $(JAVA_HOME),$(JAVA_HOME)/bin/java,java)
+
+.deps-stamp-spark: requirements-spark.txt .deps-stamp
+	$(BIN)/python -m pip install -q -r requirements-spark.txt
+	touch $@
+
+java:
+	@if ! $(JAVA) -version 2>&1 | grep -Eq 'version "(1[7-9]|[2-9][0-9])'; then \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; \
+		else sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-jre-headless >/dev/null; fi; \
+	fi
+
+spark: .deps-stamp-spark java
+
 run: install
 	@case "$(HOST)" in \
 		127.*|localhost|::1) echo "Tastemaker: open http://$(HOST):$(PORT) (only this machine can reach it)";; \
@@ -40,8 +57,9 @@ run: install
 	esac
 	$(BIN)/python -m streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 
-test: install-dev
-	$(BIN)/python -m pytest -q
+# TASTEMAKER_REQUIRE_SPARK: the Spark tests fail (instead of skipping) when Spark is missing.
+test: install-dev spark
+	TASTEMAKER_REQUIRE_SPARK=1 $(BIN)/python -m pytest -q
 
 lint: install-dev
 	$(BIN)/python -m ruff check recsys ui views app.py tests benchmarks
@@ -66,4 +84,4 @@ bench-gpu: .deps-stamp
 	$(BIN)/python -m benchmarks.gpu --json benchmarks/out/gpu.json --markdown benchmarks/out/gpu.md
 
 clean:
-	rm -rf $(VENV) .deps-stamp .deps-stamp-dev
+	rm -rf $(VENV) .deps-stamp .deps-stamp-dev .deps-stamp-spark

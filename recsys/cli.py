@@ -20,6 +20,32 @@ def _add_column_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-col", help="column holding timestamps (optional)")
 
 
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", default="local", choices=["local", "spark"],
+                   help="where the model learns: this machine (default) or Apache Spark (ials only)")
+    p.add_argument("--master", help="Spark master URL: local[N], spark://HOST:PORT, yarn or k8s://... "
+                   "(default: $SPARK_MASTER, else local[2])")
+    p.add_argument("--spark-conf", action="append", metavar="KEY=VALUE",
+                   help="a Spark setting, e.g. spark.executor.memory=8g (repeatable)")
+
+
+def engine_of(args: argparse.Namespace) -> dict:
+    """The run's engine from ``--engine``, ``--master`` and ``--spark-conf`` (:func:`recsys.engines.engine_settings`)."""
+    from recsys.engines import engine_settings
+
+    return engine_settings(args.engine, args.master, dict(_pairs(args.spark_conf, "--spark-conf")))
+
+
+def _pairs(pairs: Sequence[str] | None, option: str) -> list[tuple[str, str]]:
+    out = []
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise DataError(f"{option} expects key=value, got {pair!r}.")
+        out.append((key.strip(), raw))
+    return out
+
+
 def column_overrides(args: argparse.Namespace) -> dict[str, str] | None:
     """The ``columns=`` mapping for :func:`recsys.data.load_interactions` from the column options."""
     cols = {
@@ -33,13 +59,7 @@ def column_overrides(args: argparse.Namespace) -> dict[str, str] | None:
 def parse_settings(pairs: Sequence[str] | None) -> dict[str, str]:
     """``["factors=64", "device=cpu"]`` -> ``{"factors": "64", "device": "cpu"}``, the text as given: each
     model's declared settings turn it into values (:meth:`recsys.models.Recommender.check_params`)."""
-    out: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise DataError(f"--set expects key=value, got {pair!r}.")
-        out[key.strip()] = raw
-    return out
+    return dict(_pairs(pairs, "--set"))
 
 
 def print_warnings(warnings: Sequence[str]) -> None:
@@ -73,14 +93,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train ``--model`` (settings from ``--set``) on every row of FILE and save it to ``--out``, with a
-    ``train.json`` beside it saying what was trained on what. Iterative models print each epoch."""
+    ``train.json`` beside it saying what was trained on what. Iterative models print each epoch.
+    ``--engine spark`` trains on Apache Spark (``--master``, ``--spark-conf``; ials only)."""
     import json
     import time
     from pathlib import Path
 
     from recsys.data import load_interactions, load_items
+    from recsys.engines import SPARK_MODELS
 
     model = model_class(args.model)().set_params(**parse_settings(args.set))
+    engine = engine_of(args)
+    if engine["name"] == "spark" and args.model not in SPARK_MODELS:
+        raise DataError(f"Only {', '.join(SPARK_MODELS)} trains on Spark: leave out --engine spark for {args.model}.")
     if model.needs_catalog and not args.items:
         raise DataError(f"{args.model} needs an item catalogue (titles, genres or tags): add --items FILE.")
     inter = load_interactions(args.file, columns=column_overrides(args))
@@ -90,12 +115,18 @@ def cmd_train(args: argparse.Namespace) -> int:
         print_warnings(catalog.report.get("warnings", []))
 
     def report_epoch(record: dict) -> None:
-        extra = "".join(f", {key} {record[key]:.4f}" for key in ("rmse", "validation") if record.get(key) is not None)
-        print(f"epoch {record['epoch']}/{record['epochs']}: loss {record['loss']:.4f}{extra} "
-              f"({record['seconds']:.2f} s)", file=sys.stderr)
+        shown = [("loss", record.get("loss")), ("rmse", record.get("rmse")), ("validation", record.get("validation"))]
+        figures = ", ".join(f"{key} {value:.4f}" for key, value in shown if value is not None)
+        print(f"epoch {record['epoch']}/{record['epochs']}: {figures or 'done'} ({record['seconds']:.2f} s)",
+              file=sys.stderr)
 
     started = time.perf_counter()
-    model.fit(inter, on_epoch=report_epoch, catalog=catalog)
+    if engine["name"] == "spark":
+        from recsys.engines import spark
+
+        spark.fit_ials(model, inter, report_epoch, catalog=catalog, master=engine["master"], conf=engine["conf"])
+    else:
+        model.fit(inter, on_epoch=report_epoch, catalog=catalog)
     seconds = time.perf_counter() - started
     out = model.save(args.out)
     (Path(out) / "train.json").write_text(json.dumps({
@@ -110,9 +141,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         "explicit": bool(inter.explicit),
         "fit_seconds": round(seconds, 3),
         "device": str(model.device_),
+        "engine": getattr(model, "engine_", engine),
     }, indent=1, default=str))
+    where = f"Spark ({engine['master']})" if engine["name"] == "spark" else str(model.device_)
     print(f"trained {args.model} on {len(inter):,} interactions ({inter.n_users:,} users, {inter.n_items:,} items) "
-          f"in {seconds:.1f} s on {model.device_}; saved to {out}")
+          f"in {seconds:.1f} s on {where}; saved to {out}")
     return 0
 
 
@@ -276,17 +309,20 @@ def cmd_submit(args: argparse.Namespace) -> int:
     seed = SEED.check(42 if seed is None else seed, "the split")
     params = cls.check_params(raw)  # every bad value is refused here, before anything is stored
     device = DEVICE.check(params.pop("device", None) or args.device or "auto") or "auto"
+    engine = engine_of(args)
     store = Store()
     dataset_id = store.add_dataset(args.file, columns=column_overrides(args), items=args.items,
                                    creator_column=args.creator_col)
     print_warnings((store.dataset(dataset_id).get("report") or {}).get("warnings", []))
     try:
-        run_id = submit(store, dataset_id, args.model, params, protocol=args.split, seed=seed, device=device)
+        run_id = submit(store, dataset_id, args.model, params, protocol=args.split, seed=seed, device=device,
+                        engine=engine["name"], master=engine.get("master"), spark_conf=engine.get("conf"))
     except JobRefused as exc:
         raise DataError(str(exc)) from exc
     run = store.run(run_id)
     guess = Estimate(**run["estimate"])
-    print(f"queued run {run_id}: {run['model']} on dataset {dataset_id} ({run['dataset_name']}), "
+    on_spark = f" on Spark ({engine['master']})" if engine["name"] == "spark" else ""
+    print(f"queued run {run_id}: {run['model']}{on_spark} on dataset {dataset_id} ({run['dataset_name']}), "
           f"{run['protocol']} split, seed {run['seed']}; estimate {guess.to_text()}. "
           f"Start `python -m recsys worker` to train it.", file=sys.stderr)
     print(run_id)
@@ -330,7 +366,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         epochs = f"{rec['epochs_done']}/{rec['epochs_total']}" if rec["epochs_total"] else ""
         rows.append([
             str(rec["id"]), rec["status"] + (" (baseline)" if rec["is_baseline"] else ""), rec["model"],
-            f"{rec['dataset_id']}: {rec['dataset_name']}", rec["device"] or rec["device_requested"],
+            f"{rec['dataset_id']}: {rec['dataset_name']}",
+            "spark" if (rec.get("engine") or {}).get("name") == "spark" else rec["device"] or rec["device_requested"],
             f"{rec['protocol']}/{rec['seed']}", epochs,
             f"{summary['ndcg']:.4f}@{k}" if summary.get("ndcg") is not None else "-",
             f"{summary['recall']:.4f}@{k}" if summary.get("recall") is not None else "-",
@@ -430,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a hyperparameter (repeatable)")
     p.add_argument("--items", help="item catalogue file (titles, genres/tags)")
     p.add_argument("--out", required=True, help="directory to save the model in")
+    _add_engine_options(p)
     _add_column_options(p)
 
     p = add("recommend", cmd_recommend, "write top-k recommendations of a saved model or a run as CSV")
@@ -459,6 +497,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--items", help="item catalogue file")
     p.add_argument("--creator-col", help="the catalogue's column saying who made each item (artist, author, "
                    "studio...; detected by name when omitted, '' for none)")
+    _add_engine_options(p)
     _add_column_options(p)
 
     p = add("models", cmd_models, "list every model and its settings")

@@ -242,18 +242,20 @@ def _relevance_sentence(threshold: float | None, *parts: Interactions) -> str:
 
 
 def fit_on_split(model, split: Split, on_epoch=None, catalog: Catalog | None = None,
-                 relevance: float | str | None = "auto"):
+                 relevance: float | str | None = "auto", fit=None):
     """Fit ``model`` for evaluation on ``split``; the test part is never passed. An iterative model
     learns from ``split.fit_train`` and is validated (curves, early stopping) on the relevant rows of
     ``split.validation``, with the validation people's given history for the ``"users"`` split. A model
     that trains in one step has nothing for validation to choose, so it learns from all of
     ``split.train`` (fit-train plus validation) rather than lose a tenth of its data. ``relevance`` is as
-    in :func:`evaluate`. Returns the model."""
+    in :func:`evaluate`. ``fit`` is the function that fits, called as ``model.fit`` is but with the model
+    first (default: the model's own; an engine's, see :func:`recsys.engines.fitter`). Returns the model."""
+    fit = fit or type(model).fit
     if not model.iterative:
-        return model.fit(split.train, on_epoch, catalog=catalog)
+        return fit(model, split.train, on_epoch, catalog=catalog)
     threshold = relevance_threshold_of(split) if relevance == "auto" else relevance
-    return model.fit(split.fit_train, on_epoch, validation=relevant_part(split.validation, threshold),
-                     validation_input=split.validation_input, catalog=catalog)
+    return fit(model, split.fit_train, on_epoch, validation=relevant_part(split.validation, threshold),
+               validation_input=split.validation_input, catalog=catalog)
 
 
 # -- evaluation --------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -363,12 +363,19 @@ def submit(
     seed: int = 42,
     device: str = "auto",
     k: int = 10,
+    engine: str = "local",
+    master: str | None = None,
+    spark_conf: dict[str, str] | None = None,
 ) -> int:
     """Queue a training run and return its id. Refuses (``JobRefused``) with the reason when the model or
     a setting is unknown or not allowed (each checked against the model's declared settings, see
     :mod:`recsys.models.settings`), the model needs a catalogue the dataset lacks, the estimate says it
     cannot fit, or the split holds whole people out (``users``) and the model cannot fold a new person
-    in. ``protocol=None`` uses the split the dataset's report suggests (else ``random``)."""
+    in. ``protocol=None`` uses the split the dataset's report suggests (else ``random``).
+    ``engine="spark"`` trains on Apache Spark at ``master`` with ``spark_conf`` (:mod:`recsys.engines`):
+    refused for a model Spark cannot train, when pyspark is not installed, or for a master URL or
+    setting Spark cannot read."""
+    from recsys.engines import SPARK_MODELS, engine_settings
     from recsys.models import MODELS, ModelError, make_model
     from recsys.models.settings import DEVICE, SEED
 
@@ -380,8 +387,16 @@ def submit(
         device = DEVICE.check(params.pop("device", None) or device or "auto") or "auto"
         seed = SEED.check(seed, "the split")
         instance = make_model(model, **params)
+        where = engine_settings(engine, master, spark_conf)
     except ModelError as exc:
         raise JobRefused(str(exc)) from exc
+    if where["name"] == "spark":
+        from recsys.engines import spark
+
+        if model not in SPARK_MODELS:
+            raise JobRefused(f"Only {', '.join(SPARK_MODELS)} trains on Spark: train {model} on this machine (engine local).")
+        if not spark.pyspark_installed():
+            raise JobRefused("Spark is not installed here: `make spark` installs it (pyspark and Java), or train on this machine.")
     params = {key: value for key, value in instance.get_params().items() if key in params}  # typed
     refusal = model_refusals(store, dataset_id).get(model)
     if refusal:
@@ -395,10 +410,14 @@ def submit(
     guess = estimate(meta, model, params, device, store=store)
     if not guess.fits:
         raise JobRefused(f"{model} cannot run on this data: {guess.reason}.")
+    if where["name"] == "spark":  # the fits happen on Spark; scoring stays here
+        fits = spark.estimate_seconds(meta["n_users"], meta["n_items"], meta["n_interactions"],
+                                      instance.get_params(), where["master"])
+        guess = replace(guess, seconds=guess.seconds + fits)
     epochs_total = int(instance.get_params().get("epochs") or 0) if instance.iterative else None
     return store.create_run(
         dataset_id, model, params, protocol, seed, device_requested=device,
-        estimate=guess.to_dict(), epochs_total=epochs_total, k=k,
+        estimate=guess.to_dict(), epochs_total=epochs_total, k=k, engine=where,
     )
 
 
@@ -847,18 +866,22 @@ def refit_epochs(evaluated) -> int | None:
     return max(1, chosen_epochs(evaluated.history_, getattr(evaluated, "patience", None)))
 
 
-def serving_model(run: dict[str, Any], inter: Interactions, catalog, epochs: int | None = None, on_epoch=None):
+def serving_model(run: dict[str, Any], inter: Interactions, catalog, epochs: int | None = None, on_epoch=None,
+                  fit=None):
     """The run's serving model: the same settings refitted on every interaction in ``inter``, without
-    validation; an iterative model runs ``epochs`` epochs (:func:`refit_epochs` of the evaluated one)."""
+    validation; an iterative model runs ``epochs`` epochs (:func:`refit_epochs` of the evaluated one).
+    ``fit`` is the run's engine's fit function (:func:`recsys.engines.fitter`; None: the model's own)."""
     model = run_model(run)
     if epochs is not None:
         model.set_params(epochs=int(epochs))
-    return model.fit(inter, on_epoch, catalog=catalog)
+    return (fit or type(model).fit)(model, inter, on_epoch, catalog=catalog)
 
 
 def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: dict[str, str]) -> str:
+    from recsys.engines import fitter
     from recsys.evaluation import evaluate, fit_on_split
     from recsys.split import make_split, nothing_to_test
+    from recsys.training import TrainingStopped
 
     run_id = int(run["id"])
 
@@ -896,19 +919,31 @@ def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: di
         _remove_partial(store, run_id)
         return "cancelled"
 
+    fit = fitter(run["engine"], should_stop=check_cancel)  # None: on this machine
     phase("training")
-    fit_on_split(model, split, on_epoch, catalog=catalog)  # validated on split.validation, never the test
+    try:
+        fit_on_split(model, split, on_epoch, catalog=catalog, fit=fit)  # validated on split.validation, never the test
+    except TrainingStopped:  # an engine that cannot hand back a model mid-way (Spark) was stopped
+        return was_cancelled()
     if cancelled["value"]:
         return was_cancelled()
+    where = {**run["engine"], **getattr(model, "engine_", {})}  # what the engine recorded about the fit
+    if where:
+        store.update_run(run_id, engine=where)
     phase("evaluating")
     evaluation = evaluate(model, split, k=int(run["k"]), catalog=catalog)
     store.save_run_results(run_id, model, evaluation)
     epochs = refit_epochs(model)
     del model, evaluation  # the refit may need the memory
     phase("refitting")
-    serving = serving_model(run, inter, catalog, epochs, on_epoch=lambda record: check_cancel())
+    try:
+        serving = serving_model(run, inter, catalog, epochs, on_epoch=lambda record: check_cancel(), fit=fit)
+    except TrainingStopped:
+        return was_cancelled()
     if cancelled["value"] or check_cancel():
         return was_cancelled()
+    if hasattr(serving, "engine_"):
+        store.update_run(run_id, engine={**where, "serving_fit_seconds": serving.engine_.get("fit_seconds")})
     phase("saving")
     store.save_serving_model(run_id, serving, inter)
     _save_exposure(store, run_id, inter, catalog, int(run["k"]))

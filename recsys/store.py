@@ -61,7 +61,7 @@ import pandas as pd
 from recsys.data import Catalog, DataError, Interactions
 from recsys.reading import open_regular_file
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DB_NAME = "tastemaker.db"
 MANIFEST = "manifest.json"
 REPORT_KEY = "report.key"
@@ -75,9 +75,9 @@ STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 _RUN_SETTABLE = frozenset({
     "status", "phase", "device", "error", "epochs_total", "started_at", "finished_at", "worker_id",
-    "summary", "ci", "estimate", "cancel_requested", "params",
+    "summary", "ci", "estimate", "cancel_requested", "params", "engine",
 })
-_RUN_JSON = frozenset({"summary", "ci", "estimate", "params"})
+_RUN_JSON = frozenset({"summary", "ci", "estimate", "params", "engine"})
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".parquet", ".json", ".jsonl", ".xlsx", ".gz", ".zip")
 
 _MIGRATIONS: dict[int, str] = {
@@ -159,6 +159,11 @@ _MIGRATIONS: dict[int, str] = {
         at REAL NOT NULL,
         PRIMARY KEY (kind, id)
     );
+    """,
+    # engine: where the run trains (JSON: name, and for Spark the master, settings, versions, executors
+    # and times; '{}' is a local run).
+    3: """
+    ALTER TABLE runs ADD COLUMN engine TEXT NOT NULL DEFAULT '{}';
     """,
 }
 
@@ -957,9 +962,11 @@ class Store:
         is_baseline: bool = False,
         status: str = "queued",
         k: int = 10,
+        engine: dict[str, Any] | None = None,
     ) -> int:
-        """Insert a run row (``queued`` unless told otherwise) and return its id. Use
-        :func:`recsys.jobs.submit` to queue training; this is the low-level insert."""
+        """Insert a run row (``queued`` unless told otherwise) and return its id. ``engine`` is where it
+        trains (:func:`recsys.engines.engine_settings`; None: locally). Use :func:`recsys.jobs.submit` to
+        queue training; this is the low-level insert."""
         if status not in STATUSES:
             raise StoreError(f"Unknown run status {status!r}.")
         with self.transaction() as conn:
@@ -968,11 +975,11 @@ class Store:
             _reserve_ids(conn, "runs", self.home / "runs")
             cur = conn.execute(
                 "INSERT INTO runs (dataset_id, model, params, protocol, seed, k, device_requested, status,"
-                " is_baseline, epochs_total, estimate, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " is_baseline, epochs_total, estimate, created_at, engine) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     int(dataset_id), str(model), _json(_clean(params or {})), str(protocol), int(seed), int(k),
                     str(device_requested or "auto"), status, int(is_baseline), epochs_total,
-                    _json(_clean(estimate or {})), time.time(),
+                    _json(_clean(estimate or {})), time.time(), _json(_clean(engine or {})),
                 ),
             )
             return int(cur.lastrowid)
@@ -1573,10 +1580,11 @@ class Store:
             atomic_write_bytes(folder / "usage.json", _json(_clean(dict(usage))).encode())
 
     def run_costs(self, model: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
-        """The newest finished (``done``) runs, of ``model`` when given, with what each cost and on what
-        data: ``id, model, params, device, seconds`` (start to finish), ``epochs_done``, ``is_baseline``,
-        ``n_users, n_items, n_interactions`` (of the whole dataset), ``estimate`` (the dict stored when it
-        was queued) and ``peak_memory_bytes`` (None where it was not measured)."""
+        """The newest finished (``done``) runs trained on this machine (not on Spark, whose times are the
+        cluster's), of ``model`` when given, with what each cost and on what data: ``id, model, params,
+        device, seconds`` (start to finish), ``epochs_done``, ``is_baseline``, ``n_users, n_items,
+        n_interactions`` (of the whole dataset), ``estimate`` (the dict stored when it was queued) and
+        ``peak_memory_bytes`` (None where it was not measured)."""
         clause, args = ("AND r.model=?", (str(model),)) if model is not None else ("", ())
         sql = f"""
             SELECT r.id, r.model, r.params, r.device, r.estimate, r.is_baseline,
@@ -1584,7 +1592,8 @@ class Store:
                 (SELECT COUNT(*) FROM epochs e WHERE e.run_id=r.id) AS epochs_done,
                 d.n_users, d.n_items, d.n_interactions
             FROM runs r JOIN datasets d ON d.id = r.dataset_id
-            WHERE r.status='done' AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL {clause}
+            WHERE r.status='done' AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL
+                AND COALESCE(json_extract(r.engine, '$.name'), 'local') = 'local' {clause}
             ORDER BY r.id DESC LIMIT ?
         """
         with self.connect() as conn:
@@ -1906,13 +1915,13 @@ _RUN_COLUMNS = (
     "id", "dataset_id", "dataset_name", "model", "params", "protocol", "seed", "k", "device_requested", "device",
     "status", "phase", "error", "is_baseline", "cancel_requested", "worker_id", "created_at", "started_at",
     "finished_at", "duration_seconds", "epochs_done", "epochs_total", "last_loss", "last_validation",
-    "epoch_seconds", "estimate", "summary", "ci",
+    "epoch_seconds", "estimate", "summary", "ci", "engine",
 )
 
 
 def _run_record(row: sqlite3.Row) -> dict[str, Any]:
     rec = {key: row[key] for key in row.keys() if key in _RUN_COLUMNS}
-    for key in ("params", "estimate", "summary", "ci"):
+    for key in ("params", "estimate", "summary", "ci", "engine"):
         rec[key] = json.loads(row[key] or "{}")
     rec["is_baseline"] = bool(row["is_baseline"])
     rec["cancel_requested"] = bool(row["cancel_requested"])

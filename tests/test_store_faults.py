@@ -20,7 +20,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from recsys import jobs
-from recsys.store import DB_NAME, Store, StoreError, StoreFault, doctor
+from recsys.store import DB_NAME, SCHEMA_VERSION, Store, StoreError, StoreFault, doctor
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
@@ -235,7 +235,7 @@ def test_damaged_pages_inside_a_database_are_found_by_the_doctor(tmp_path):
     data[offset + 8:offset + page] = os.urandom(page - 8)  # keep the page type, scramble the rest
     (home / DB_NAME).write_bytes(bytes(data))
 
-    assert Store(home).schema_version() == 2  # it opens
+    assert Store(home).schema_version() == SCHEMA_VERSION  # it opens
     assert "is damaged" in one_error_line(cli(home, "runs"))
     report = doctor(home)
     assert not report.ok and "The database is damaged" in report.problems[0], report.to_text()

@@ -21,7 +21,7 @@ import torch
 
 from recsys import jobs
 from recsys.device import device_key
-from recsys.store import _MIGRATIONS, MANIFEST, Store, doctor
+from recsys.store import _MIGRATIONS, MANIFEST, SCHEMA_VERSION, Store, doctor
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -252,7 +252,7 @@ def test_migration_keeps_duplicates_made_before_registrations_were_unique(tmp_pa
     conn.close()
 
     store = Store(home)
-    assert store.schema_version() == 2
+    assert store.schema_version() == SCHEMA_VERSION
     assert store.list_datasets()["id"].tolist() == [1, 2, 3]
     for number in (1, 2, 3):
         assert (store.dataset_dir(number) / MANIFEST).is_file()  # written on upgrade

@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 
 import ui
 from recsys import jobs
+from recsys.engines import SPARK_MODELS, spark
 from recsys.models import MODELS
 from recsys.models.settings import Setting
 from recsys.split import PROTOCOL_DESCRIPTIONS, PROTOCOLS
@@ -161,6 +162,7 @@ def training_form(dataset_id: int, summary: dict) -> None:
         device_names["cuda"] = f"GPU: {info['name']}"
     device = st.radio("Device", list(device_names), format_func=device_names.get, horizontal=True,
                       key="train_device", label_visibility="collapsed")
+    engine = _engine_choice(picked)
 
     if not picked:
         st.info("Pick at least one model to see how long it will take.")
@@ -171,9 +173,15 @@ def training_form(dataset_id: int, summary: dict) -> None:
         guess = jobs.estimate(summary, model, settings[model], device, store=store)
         if guess.basis.startswith("calibrated"):
             learned.append(words.model_label(model))
-        rows.append({"Model": words.model_label(model), "Time": "≈ " + fmt.duration(guess.seconds),
+        on_spark = bool(engine) and model in SPARK_MODELS
+        seconds = guess.seconds
+        if on_spark:
+            params = {**MODELS[model].default_params(), **settings[model]}
+            seconds += spark.estimate_seconds(summary["n_users"], summary["n_items"], summary["n_interactions"],
+                                              params, engine["master"])
+        rows.append({"Model": words.model_label(model), "Time": "≈ " + fmt.duration(seconds),
                      "Memory": "≈ " + fmt.size(guess.memory_bytes),
-                     "Runs on": "GPU" if guess.device.startswith("cuda") else "CPU",
+                     "Runs on": "Spark" if on_spark else "GPU" if guess.device.startswith("cuda") else "CPU",
                      "Fits": "Yes" if guess.fits else "No"})
         if not guess.fits:
             blocked.append(f"**{words.model_label(model)}** cannot run: {guess.reason}.")
@@ -187,7 +195,7 @@ def training_form(dataset_id: int, summary: dict) -> None:
         st.warning(message)
 
     if st.button(f"Start training {fmt.plural(len(picked), 'model')}", key="start_training", type="primary", disabled=len(blocked) == len(picked)):
-        submitted, skipped = queue_models(store, dataset_id, picked, settings, protocol, device)
+        submitted, skipped = queue_models(store, dataset_id, picked, settings, protocol, device, engine)
         st.session_state[SKIPPED] = skipped
         if submitted:
             with ui.guard("starting the background worker"):
@@ -214,14 +222,16 @@ def estimate_table(rows: pd.DataFrame) -> None:
 
 
 def queue_models(store, dataset_id: int, picked: list[str], settings: dict, protocol: str,
-                 device: str) -> tuple[list[int], dict[str, str]]:
-    """Queue each picked model; one that is refused is skipped with its reason and the others still go.
+                 device: str, engine: dict | None = None) -> tuple[list[int], dict[str, str]]:
+    """Queue each picked model (on ``engine``, ``jobs.submit``'s Spark options, for the models that can
+    train there); one that is refused is skipped with its reason and the others still go.
     Returns (run ids queued, model -> why it was skipped)."""
     submitted: list[int] = []
     skipped: dict[str, str] = {}
     for model in picked:
         try:
-            submitted.append(jobs.submit(store, dataset_id, model, settings[model], protocol=protocol, device=device))
+            submitted.append(jobs.submit(store, dataset_id, model, settings[model], protocol=protocol, device=device,
+                                         **((engine or {}) if model in SPARK_MODELS else {})))
         except Exception as exc:  # noqa: BLE001 - refusals (JobRefused), settings, store faults: worded for people
             if not ui.errors.is_user_error(exc):
                 raise
@@ -233,6 +243,34 @@ def show_skipped() -> None:
     """Which chosen models were not queued at the last start, and why (kept across the page's rerun)."""
     for model, reason in (st.session_state.get(SKIPPED) or {}).items():
         st.warning(f"**{words.model_label(model)} was not queued**: {reason} The other models were queued.")
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _spark_installed() -> bool:
+    return spark.installed()
+
+
+def _engine_choice(picked: list[str]) -> dict:
+    """Where the models that can train on Spark learn, offered only when Spark is installed here: ``{}``
+    for this machine, else ``jobs.submit``'s ``engine`` and ``master``."""
+    if not _spark_installed():
+        return {}
+    names = {"local": "This machine", "spark": "Apache Spark"}
+    choice = st.radio("Engine", list(names), format_func=names.get, horizontal=True, key="train_engine",
+                      help="Spark trains Implicit ALS on a cluster and brings the result back here.")
+    if choice == "local":
+        return {}
+    st.caption("Spark is for scale, not for speed on small data: it pays off when the interactions no longer "
+               "fit on one machine (hundreds of millions of rows and more). On data this size this machine is "
+               "faster, because starting Spark alone takes longer than the whole training here.")
+    master = st.text_input(
+        "Spark master URL", value=spark.default_master(), key="train_spark_master",
+        help="local[2]: Spark on 2 cores of this machine. spark://HOST:7077: a standalone Spark cluster. "
+             "yarn: a Hadoop cluster. k8s://https://HOST:443: Kubernetes.")
+    others = [words.model_label(m) for m in picked if m not in SPARK_MODELS]
+    if others:
+        st.caption(f"Only Implicit ALS trains on Spark; {', '.join(others)} train on this machine.")
+    return {"engine": "spark", "master": master.strip()}
 
 
 # -- the live view ---------------------------------------------------------------------------------
@@ -344,7 +382,8 @@ def runs_table(runs: pd.DataFrame) -> None:
         "Status": runs["status"].map(words.status_label) + failed.map({True: ": see above", False: ""}),
         "Took": runs["duration_seconds"].map(fmt.duration),
         "NDCG@10": runs[metric].map(fmt.metric) if metric else "–",
-        "Device": runs["device"].fillna("–").str.upper(),
+        "Device": runs["device"].fillna("–").str.upper().where(
+            ~runs["engine"].map(lambda e: isinstance(e, dict) and e.get("name") == "spark"), "SPARK"),
         "Tested on": runs["protocol"].map(words.protocol_label),
     })
     # the columns fit the page's right-hand column from 1280 px wide up; device and split only when they vary

@@ -135,19 +135,7 @@ class Recommender:
         :func:`recsys.training.run_epochs`) and, given ``validation``, its NDCG@10 every
         ``validate_every`` epochs. With ``validation_input`` (people held out of ``train``), the
         validation people are scored by fold-in of that history instead of their training rows."""
-        declared = {setting.name for setting in self.settings}
-        self.set_params(**{k: v for k, v in self.get_params().items() if k in declared})  # constructor values too
-        if self.needs_catalog and catalog is None:
-            raise ModelError(f"{self.name} needs an item catalogue (titles, genres or tags): add one first.")
-        self.device_ = pick_device(getattr(self, "device", None))
-        self.n_users_ = train.n_users
-        self.n_items_ = train.n_items
-        self.user_ids_ = np.asarray(train.user_ids)
-        self.item_ids_ = np.asarray(train.item_ids)
-        self.user_items_ = train.to_csr(use_values=True)
-        # What "I like this item" means for a new user (fold-in): the top of a rating scale, else 1.
-        explicit = train.explicit and train.values is not None and len(train)
-        self.liked_value_ = float(train.values.max()) if explicit else 1.0
+        self.begin_fit(train, catalog)
         if self.iterative:
             self._start_training(train, catalog)
             validate = None
@@ -169,10 +157,32 @@ class Recommender:
         else:
             self._fit(train, catalog)
             self.history_ = []
+        self.check_learned_values()
+        return self
+
+    def begin_fit(self, train: Interactions, catalog: Catalog | None = None) -> None:
+        """What every fit does before learning: check the settings (constructor values too) and the
+        catalogue, pick the device, and record the numbering and training matrix of ``train``. An
+        engine that learns the parameters elsewhere (:mod:`recsys.engines.spark`) calls it too."""
+        declared = {setting.name for setting in self.settings}
+        self.set_params(**{k: v for k, v in self.get_params().items() if k in declared})  # constructor values too
+        if self.needs_catalog and catalog is None:
+            raise ModelError(f"{self.name} needs an item catalogue (titles, genres or tags): add one first.")
+        self.device_ = pick_device(getattr(self, "device", None))
+        self.n_users_ = train.n_users
+        self.n_items_ = train.n_items
+        self.user_ids_ = np.asarray(train.user_ids)
+        self.item_ids_ = np.asarray(train.item_ids)
+        self.user_items_ = train.to_csr(use_values=True)
+        # What "I like this item" means for a new user (fold-in): the top of a rating scale, else 1.
+        explicit = train.explicit and train.values is not None and len(train)
+        self.liked_value_ = float(train.values.max()) if explicit else 1.0
+
+    def check_learned_values(self) -> None:
+        """``ModelError`` with advice when some learned number is NaN or infinite."""
         if not self._learned_values_are_finite():
             raise ModelError(f"{self.name}'s training went wrong: some learned values became NaN or infinite. "
                              f"{self._divergence_advice()}")
-        return self
 
     def _divergence_advice(self) -> str:
         """What to change when training produced NaN or infinite values, naming the setting's value now."""
