@@ -187,10 +187,15 @@ def training_form(dataset_id: int, summary: dict) -> None:
             blocked.append(f"**{words.model_label(model)}** cannot run: {guess.reason}.")
     st.markdown("**Estimate**")
     estimate_table(pd.DataFrame(rows))
+    if not learned:
+        basis = "These are first guesses until each model has run here once."
+    elif len(learned) < len(picked):
+        basis = (f"Learned from earlier runs on this machine for {', '.join(learned)}; first guesses for the others, "
+                 "until they have run here once.")
+    else:
+        basis = f"Learned from earlier runs on this machine for {', '.join(learned)}; they get closer with every run."
     st.caption("Times include training each model again on all the data, for the recommendations it will make. "
-               + (f"Learned from earlier runs on this machine for {', '.join(learned)}; " if learned else "")
-               + ("first guesses for the others, until they have run here once." if len(learned) < len(picked)
-                  else "they get closer with every run."))
+               + basis)
     for message in blocked:
         st.warning(message)
 
@@ -380,7 +385,7 @@ def runs_table(runs: pd.DataFrame) -> None:
         "Run": runs["id"].map(lambda i: f"#{i}"),
         "Model": runs["model"].map(words.model_label) + runs["is_baseline"].map({True: " (yardstick)", False: ""}),
         "Status": runs["status"].map(words.status_label) + failed.map({True: ": see above", False: ""}),
-        "Took": runs["duration_seconds"].map(fmt.duration),
+        "Took": runs["duration_seconds"].map(lambda s: "< 1 s" if s is not None and s == s and s < 1 else fmt.duration(s)),
         "NDCG@10": runs[metric].map(fmt.metric) if metric else "–",
         "Device": runs["device"].fillna("–").str.upper().where(
             ~runs["engine"].map(lambda e: isinstance(e, dict) and e.get("name") == "spark"), "SPARK"),
