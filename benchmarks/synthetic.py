@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 DEFAULT_USER_ALPHA = 0.6
@@ -176,13 +177,42 @@ def to_interactions(users: np.ndarray, items: np.ndarray, n_users: int, n_items:
     )
 
 
+ARTIST_WORDS = (
+    "Velvet", "Echo", "Northern", "Paper", "Silver", "Hollow", "Neon", "Quiet", "Wild", "Golden", "Broken",
+    "Electric", "Midnight", "Crystal", "Lonely", "Burning", "Static", "Violet", "Iron", "Ocean",
+)
+ARTIST_NOUNS = (
+    "Lights", "Harbour", "Foxes", "Machines", "Sisters", "Orchestra", "Wolves", "Parade", "Club", "Pilots",
+    "Garden", "Collective", "Radio", "Satellites", "Choir", "Kids", "Tigers", "Riot", "Engines", "Ghosts",
+)
+
+
+def listening_log(
+    n_users: int = 2_000, n_items: int = 15_000, n_interactions: int = 100_000, seed: int = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A music listening log of play counts and its artist catalogue, shaped like public Last.fm
+    extracts (about 50 artists per listener, a long tail of artists). Returns ``(plays, artists)``:
+    ``plays`` has columns ``userID, artistID, weight`` (play counts, 1 to tens of thousands, heavy
+    tailed); ``artists`` has ``id, name`` only (names such as "Velvet Harbour 12": no tags, genres or
+    descriptions). Deterministic for a ``seed``."""
+    users, items = generate(n_users, n_items, n_interactions, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    plays = np.maximum(1, np.round(rng.lognormal(mean=5.0, sigma=1.6, size=len(users)))).astype(np.int64)
+    log = pd.DataFrame({"userID": users.astype(np.int64) + 2, "artistID": items.astype(np.int64) + 1, "weight": plays})
+    names = [
+        f"{ARTIST_WORDS[i % len(ARTIST_WORDS)]} {ARTIST_NOUNS[(i // len(ARTIST_WORDS)) % len(ARTIST_NOUNS)]}"
+        + (f" {i // (len(ARTIST_WORDS) * len(ARTIST_NOUNS))}" if i >= len(ARTIST_WORDS) * len(ARTIST_NOUNS) else "")
+        for i in range(n_items)
+    ]
+    artists = pd.DataFrame({"id": np.arange(1, n_items + 1), "name": names})
+    return log, artists
+
+
 def save(path: str | Path, users: np.ndarray, items: np.ndarray, n_users: int, n_items: int) -> Path:
     """Write ``.npz`` (arrays ``users, items, n_users, n_items``) or ``.csv`` (header ``user,item``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix == ".csv":
-        import pandas as pd
-
         pd.DataFrame({"user": users, "item": items}).to_csv(path, index=False)
     else:
         np.savez(path, users=users, items=items, n_users=np.int64(n_users), n_items=np.int64(n_items))
@@ -194,8 +224,6 @@ def load(path: str | Path) -> tuple[np.ndarray, np.ndarray, int, int]:
     ``max + 1`` of its columns."""
     path = Path(path)
     if path.suffix == ".csv":
-        import pandas as pd
-
         frame = pd.read_csv(path, dtype={"user": np.int32, "item": np.int32})
         users, items = frame["user"].to_numpy(), frame["item"].to_numpy()
         return users, items, int(users.max()) + 1, int(items.max()) + 1

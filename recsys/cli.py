@@ -20,6 +20,32 @@ def _add_column_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--time-col", help="column holding timestamps (optional)")
 
 
+def _add_engine_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", default="local", choices=["local", "spark"],
+                   help="where the model learns: this machine (default) or Apache Spark (ials only)")
+    p.add_argument("--master", help="Spark master URL: local[N], spark://HOST:PORT, yarn or k8s://... "
+                   "(default: $SPARK_MASTER, else local[2])")
+    p.add_argument("--spark-conf", action="append", metavar="KEY=VALUE",
+                   help="a Spark setting, e.g. spark.executor.memory=8g (repeatable)")
+
+
+def engine_of(args: argparse.Namespace) -> dict:
+    """The run's engine from ``--engine``, ``--master`` and ``--spark-conf`` (:func:`recsys.engines.engine_settings`)."""
+    from recsys.engines import engine_settings
+
+    return engine_settings(args.engine, args.master, dict(_pairs(args.spark_conf, "--spark-conf")))
+
+
+def _pairs(pairs: Sequence[str] | None, option: str) -> list[tuple[str, str]]:
+    out = []
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise DataError(f"{option} expects key=value, got {pair!r}.")
+        out.append((key.strip(), raw))
+    return out
+
+
 def column_overrides(args: argparse.Namespace) -> dict[str, str] | None:
     """The ``columns=`` mapping for :func:`recsys.data.load_interactions` from the column options."""
     cols = {
@@ -33,13 +59,14 @@ def column_overrides(args: argparse.Namespace) -> dict[str, str] | None:
 def parse_settings(pairs: Sequence[str] | None) -> dict[str, str]:
     """``["factors=64", "device=cpu"]`` -> ``{"factors": "64", "device": "cpu"}``, the text as given: each
     model's declared settings turn it into values (:meth:`recsys.models.Recommender.check_params`)."""
-    out: dict[str, str] = {}
-    for pair in pairs or []:
-        key, sep, raw = pair.partition("=")
-        if not sep or not key.strip():
-            raise DataError(f"--set expects key=value, got {pair!r}.")
-        out[key.strip()] = raw
-    return out
+    return dict(_pairs(pairs, "--set"))
+
+
+def print_warnings(warnings: Sequence[str]) -> None:
+    """The data report's warnings on stderr, one ``warning: ...`` line each (what ``validate`` lists under
+    "Warnings:")."""
+    for warning in warnings:
+        print(f"warning: {' '.join(str(warning).split())}", file=sys.stderr)
 
 
 def model_class(name: str):
@@ -66,32 +93,47 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train ``--model`` (settings from ``--set``) on every row of FILE and save it to ``--out``, with a
-    ``train.json`` beside it saying what was trained on what. Iterative models print each epoch."""
+    ``train.json`` beside it saying what was trained on what. Iterative models print each epoch.
+    ``--engine spark`` trains on Apache Spark (``--master``, ``--spark-conf``; ials only)."""
     import time
 
     from recsys.data import load_interactions, load_items
+    from recsys.engines import SPARK_MODELS
 
     model = model_class(args.model)().set_params(**parse_settings(args.set))
+    engine = engine_of(args)
+    if engine["name"] == "spark" and args.model not in SPARK_MODELS:
+        raise DataError(f"Only {', '.join(SPARK_MODELS)} trains on Spark: leave out --engine spark for {args.model}.")
     if model.needs_catalog and not args.items:
         raise DataError(f"{args.model} needs an item catalogue (titles, genres or tags): add --items FILE.")
     inter = load_interactions(args.file, columns=column_overrides(args))
+    print_warnings(inter.report.warnings if inter.report is not None else [])
     catalog = load_items(args.items) if args.items else None
+    if catalog is not None:
+        print_warnings(catalog.report.get("warnings", []))
 
     def report_epoch(record: dict) -> None:
-        extra = "".join(f", {key} {record[key]:.4f}" for key in ("rmse", "validation") if record.get(key) is not None)
-        print(f"epoch {record['epoch']}/{record['epochs']}: loss {record['loss']:.4f}{extra} "
-              f"({record['seconds']:.2f} s)", file=sys.stderr)
+        shown = [("loss", record.get("loss")), ("rmse", record.get("rmse")), ("validation", record.get("validation"))]
+        figures = ", ".join(f"{key} {value:.4f}" for key, value in shown if value is not None)
+        print(f"epoch {record['epoch']}/{record['epochs']}: {figures or 'done'} ({record['seconds']:.2f} s)",
+              file=sys.stderr)
 
     started = time.perf_counter()
-    model.fit(inter, on_epoch=report_epoch, catalog=catalog)
+    if engine["name"] == "spark":
+        from recsys.engines import spark
+
+        spark.fit_ials(model, inter, report_epoch, catalog=catalog, master=engine["master"], conf=engine["conf"])
+    else:
+        model.fit(inter, on_epoch=report_epoch, catalog=catalog)
     seconds = time.perf_counter() - started
-    out = _save_trained(model, args, inter, seconds)
+    out = _save_trained(model, args, inter, seconds, getattr(model, "engine_", engine))
+    where = f"Spark ({engine['master']})" if engine["name"] == "spark" else str(model.device_)
     print(f"trained {args.model} on {len(inter):,} interactions ({inter.n_users:,} users, {inter.n_items:,} items) "
-          f"in {seconds:.1f} s on {model.device_}; saved to {out}")
+          f"in {seconds:.1f} s on {where}; saved to {out}")
     return 0
 
 
-def _save_trained(model, args: argparse.Namespace, inter, seconds: float):
+def _save_trained(model, args: argparse.Namespace, inter, seconds: float, engine: dict):
     """Save ``model`` to ``--out`` with a ``train.json`` beside it saying what was trained on what."""
     import json
     from pathlib import Path
@@ -109,6 +151,7 @@ def _save_trained(model, args: argparse.Namespace, inter, seconds: float):
         "explicit": bool(inter.explicit),
         "fit_seconds": round(seconds, 3),
         "device": str(model.device_),
+        "engine": engine,
     }, indent=1, default=str))
     return out
 
@@ -158,7 +201,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     model.fit(inter, catalog=catalog)
     seconds = time.perf_counter() - started
-    out = _save_trained(model, args, inter, seconds)
+    out = _save_trained(model, args, inter, seconds, {"name": "local"})
     document = {**result.to_dict(), "file": str(args.file), "seed": args.seed,
                 "validation": {"fraction": tuning.VALIDATION_FRACTION, "fit_train_rows": len(fit_train),
                                "validation_rows": len(validation)},
@@ -175,7 +218,8 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def cmd_recommend(args: argparse.Namespace) -> int:
     """Write the top ``--k`` items for ``--users`` (``all`` or comma-separated ids) to ``--out`` as CSV
-    ``user,item,rank,score``, in the file's own ids, from the model saved in MODEL_DIR or, with ``--run
+    ``user,item,rank,score``, in the file's own ids (text that would start a spreadsheet formula gets an
+    apostrophe, see :mod:`recsys.csv_export`), from the model saved in MODEL_DIR or, with ``--run
     RUN_ID``, from that run's serving model (trained on every interaction of its dataset; every item a
     user has anywhere in the dataset is left out). Items a user already has are excluded. Unknown user
     ids are named on stderr and skipped."""
@@ -215,10 +259,12 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             print(f"skipped {len(missing)} unknown user(s): {', '.join(missing[:5])}{more}", file=sys.stderr)
         user_ids = [u for u, ok in zip(wanted, known, strict=True) if ok]
+    from recsys.csv_export import write_csv
+
     frame = model.recommend_frame(user_ids, k=args.k, exclude=seen)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    write_csv(frame, out)
     print(f"wrote {len(frame):,} recommendations for {frame['user'].nunique():,} users to {out}")
     return 0
 
@@ -238,6 +284,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise DataError(f"Unknown model(s) {', '.join(unknown)}. Available: {', '.join(MODELS)}.")
     names = ["popularity"] + [n for n in dict.fromkeys(names) if n != "popularity"]
     inter = load_interactions(args.file, columns=column_overrides(args))
+    print_warnings(inter.report.warnings if inter.report is not None else [])
     catalog = None
     if args.items:
         from recsys.data import load_items
@@ -334,17 +381,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
     if (args.minutes is not None or args.trials is not None) and not args.tune:
         raise DataError("--minutes and --trials are the budget of a tuning run: add --tune.")
     tune = {"minutes": args.minutes, "trials": args.trials} if args.tune else None
+    engine = engine_of(args)
     store = Store()
-    dataset_id = store.add_dataset(args.file, columns=column_overrides(args), items=args.items)
+    dataset_id = store.add_dataset(args.file, columns=column_overrides(args), items=args.items,
+                                   creator_column=args.creator_col)
+    print_warnings((store.dataset(dataset_id).get("report") or {}).get("warnings", []))
     try:
         run_id = submit(store, dataset_id, args.model, params, protocol=args.split, seed=seed, device=device,
-                        tune=tune)
+                        engine=engine["name"], master=engine.get("master"), spark_conf=engine.get("conf"), tune=tune)
     except JobRefused as exc:
         raise DataError(str(exc)) from exc
     run = store.run(run_id)
     guess = Estimate(**run["estimate"])
+    on_spark = f" on Spark ({engine['master']})" if engine["name"] == "spark" else ""
     kind = "tuning run" if run["tune"] else "run"
-    print(f"queued {kind} {run_id}: {run['model']} on dataset {dataset_id} ({run['dataset_name']}), "
+    print(f"queued {kind} {run_id}: {run['model']}{on_spark} on dataset {dataset_id} ({run['dataset_name']}), "
           f"{run['protocol']} split, seed {run['seed']}; estimate {guess.to_text()}. "
           f"Start `python -m recsys worker` to train it.", file=sys.stderr)
     print(run_id)
@@ -389,7 +440,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
         rows.append([
             str(rec["id"]), rec["status"] + (" (baseline)" if rec["is_baseline"] else ""),
             rec["model"] + (f" (tuned, {rec['trials_done']} trials)" if rec["tune"] else ""),
-            f"{rec['dataset_id']}: {rec['dataset_name']}", rec["device"] or rec["device_requested"],
+            f"{rec['dataset_id']}: {rec['dataset_name']}",
+            "spark" if (rec.get("engine") or {}).get("name") == "spark" else rec["device"] or rec["device_requested"],
             f"{rec['protocol']}/{rec['seed']}", epochs,
             f"{summary['ndcg']:.4f}@{k}" if summary.get("ndcg") is not None else "-",
             f"{summary['recall']:.4f}@{k}" if summary.get("recall") is not None else "-",
@@ -441,6 +493,35 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the stakeholder report of a dataset (``--runs``: only these runs) as one self-contained HTML
+    file (``--pdf``: printed to PDF by headless Chromium); people under pseudonyms unless ``--keep-ids``."""
+    from pathlib import Path
+
+    from recsys.report import build_report, print_pdf
+    from recsys.store import Store
+
+    runs = None
+    if args.runs:
+        try:
+            runs = [int(part) for part in args.runs.split(",") if part.strip()]
+        except ValueError as exc:
+            raise DataError(f"--runs expects run ids separated by commas, like 3,5,8; got {args.runs!r}.") from exc
+    report = build_report(Store(), args.dataset, run_ids=runs, keep_ids=args.keep_ids)
+    out = Path(args.out)
+    if args.pdf:
+        try:
+            out.write_bytes(print_pdf(report.html))
+        except RuntimeError as exc:
+            raise DataError(str(exc)) from exc
+    else:
+        out.write_text(report.html, encoding="utf-8")
+    print(f"wrote {out} ({out.stat().st_size / 1e6:.1f} MB): dataset {args.dataset}, runs "
+          f"{', '.join(map(str, report.run_ids))}, {report.charts} charts, people "
+          f"{'under their ids' if args.keep_ids else 'under pseudonyms'}; built in {report.seconds:.1f} s", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m recsys", description="Tastemaker recommender toolkit")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -460,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a hyperparameter (repeatable)")
     p.add_argument("--items", help="item catalogue file (titles, genres/tags)")
     p.add_argument("--out", required=True, help="directory to save the model in")
+    _add_engine_options(p)
     _add_column_options(p)
 
     p = add("tune", cmd_tune, "search a model's settings on held-out data, then train the best on every row")
@@ -499,13 +581,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed of the held-out split (default 42)")
     p.add_argument("--device", default=None, help="auto (default), cpu or cuda")
     p.add_argument("--items", help="item catalogue file")
+    p.add_argument("--creator-col", help="the catalogue's column saying who made each item (artist, author, "
+                   "studio...; detected by name when omitted, '' for none)")
     p.add_argument("--tune", action="store_true", help="search the settings on validation data first")
     p.add_argument("--minutes", type=float, default=None, help="tuning budget in minutes (default 5)")
     p.add_argument("--trials", type=int, default=None, help="tuning budget in trials")
+    _add_engine_options(p)
     _add_column_options(p)
 
     p = add("models", cmd_models, "list every model and its settings")
     p.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    p = add("report", cmd_report, "write a dataset's stakeholder report as one self-contained HTML file")
+    p.add_argument("--dataset", type=int, required=True, help="dataset id (see `python -m recsys runs`)")
+    p.add_argument("--runs", help="comma-separated run ids to show (default: every finished run on the main split)")
+    p.add_argument("--keep-ids", action="store_true", help="show people's own ids instead of pseudonyms")
+    p.add_argument("--pdf", action="store_true", help="print the report to PDF with headless Chromium")
+    p.add_argument("--out", required=True, help="file to write (report.html, or report.pdf with --pdf)")
 
     p = add("worker", cmd_worker, "train queued runs in this process")
     p.add_argument("--once", action="store_true", help="exit when the queue is empty")

@@ -1,23 +1,14 @@
 """The central data types: ``Interactions`` (who interacted with what) and ``Catalog`` (what the items are).
 
-Loading files into them lives here too (``load_interactions``, ``load_items``), together with the one
-error type, ``DataError``, whose message always names the problem, where it is, and what to do.
+Turning table files into them lives here too (``load_interactions``, ``load_items``); opening and reading
+the files themselves, within limits, is ``recsys.reading``. ``DataError`` (defined there) is the one
+error type, whose message always names the problem, where it is, and what to do.
 """
 
 from __future__ import annotations
 
-import bz2
-import csv
-import gzip
-import io
-import lzma
-import math
-import os
 import re
-import warnings
-import zipfile
-import zlib
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,9 +18,15 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys import popularity_bands
+from recsys.popularity_bands import HEAD_PERCENT, HITS_PERCENT
+from recsys.reading import Chunk, DataError, no_rows, open_table, read_table
 
-class DataError(ValueError):
-    """A problem with the user's data, worded for the user: what is wrong, where, and what to do."""
+__all__ = [
+    "Catalog", "DataError", "DataReport", "Interactions", "catalog_coverage", "detect_columns",
+    "interactions_from_frame", "load_demo", "load_interactions", "load_items", "lookup_ids", "normalise_ids",
+    "read_table",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,6 +102,30 @@ class Interactions:
             values=values, timestamps=stamps, explicit=explicit,
         )
 
+    @classmethod
+    def from_parquet(cls, path: str | Path, explicit: bool = False) -> Interactions:
+        """Interactions written by :meth:`to_parquet` (columns ``user``, ``item``, optional ``value`` and
+        ``timestamp``), numbered as :meth:`from_frame` does (ids sorted), read one column at a time so
+        that memory holds little more than the result."""
+        import pyarrow.parquet as pq
+
+        parquet = pq.ParquetFile(str(path))
+        names = set(parquet.schema_arrow.names)
+
+        def read(name: str) -> pd.Series:
+            return parquet.read(columns=[name]).column(0).to_pandas()
+
+        def numbered(name: str) -> tuple[np.ndarray, np.ndarray]:
+            codes, uniques = pd.factorize(read(name), sort=True)
+            return codes.astype(np.int32), _id_array(uniques)
+
+        users, user_ids = numbered("user")
+        items, item_ids = numbered("item")
+        values = read("value").to_numpy(np.float32, copy=True) if "value" in names else None
+        stamps = read("timestamp").to_numpy(np.int64, copy=True) if "timestamp" in names else None
+        return cls(users=users, items=items, user_ids=user_ids, item_ids=item_ids, values=values,
+                   timestamps=stamps, explicit=explicit)
+
     def subset(self, mask_or_index: np.ndarray) -> Interactions:
         """Rows selected by a boolean mask or index array, keeping this numbering."""
         pick = np.asarray(mask_or_index)
@@ -126,6 +147,33 @@ class Interactions:
         if self.timestamps is not None:
             cols["timestamp"] = self.timestamps
         return pd.DataFrame(cols)
+
+    def to_parquet(self, path: str | Path, rows_per_group: int = 1 << 21) -> None:
+        """Write :meth:`to_frame` (original ids) to a Parquet file, one row group at a time, so that
+        memory never holds the whole table of ids twice."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        def column(values: np.ndarray) -> pa.Array:
+            return pa.array(values.tolist() if values.dtype == object else values)
+
+        names = ["user", "item"] + ["value"] * (self.values is not None) + ["timestamp"] * (self.timestamps is not None)
+        writer = None
+        try:
+            for start in range(0, max(1, len(self)), rows_per_group):
+                rows = slice(start, start + rows_per_group)
+                arrays = [column(self.user_ids[self.users[rows]]), column(self.item_ids[self.items[rows]])]
+                if self.values is not None:
+                    arrays.append(pa.array(self.values[rows]))
+                if self.timestamps is not None:
+                    arrays.append(pa.array(self.timestamps[rows]))
+                table = pa.Table.from_arrays(arrays, names=names)
+                if writer is None:
+                    writer = pq.ParquetWriter(str(path), table.schema)
+                writer.write_table(table)
+        finally:
+            if writer is not None:
+                writer.close()
 
     # -- matrices ------------------------------------------------------------------------------
     def to_csr(self, use_values: bool = True) -> sp.csr_matrix:
@@ -156,17 +204,29 @@ class Interactions:
         return lookup_ids(self.item_ids, ids)
 
 
+def _id_array(uniques: Any) -> np.ndarray:
+    """Distinct ids as Interactions holds them: int64, or an object array of ``str``."""
+    arr = np.asarray(uniques)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    return np.asarray([str(v) for v in arr], dtype=object)
+
+
 def lookup_ids(known: np.ndarray, ids) -> np.ndarray:
-    """Positions of ``ids`` in ``known`` (matched as text); -1 where absent."""
+    """Positions of ``ids`` in ``known`` (ids of an :class:`Interactions`); -1 where absent. The ids asked
+    for are normalised as the file's were (:func:`normalise_ids`: "3.0" finds 3, " é" finds "é")."""
     table = {str(v): i for i, v in enumerate(known)}
-    ids = np.atleast_1d(np.asarray(ids, dtype=object))
-    return np.array([table.get(str(v), -1) for v in ids], dtype=np.int64)
+    asked = pd.Series([str(v) for v in np.atleast_1d(np.asarray(ids, dtype=object))], dtype=object)
+    return np.array([-1 if pd.isna(v) else table.get(v, -1) for v in normalise_ids(asked).tolist()],
+                    dtype=np.int64)
 
 
 @dataclass(eq=False)
 class Catalog:
     """What the items are: one row per item with ``item_id`` (text), ``title``, ``tags`` (list of text),
-    ``description`` and ``image_url`` (either may be empty). Joined to interactions by item id."""
+    ``description``, ``image_url`` and ``creator`` (who made it: artist, author, studio...; any may be
+    empty, and catalogues stored before creators were read have no ``creator`` column). Joined to
+    interactions by item id."""
 
     frame: pd.DataFrame
     report: dict = field(default_factory=dict)
@@ -179,7 +239,7 @@ class Catalog:
         out = keyed.reindex([str(i) for i in item_ids])
         out["title"] = out["title"].fillna(pd.Series([str(i) for i in item_ids], index=out.index))
         out["tags"] = [t if isinstance(t, list) else [] for t in out["tags"]]
-        for col in ("description", "image_url"):
+        for col in ("description", "image_url", "creator"):
             if col not in out:
                 out[col] = ""
             out[col] = out[col].fillna("")
@@ -231,384 +291,9 @@ _TIME_PARTS = ("time", "date")
 _NONE_WORDS = ("", "none", "(none)", "-", "no", "null")
 _GENERIC_NAME = re.compile(r"^column\d+$")
 
-_DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
-_FIELD_SEPARATOR = "\x1f"  # stands in for MovieLens' two-character "::"
-
-
 def _norm(name: object) -> str:
     """A column name reduced to lower-case letters and digits: "User ID" -> "userid"."""
     return re.sub(r"[^a-z0-9]", "", str(name).lower())
-
-
-def _source_name(source: Any) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        return Path(source).name
-    return Path(str(getattr(source, "name", "") or "uploaded file")).name
-
-
-def _source_bytes(source: Any) -> bytes:
-    """The raw bytes of a path, bytes, or file-like object (Streamlit's UploadedFile included)."""
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source)
-    if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        if not path.exists():
-            raise DataError(f"File not found: {path}. Check the path and try again.")
-        if path.is_dir():
-            raise DataError(f"{path} is a folder, not a file. Give the path of the interactions file inside it.")
-        try:
-            return path.read_bytes()
-        except OSError as exc:
-            raise DataError(f"Could not open {path}: {exc.strerror or exc}. Check that the file is readable.") from exc
-    if hasattr(source, "getvalue"):
-        data = source.getvalue()
-    elif hasattr(source, "read"):
-        if hasattr(source, "seek"):
-            try:
-                source.seek(0)
-            except (OSError, ValueError):
-                pass
-        data = source.read()
-    else:
-        raise DataError(f"Cannot read data from a {type(source).__name__}; give a file path or an uploaded file.")
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    return bytes(data)
-
-
-def _unwrap(raw: bytes, name: str, notes: list[str]) -> bytes:
-    """Decompress gzip / bz2 / xz / zip content (recognised by its first bytes, not the name) and reject
-    spreadsheets, which look like zip files too."""
-    for _ in range(3):  # a file compressed twice is unusual but harmless
-        if raw[:2] == b"\x1f\x8b":
-            try:
-                raw = gzip.decompress(raw)
-            except EOFError as exc:
-                raise DataError(
-                    f"{name} is a gzip file that is cut short (the download or copy did not finish). "
-                    "Download or copy it again."
-                ) from exc
-            except (OSError, zlib.error) as exc:
-                raise DataError(f"{name} is a damaged gzip file ({exc}). Download or copy it again.") from exc
-            notes.append("decompressed gzip")
-        elif raw[:3] == b"BZh":
-            try:
-                raw = bz2.decompress(raw)
-            except (OSError, ValueError, EOFError) as exc:
-                raise DataError(f"{name} is a damaged bzip2 file ({exc}). Download or copy it again.") from exc
-            notes.append("decompressed bzip2")
-        elif raw[:6] == b"\xfd7zXZ\x00":
-            try:
-                raw = lzma.decompress(raw)
-            except (lzma.LZMAError, EOFError) as exc:
-                raise DataError(f"{name} is a damaged xz file ({exc}). Download or copy it again.") from exc
-            notes.append("decompressed xz")
-        elif raw[:4] == b"PK\x03\x04":
-            try:
-                archive = zipfile.ZipFile(io.BytesIO(raw))
-                names = [n for n in archive.namelist() if not n.endswith("/")]
-            except zipfile.BadZipFile as exc:
-                raise DataError(f"{name} is a damaged zip file. Download or copy it again.") from exc
-            if any(n.startswith("xl/") for n in names) or "[Content_Types].xml" in names:
-                raise DataError(
-                    f"{name} is an Excel workbook, not a CSV file. Open it in your spreadsheet program and "
-                    "save the sheet as CSV (comma-separated), then load that file."
-                )
-            tables = [n for n in names if re.search(r"\.(csv|tsv|dat|txt|parquet)(\.gz)?$", n.lower())]
-            if len(tables) != 1:
-                raise DataError(
-                    f"{name} is a zip archive with {len(tables)} data files inside "
-                    f"({', '.join(tables[:5]) or 'none'}). Unzip it and load the interactions file itself."
-                )
-            raw = archive.read(tables[0])
-            notes.append(f"read {tables[0]} from the zip archive")
-        elif raw[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-            raise DataError(
-                f"{name} is an old-style Excel (.xls) file, not a CSV file. Open it in your spreadsheet "
-                "program and save the sheet as CSV, then load that file."
-            )
-        else:
-            break
-    return raw
-
-
-def _decode_sample(raw: bytes) -> tuple[str, str]:
-    """The encoding to use and the decoded start of the file: UTF-8 (BOM or not), else Windows-1252,
-    else Latin-1 (which decodes anything)."""
-    head = raw[: 1 << 16]
-    for encoding in ("utf-8-sig", "cp1252"):
-        try:
-            raw.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-        return encoding, head.decode(encoding, errors="ignore")
-    return "latin-1", head.decode("latin-1")
-
-
-def _looks_binary(raw: bytes) -> bool:
-    sample = raw[:8192]
-    if not sample:
-        return False
-    if b"\x00" in sample:
-        return True
-    controls = sum(1 for b in sample if (b < 32 and b not in (9, 10, 13, 12)) or b == 127)
-    return controls > max(2, len(sample) // 100)
-
-
-def _split_sample(text: str, delimiter: str) -> list[list[str]]:
-    lines = text.splitlines()
-    if len(lines) > 1 and not text.endswith(("\n", "\r")):
-        lines = lines[:-1]  # the sample may end in the middle of a line
-    lines = [ln for ln in lines[:200] if ln.strip()]
-    return list(csv.reader(lines, delimiter=delimiter))
-
-
-def _sniff_delimiter(text: str) -> str | None:
-    """The delimiter whose field count is the most consistent (then the largest) over the first lines;
-    None when every candidate gives a single column."""
-    best: tuple[float, int] | None = None
-    best_sep = None
-    for sep in _DELIMITERS:
-        rows = _split_sample(text, sep)
-        if not rows:
-            continue
-        counts = np.array([len(r) for r in rows])
-        values, freq = np.unique(counts, return_counts=True)
-        mode = int(values[freq.argmax()])
-        if mode < 2:
-            continue
-        score = (float(freq.max()) / len(counts), mode)
-        if best is None or score > best:
-            best, best_sep = score, sep
-    return best_sep
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def read_table(source: Any, all_text: bool = False) -> pd.DataFrame:
-    """Read a delimited text file (comma, semicolon, tab, pipe, MovieLens ``::``; gzip/bz2/xz/zip;
-    UTF-8 with or without BOM, else Windows-1252/Latin-1) or a Parquet file into a DataFrame with the
-    file's own columns.
-
-    Text files come back indexed by their 1-based line number in the file (the header is line 1), so
-    later messages can point at lines; ``frame.attrs`` holds ``source`` (the file name), ``line_index``
-    (whether the index is line numbers) and ``notes`` (how the file was read). ``all_text`` keeps every
-    column as text. Raises :class:`DataError` for anything that is not a readable table.
-    """
-    name = _source_name(source)
-    notes: list[str] = []
-    raw = _unwrap(_source_bytes(source), name, notes)
-    if not raw[: 1 << 16].strip() and not raw.strip():
-        raise DataError(f"{name} is empty (no rows at all). Choose the file that holds your interactions.")
-    if raw[:4] == b"PAR1":
-        frame = _read_parquet(raw, name, all_text)
-        notes.append("read as Parquet")
-        frame.attrs.update(source=name, line_index=False, notes=notes)
-        return frame
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        raw = raw.decode("utf-16").encode("utf-8")
-        notes.append("converted from UTF-16")
-    if _looks_binary(raw):
-        raise DataError(
-            f"{name} does not contain text: it looks like binary data (an image, archive or program file), "
-            "not a CSV table. Export your interactions as CSV (one row per user-item interaction) and load that."
-        )
-    leading = re.match(rb"(?:[ \t]*\r?\n|[ \t]*\r)+", raw)
-    skipped_lines = 0
-    if leading:  # blank lines before the header: pandas would take the first one as the header
-        skipped_lines = leading.group(0).count(b"\n") or leading.group(0).count(b"\r")
-        raw = raw[leading.end():]
-    encoding, text = _decode_sample(raw)
-    stripped = text.lstrip()
-    lower = stripped[:200].lower()
-    if lower.startswith(("<!doctype", "<html", "<?xml", "<head", "<body", "<table", "<div")) or (
-        lower.startswith("<") and "<html" in text[:4000].lower()
-    ):
-        raise DataError(
-            f"{name} is a web page (HTML), not a CSV table; this often happens when a download link saves "
-            "the page around the file. Download the raw file (e.g. the 'Raw' or 'Download' button) and load it."
-        )
-    if stripped.startswith(("{", "[")):
-        raise DataError(
-            f"{name} contains JSON, not a CSV table. Convert it to CSV with one row per interaction and "
-            "columns such as user, item, rating, timestamp (e.g. pandas.read_json(...).to_csv(...))."
-        )
-    if encoding != "utf-8-sig":
-        notes.append(f"text is not UTF-8; read it as {'Windows-1252' if encoding == 'cp1252' else 'Latin-1'}")
-
-    sep: str
-    first_line = stripped.splitlines()[0] if stripped else ""
-    if "::" in first_line:
-        raw = raw.replace(b"::", _FIELD_SEPARATOR.encode())
-        text = text.replace("::", _FIELD_SEPARATOR)
-        sep = _FIELD_SEPARATOR
-        notes.append("fields separated by '::' (MovieLens .dat style)")
-    else:
-        found = _sniff_delimiter(text)
-        if found is None:
-            rows = _split_sample(text, ",")
-            if len(rows) > 1 and all(len(r[0].split()) >= 2 for r in rows[:50] if r):
-                sep = r"\s+"
-                notes.append("fields separated by spaces")
-            else:
-                header = first_line.strip()[:60]
-                raise DataError(
-                    f"{name} has only one column ({header!r}); Tastemaker needs at least a user column and an "
-                    "item column. Separate the columns with commas, semicolons, tabs or '|', one interaction per line."
-                )
-        else:
-            sep = found
-            notes.append(f"{_DELIMITERS[sep]}-separated")
-
-    sample_rows = _split_sample(text, sep if sep != r"\s+" else " ")
-    if sep == r"\s+":
-        sample_rows = [ln.split() for ln in text.splitlines()[:200] if ln.strip()]
-    first = [f.strip() for f in sample_rows[0]] if sample_rows else []
-    has_header = not any(_is_number(f) for f in first if f)
-    if not has_header:
-        notes.append("no header row: columns are named column1, column2, ...")
-    width = len(first)
-    names = None if has_header else [f"column{i + 1}" for i in range(width)]
-    dtype: Any = str if all_text else _text_columns(sample_rows[1:] if has_header else sample_rows, first, has_header)
-    options: dict[str, Any] = dict(
-        sep=sep, header=0 if has_header else None, names=names, encoding=encoding, dtype=dtype,
-        skip_blank_lines=False, skipinitialspace=True, low_memory=False,
-    )
-    if sep == r"\s+":
-        options.pop("skipinitialspace")
-    try:
-        with warnings.catch_warnings():
-            # rows longer than the header: pandas would silently drop fields; take the careful path instead
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            frame = pd.read_csv(io.BytesIO(raw), index_col=False, **options)
-        lines = np.arange(len(frame), dtype=np.int64) + (2 if has_header else 1)
-        bad_lines: list[int] = []
-    except (pd.errors.ParserError, pd.errors.ParserWarning):
-        frame, lines, bad_lines = _read_ragged(raw, encoding, sep, has_header, names, all_text)
-    except (ValueError, UnicodeDecodeError, csv.Error) as exc:
-        reason = " ".join(str(exc).split())[:160]
-        raise DataError(f"Could not read {name} as a table ({reason}). Check that it is a CSV file.") from exc
-    lines = lines + skipped_lines
-    bad_lines = [line + skipped_lines for line in bad_lines]
-
-    frame.columns = _unique_names(frame.columns)
-    if frame.shape[1] < 2:
-        raise DataError(
-            f"{name} has only one column ({frame.columns[0]!r}); Tastemaker needs at least a user column and an "
-            "item column. Separate the columns with commas, semicolons, tabs or '|'."
-        )
-    frame.index = pd.Index(lines, name="line")
-    blank = frame.isna().all(axis=1).to_numpy()
-    if blank.any():
-        frame = frame[~blank]
-        notes.append(f"skipped {int(blank.sum())} blank line(s)")
-    if len(frame) == 0 and not bad_lines:
-        cols = ", ".join(map(str, frame.columns))
-        raise DataError(
-            f"{name} has a header row ({cols}) but no data rows. Export the file again with its rows."
-            if has_header else f"{name} has no data rows."
-        )
-    frame.attrs.update(source=name, line_index=True, notes=notes, ragged_lines=bad_lines,
-                       expected_fields=width)
-    return frame
-
-
-def _unique_names(columns: Any) -> list[str]:
-    """Column names on one line, without BOM; blanks named ``column<n>``, repeats suffixed ``.1``, ``.2``."""
-    out: list[str] = []
-    for j, col in enumerate(columns):
-        text = " ".join(str(col).lstrip("\ufeff").split())
-        if not text or text.startswith("Unnamed: "):
-            text = f"column{j + 1}"
-        base, k = text, 0
-        while text in out:
-            k += 1
-            text = f"{base}.{k}"
-        out.append(text)
-    return out
-
-
-def _text_columns(rows: list[list[str]], header: list[str], has_header: bool) -> dict[Any, Any]:
-    """Columns to keep as text: those whose values start with a 0 followed by a digit in the sample
-    (ids such as "00123" or ISBNs), which reading as numbers would change."""
-    keep: dict[Any, Any] = {}
-    for j in range(len(header)):
-        values = [r[j].strip() for r in rows[:200] if len(r) > j]
-        if any(len(v) > 1 and v[0] == "0" and v[1].isdigit() for v in values):
-            keep[header[j] if has_header else f"column{j + 1}"] = str
-    return keep
-
-
-def _read_ragged(
-    raw: bytes, encoding: str, sep: str, has_header: bool, names: list[str] | None, all_text: bool
-) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
-    """The slow path for files whose rows have different numbers of fields: rows with the wrong count are
-    left out and their line numbers returned."""
-    text = raw.decode(encoding, errors="replace")
-    if sep == r"\s+":
-        rows_iter = ((i + 1, ln.split()) for i, ln in enumerate(text.splitlines()))
-    else:
-        reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, skipinitialspace=True)
-
-        def numbered():
-            start = 1
-            for row in reader:
-                yield start, row
-                start = reader.line_num + 1
-
-        rows_iter = numbered()
-    header: list[str] | None = None
-    good: list[list[str]] = []
-    lines: list[int] = []
-    bad: list[int] = []
-    for line, row in rows_iter:
-        if header is None:
-            if not row or not any(f.strip() for f in row):
-                continue
-            header = [f.strip() for f in row] if has_header else (names or [])
-            if has_header:
-                continue
-        if not row:
-            continue  # blank line
-        if len(row) != len(header):
-            bad.append(line)
-            continue
-        good.append(row)
-        lines.append(line)
-    frame = pd.DataFrame(good, columns=_unique_names(header or []), dtype=object)
-    frame = frame.replace({"": np.nan})
-    if not all_text:
-        for col in frame.columns:
-            values = frame[col].dropna().astype(str).str.strip()
-            if len(values) and not values.str.match(r"^0\d").any():
-                converted = pd.to_numeric(frame[col], errors="coerce")
-                if converted.notna().sum() == frame[col].notna().sum():
-                    frame[col] = converted
-    return frame, np.asarray(lines, dtype=np.int64), bad
-
-
-def _read_parquet(raw: bytes, name: str, all_text: bool) -> pd.DataFrame:
-    try:
-        frame = pd.read_parquet(io.BytesIO(raw))
-    except Exception as exc:  # pyarrow raises many types for damaged files
-        reason = " ".join(str(exc).split())[:160]
-        raise DataError(f"{name} is a damaged or unsupported Parquet file ({reason}). Export it again.") from exc
-    frame = frame.reset_index(drop=True)
-    frame.index = pd.Index(np.arange(len(frame), dtype=np.int64) + 1, name="row")
-    frame.columns = _unique_names(frame.columns)
-    if all_text:
-        frame = frame.astype(str).where(frame.notna(), np.nan)
-    if frame.shape[1] < 2:
-        raise DataError(f"{name} has only one column; Tastemaker needs at least a user column and an item column.")
-    if len(frame) == 0:
-        raise DataError(f"{name} has columns ({', '.join(frame.columns)}) but no rows.")
-    return frame
 
 
 # =============================================================================================
@@ -680,7 +365,7 @@ def _detect(frame: pd.DataFrame) -> tuple[dict[str, str | None], list[str]]:
                 break
     if generic and found["rating"] is None:
         for col in generic:
-            if col not in taken and pd.api.types.is_numeric_dtype(frame[col]):
+            if col not in taken and _sample_numbers(frame[col]) is not None:
                 found["rating"] = col
                 taken.add(col)
                 notes.append(f"column {col!r} holds numbers, used as ratings or weights")
@@ -695,14 +380,26 @@ def detect_columns(frame: pd.DataFrame) -> dict[str, str | None]:
     return _detect(frame)[0]
 
 
+def _sample_numbers(col: pd.Series) -> np.ndarray | None:
+    """The first filled values as floats when every one of them is a number (typed, or text), else None."""
+    sample = col.dropna().head(50)
+    if sample.empty or pd.api.types.is_bool_dtype(sample):
+        return None
+    values, missing, text = _parse_numbers(sample)
+    present = ~missing
+    if not present.any() or text.any():
+        return None
+    return values[present]
+
+
 def _looks_like_time(col: pd.Series) -> bool:
     sample = col.dropna().head(50)
     if sample.empty:
         return False
     if pd.api.types.is_datetime64_any_dtype(sample):
         return True
-    if pd.api.types.is_numeric_dtype(sample):
-        values = sample.to_numpy(dtype=float)
+    values = _sample_numbers(sample)
+    if values is not None:
         return bool(np.all(values == np.round(values)) and np.all((values > 1e8) & (values < 1e19)))
     parsed = pd.to_datetime(sample.astype(str), errors="coerce", format="ISO8601", utc=True)
     return bool(parsed.notna().mean() > 0.9)
@@ -769,7 +466,9 @@ class DataReport:
     counted once, under its first reason) and ``dropped_examples`` to a few of their 1-based line numbers in
     the file (the header is line 1; ``line_word`` is "row" for Parquet). ``duplicate_rows`` rows repeated an
     earlier (user, item) pair and were merged as ``duplicates_combined`` says. ``top_items_share`` is the
-    share of interactions on the most popular 1% of items (``top_items`` of them); ``cold_users`` have fewer
+    share of interactions on the popular items, the top ``top_percent``% of items (``top_items`` of them; see
+    :mod:`recsys.popularity_bands`), ``hits_share`` the same for the top 1% (``hits_items``; None in reports
+    saved before it was kept); ``cold_users`` have fewer
     than 5 interactions. ``columns`` maps each role (user, item, rating, time) to the column used (None when
     absent); ``detected`` says how the file was read and what was guessed.
     """
@@ -788,6 +487,9 @@ class DataReport:
     density: float = 0.0
     top_items: int = 0
     top_items_share: float = 0.0
+    top_percent: int = 1  # reports saved before the shared definition counted the top 1%
+    hits_items: int | None = None
+    hits_share: float | None = None
     cold_users: int = 0
     explicit: bool = False
     rating_scale: dict[str, Any] | None = None  # explicit: min, max, distinct (count), values (when few)
@@ -827,7 +529,7 @@ class DataReport:
         """Record how a catalogue matches these items (from :func:`catalog_coverage`) and, when most items
         are described, add the content-based model to the shortlist."""
         self.catalog = _plain(dict(coverage))
-        if coverage.get("share_described", 0) >= 0.5 and "content" not in self.suggested_model_names:
+        if describes_items(coverage) and "content" not in self.suggested_model_names:
             self.suggested_models.append({
                 "model": "content",
                 "reason": "the catalogue describes most items, so it can recommend by similarity of genres "
@@ -874,8 +576,11 @@ class DataReport:
         else:
             out.append("Duplicates: none; every user-item pair appears once.")
         out.append(f"Density: {self.density:.2%} of all user-item pairs are filled.")
-        out.append(f"Long tail: the top 1% of items ({self.top_items:,}) receive {self.top_items_share:.1%} "
-                   "of all interactions.")
+        hits = (f"; the biggest hits, the top {HITS_PERCENT}% ({self.hits_items:,}), receive {self.hits_share:.1%}"
+                if self.hits_share is not None and self.top_percent != HITS_PERCENT else "")
+        out.append(f"Popular items: the top {self.top_percent}% of items ({self.top_items:,}) receive "
+                   f"{self.top_items_share:.1%} of all interactions{hits}; the other {100 - self.top_percent}% are "
+                   "the long tail.")
         out.append(f"Cold users: {self.cold_users:,} ({self.cold_user_share:.0%}) have fewer than "
                    f"{COLD_USER_INTERACTIONS} interactions.")
         if self.time_range:
@@ -914,7 +619,10 @@ def _plain(value: Any) -> Any:
 
 
 def _num(x: float) -> str:
-    return f"{x:g}" if isinstance(x, float) else str(x)
+    """A value as people write it: thousands separators, never scientific notation (352,698; 0.5)."""
+    if isinstance(x, (int, np.integer)) or (isinstance(x, float) and x.is_integer()) or abs(float(x)) >= 1000:
+        return f"{float(x):,.0f}"
+    return f"{float(x):g}"
 
 
 def _span(days: float) -> str:
@@ -935,34 +643,198 @@ def _examples(lines: np.ndarray, mask: np.ndarray) -> list[int]:
     return [int(x) for x in lines[np.flatnonzero(mask)[:_EXAMPLES]]]
 
 
-def _clean_ids(col: pd.Series) -> tuple[np.ndarray | pd.Series, np.ndarray]:
-    """Ids as int64 when every present value is a whole number written without leading zeros, else as
-    stripped text; and the mask of missing ids (empty, NA)."""
-    if pd.api.types.is_integer_dtype(col) and not pd.api.types.is_extension_array_dtype(col):
-        return col.to_numpy(np.int64), np.zeros(len(col), bool)
-    if pd.api.types.is_float_dtype(col):
-        values = col.to_numpy(np.float64, na_value=np.nan)
-        missing = ~np.isfinite(values)
-        present = values[~missing]
-        if np.all(present == np.round(present)) and (len(present) == 0 or np.abs(present).max() < 2**53):
-            return np.where(missing, 0, values).astype(np.int64), missing
-        text = np.array([f"{v:g}" for v in values], dtype=object)
-        return text, missing
-    if pd.api.types.is_datetime64_any_dtype(col):
-        missing = col.isna().to_numpy()
-        return col.astype(str).to_numpy(dtype=object), missing
-    text = col.astype("str") if not pd.api.types.is_string_dtype(col) else col
-    text = text.where(col.notna())
+# -- ids -----------------------------------------------------------------------------------------
+
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+_PLAIN_WHOLE = r"(?:0|-?[1-9]\d{0,17})"  # whole numbers held as int64: the same ids, numbered by value
+
+
+def normalise_ids(values: pd.Series) -> pd.Series:
+    """Ids as they are compared everywhere (text; missing where blank). Ids are the file's text, with
+    three normalisations so that one id never becomes two: Unicode NFC (an "é" typed as one character or
+    as "e" plus an accent is one id), surrounding whitespace and zero-width characters removed, and a
+    whole number written with a decimal point and only zeros after it ("3.0", "3.00") read as that whole
+    number ("3"), since spreadsheets and pandas write integer ids that way once a cell is blank. Nothing
+    else changes: "03", "3.5", "3.50", "1e3", "abc" and "ABC" are all different ids."""
+    text = values if isinstance(values.dtype, pd.StringDtype) else values.astype("str").where(values.notna())
     text = text.str.strip()
-    missing = (text.isna() | (text == "")).to_numpy()
-    present = text[~missing]
-    whole = re.compile(r"-?(0|[1-9]\d{0,17})")
-    head = present.head(1000)
-    if len(present) and head.str.fullmatch(whole).all() and present.str.fullmatch(whole).all():
-        out = np.zeros(len(text), np.int64)
-        out[~missing] = present.astype(np.int64).to_numpy()
-        return out, missing
-    return text.fillna("").reset_index(drop=True), missing  # a Series: pd.factorize is faster on it
+    wide = text.str.contains(r"[^\x00-\x7f]", regex=True).fillna(False).to_numpy(dtype=bool)
+    if wide.any():  # NFC and zero-width characters only concern text beyond ASCII
+        text = text.copy()
+        text[wide] = text[wide].str.normalize("NFC").str.strip(_ZERO_WIDTH).str.strip()
+    text = text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
+    return text.where(text != "")
+
+
+def _chunk_ids(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (int32, -1 where missing) into this column's distinct ids, and those ids: int64 when every
+    one is a plain whole number (no sign but "-", no leading zeros, at most 18 digits: a one-to-one match
+    with its text), else text (an object array of str). Text and Parquet columns follow one rule: integer
+    columns are their numbers; float columns are whole numbers where whole ("3.0" -> 3), else the
+    shortest text of the float ("1.5"); every other column goes through :func:`normalise_ids`."""
+    dtype = col.dtype
+    if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        codes, uniques = pd.factorize(col)
+        values = pd.Series(uniques).to_numpy()
+        if not len(values) or (values.max() < 10**18 and values.min() > -(10**18)):
+            return codes.astype(np.int32), values.astype(np.int64)
+        return _refactorize(codes, pd.Series([str(int(v)) for v in values], dtype=object))
+    if pd.api.types.is_float_dtype(dtype):
+        codes, uniques = pd.factorize(col)
+        values = pd.Series(uniques).to_numpy(np.float64)
+        finite = np.isfinite(values)
+        whole = finite & (values == np.floor(np.where(finite, values, 0.0)))
+        if whole.all() and (not len(values) or np.abs(values).max() < 1e18):
+            return codes.astype(np.int32), values.astype(np.int64)
+        text = [str(int(v)) if w else repr(float(v)) if f else None
+                for v, w, f in zip(values.tolist(), whole, finite, strict=True)]
+        return _refactorize(codes, pd.Series(text, dtype=object))
+    if isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow":
+        return _arrow_ids(col)
+    if not (pd.api.types.is_string_dtype(dtype) or pd.api.types.is_object_dtype(dtype)):
+        col = col.astype("str").where(col.notna())  # booleans, dates, categories: their text
+    codes, uniques = pd.factorize(col)
+    return _refactorize(codes, normalise_ids(pd.Series(uniques)))
+
+
+def _arrow_ids(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_chunk_ids` for Arrow text (what the reader gives), in Arrow's own routines: a column of
+    plain whole numbers is cast to int64 (exact: the pattern admits only text that int64 writes back the
+    same); any other column is dictionary-encoded and only its distinct values are normalised."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = pa.array(col)
+    null = np.array(array.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    if pc.all(pc.match_substring_regex(array, f"^{_PLAIN_WHOLE}$")).as_py() is not False and not null.all():
+        numbers = pc.fill_null(pc.cast(array, pa.int64()), 0).to_numpy(zero_copy_only=False)
+        codes = np.full(len(array), -1, np.int32)
+        found, uniques = pd.factorize(numbers[~null])
+        codes[~null] = found
+        return codes, np.asarray(uniques, dtype=np.int64)
+    encoded = pc.dictionary_encode(array)
+    if isinstance(encoded, pa.ChunkedArray):
+        encoded = encoded.combine_chunks()
+    codes = np.array(pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False), dtype=np.int32)
+    return _refactorize(codes, normalise_ids(pd.Series(encoded.dictionary.to_pandas())))
+
+
+def _refactorize(codes: np.ndarray, text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Codes into ``text`` merged where two texts became the same id (or missing), and the distinct ids."""
+    again, uniques = pd.factorize(text)
+    again = np.append(again, -1)  # code -1 (missing) maps to the appended -1
+    codes = again[codes].astype(np.int32)
+    values = pd.Series(uniques, dtype="str")
+    if len(values) and values.str.fullmatch(_PLAIN_WHOLE).all():
+        return codes, values.astype(np.int64).to_numpy()
+    return codes, values.to_numpy(dtype=object)
+
+
+class _Growing:
+    """A 1-D array appended to chunk by chunk in one preallocated buffer (grown by doubling when a row
+    estimate falls short): one large allocation instead of many chunk-sized ones, which the C heap would
+    keep long after they are freed."""
+
+    def __init__(self, dtype: Any, capacity: int) -> None:
+        self.data = np.empty(max(1024, int(capacity)), dtype)
+        self.n = 0
+
+    def append(self, part: np.ndarray) -> slice:
+        """Add ``part`` at the end; return where it went."""
+        end = self.n + len(part)
+        if end > len(self.data):
+            grown = np.empty(max(end, 2 * len(self.data)), self.data.dtype)
+            grown[: self.n] = self.data[: self.n]
+            self.data = grown
+        self.data[self.n: end] = part
+        where = slice(self.n, end)
+        self.n = end
+        return where
+
+    def view(self) -> np.ndarray:
+        return self.data[: self.n]
+
+
+def _compact(values: np.ndarray, keep: np.ndarray, block: int = 1 << 20) -> np.ndarray:
+    """``values[keep]`` written over the start of ``values`` itself (a view of it is returned), block by
+    block, so that no second full-size array is ever made."""
+    write = 0
+    for start in range(0, len(values), block):
+        picked = values[start: start + block][keep[start: start + block]]
+        values[write: write + len(picked)] = picked
+        write += len(picked)
+    return values[:write]
+
+
+class _IdColumn:
+    """The ids of one role, added chunk by chunk: each row gets the code of its id in one running index
+    (in order of first appearance); :meth:`finish` renumbers them in sorted order."""
+
+    def __init__(self, capacity: int) -> None:
+        self.codes = _Growing(np.int32, capacity)
+        self.known = pd.Index(np.zeros(0, np.int64))
+        self.missing = 0
+
+    def add(self, col: pd.Series) -> np.ndarray:
+        """Take a chunk's column; return the mask of its missing ids."""
+        codes, uniques = _chunk_ids(col)
+        if len(uniques) and (self.known.dtype.kind == "i") != (uniques.dtype.kind == "i"):
+            if self.known.dtype.kind == "i":  # text arrives: the whole numbers seen so far become text
+                self.known = pd.Index(self.known.astype(str).to_numpy(dtype=object), dtype=object)
+            else:
+                uniques = uniques.astype(str).astype(object)
+        position = self.known.get_indexer(uniques) if len(self.known) else np.full(len(uniques), -1)
+        new = position < 0
+        if new.any():
+            position[new] = len(self.known) + np.arange(int(new.sum()))
+            self.known = self.known.append(pd.Index(uniques[new], dtype=self.known.dtype))
+        mapping = np.append(position, -1).astype(np.int32)  # local code -1 (missing) stays -1
+        self.codes.append(mapping[codes])
+        missing = codes < 0
+        self.missing += int(missing.sum())
+        return missing
+
+    def finish(self, keep: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Dense numbers (int32) of the kept rows and the ids they stand for, sorted: numerically when
+        every id is a plain whole number, else as text. Ids only seen on dropped rows are left out."""
+        codes = self.codes.view()
+        if keep is not None:
+            codes = _compact(codes, keep)
+        known = self.known.to_numpy()
+        order = np.argsort(known, kind="stable")
+        used = np.zeros(len(known), bool)
+        used[codes] = True
+        used_sorted = used[order]
+        rank = np.full(len(known), -1, np.int32)
+        rank[order[used_sorted]] = np.arange(int(used_sorted.sum()), dtype=np.int32)
+        for start in range(0, len(codes), 1 << 20):
+            codes[start: start + (1 << 20)] = rank[codes[start: start + (1 << 20)]]
+        ids = known[order[used_sorted]]
+        return codes, ids.astype(np.int64) if ids.dtype.kind in "iu" else ids.astype(object)
+
+
+# -- numbers and times ---------------------------------------------------------------------------
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+TIME_START, TIME_END = 0, 4102444800  # 1970-01-01 and 2100-01-01 (UTC), in seconds: the years accepted
+_NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|infinity|nan)"
+
+
+def _arrow_numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """:func:`_parse_numbers` in one Arrow cast, when every filled cell of ``col`` is a plain number
+    (the usual case); None when any is not (decimal commas, spaces, words: the careful path decides)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    array = pa.array(col)
+    try:
+        numbers = pc.cast(array, pa.float64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    missing = np.array(numbers.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    values = np.array(numbers.to_numpy(zero_copy_only=False), dtype=np.float64)  # a writable copy
+    values[missing] = np.nan
+    return values, missing, np.zeros(len(values), bool)
 
 
 def _parse_numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -973,6 +845,10 @@ def _parse_numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if pd.api.types.is_numeric_dtype(col):
         values = col.to_numpy(np.float64, na_value=np.nan)
         return values, np.isnan(values), np.zeros(len(values), bool)
+    if isinstance(col.dtype, pd.StringDtype) and col.dtype.storage == "pyarrow":
+        quick = _arrow_numbers(col)
+        if quick is not None:
+            return quick
     text = col.astype("str").where(col.notna()).str.strip()
     missing = (text.isna() | (text == "")).to_numpy()
     comma = text.str.fullmatch(r"[-+]?\d+,\d+").fillna(False).to_numpy(dtype=bool)
@@ -985,55 +861,85 @@ def _parse_numbers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return values, missing, ~missing & ~numeric
 
 
-_NUMBER = r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?|[-+]?(inf|infinity|nan)"
+@dataclass
+class _TimeReader:
+    """Reads a time column chunk by chunk, in the way its first filled chunk showed: ``mode`` "number"
+    (seconds, or milli/micro/nanoseconds recognised by size: ``scale``), "datetime" (already dates), or
+    "iso" / "mixed" (text dates, ISO or other formats; read as UTC)."""
 
+    mode: str | None = None
+    scale: float = 1.0
+    note: str | None = None
 
-def _parse_times(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, str | None]:
-    """Seconds since the epoch (int64; 0 where unreadable), the missing and unreadable masks, and a note
-    on the unit or format found. Numbers in milli-, micro- or nanoseconds are recognised by size."""
-    n = len(col)
-    if pd.api.types.is_datetime64_any_dtype(col):
-        missing = col.isna().to_numpy()
-        return _datetimes_to_seconds(col), missing, np.zeros(n, bool), None
-    if not pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
-        sample = col.dropna().astype("str").str.strip().head(500)
-        sample = sample[sample != ""]
-        numeric_text = len(sample) > 0 and sample.str.fullmatch(_NUMBER, case=False).mean() > 0.9
-    else:
-        numeric_text = True
-    values, missing, bad = _parse_numbers(col) if numeric_text else (None, None, None)
-    if values is not None and (~missing).any() and bad[~missing].mean() <= 0.1:
-        present = ~missing
-        good = present & ~bad & np.isfinite(values)
-        bad = present & ~good
-        note = None
-        scale = 1.0
-        if good.any():
-            typical = float(np.median(np.abs(values[good])))
-            for limit, factor, unit in ((1e17, 1e9, "nanoseconds"), (1e14, 1e6, "microseconds"),
-                                        (1e11, 1e3, "milliseconds")):
-                if typical > limit:
-                    scale, note = factor, f"timestamps are in {unit} since 1970; converted to seconds"
-                    break
+    def parse(self, col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Seconds since 1970 (int64; 0 where not usable), and the masks of missing cells, unreadable
+        cells, and readable times outside 1970-2100."""
+        if self.mode is None:
+            self._decide(col)
+        if self.mode in (None, "number"):
+            values, missing, bad = _parse_numbers(col)
+            good = ~missing & ~bad & np.isfinite(values)
+            seconds_f = np.where(good, values, 0.0) / self.scale
+        else:
+            if pd.api.types.is_datetime64_any_dtype(col):
+                parsed, missing = col, col.isna().to_numpy()
             else:
-                if typical < 1e8:
-                    note = "timestamps are small numbers, not dates: they only give the order of events"
-        seconds = np.zeros(n, np.int64)
-        seconds[good] = np.floor(values[good] / scale).astype(np.int64)
-        return seconds, missing, bad, note
-    text = col.astype("str").where(col.notna()).str.strip()
-    missing = (text.isna() | (text == "")).to_numpy()
-    parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
-    note = "timestamps are dates/times in ISO format (read as UTC)"
-    if parsed[~missing].isna().mean() > 0.1:
-        # other formats are parsed value by value (slow): try a sample first
-        sample = text[~missing].head(500)
-        if pd.to_datetime(sample, errors="coerce", format="mixed", utc=True).notna().mean() > 0.5:
-            mixed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
-            if mixed.notna().sum() > parsed.notna().sum():
-                parsed, note = mixed, "timestamps are dates/times (format guessed; read as UTC)"
-    bad = ~missing & parsed.isna().to_numpy()
-    return _datetimes_to_seconds(parsed), missing, bad, note
+                text = col.astype("str").where(col.notna()).str.strip()
+                missing = (text.isna() | (text == "")).to_numpy()
+                fmt = "mixed" if self.mode == "mixed" else "ISO8601"
+                parsed = pd.to_datetime(text, errors="coerce", format=fmt, utc=True)
+            good = ~missing & parsed.notna().to_numpy()
+            seconds_f = _datetimes_to_seconds(parsed).astype(np.float64)
+        inside = good & (seconds_f >= TIME_START) & (seconds_f < TIME_END)
+        seconds = np.zeros(len(col), np.int64)
+        seconds[inside] = np.floor(seconds_f[inside]).astype(np.int64)
+        return seconds, missing, ~missing & ~good, good & ~inside
+
+    def _decide(self, col: pd.Series) -> None:
+        if pd.api.types.is_datetime64_any_dtype(col):
+            if col.notna().any():
+                self.mode = "datetime"
+            return
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            numeric_text = True
+        else:
+            sample = col.dropna().astype("str").str.strip().head(500)
+            sample = sample[sample != ""]
+            if sample.empty:
+                return
+            numeric_text = bool(sample.str.fullmatch(_NUMBER, case=False).mean() > 0.9)
+        if numeric_text:
+            values, missing, bad = _parse_numbers(col)
+            present = ~missing
+            if not present.any():
+                return
+            if bad[present].mean() <= 0.1:
+                self.mode = "number"
+                good = present & ~bad & np.isfinite(values)
+                if good.any():
+                    typical = float(np.median(np.abs(values[good])))
+                    for limit, factor, unit in ((1e17, 1e9, "nanoseconds"), (1e14, 1e6, "microseconds"),
+                                                (1e11, 1e3, "milliseconds")):
+                        if typical > limit:
+                            self.scale, self.note = factor, f"timestamps are in {unit} since 1970; converted to seconds"
+                            break
+                    else:
+                        if typical < 1e8:
+                            self.note = "timestamps are small numbers, not dates: they only give the order of events"
+                return
+        text = col.astype("str").where(col.notna()).str.strip()
+        present = ~(text.isna() | (text == "")).to_numpy()
+        if not present.any():
+            return
+        self.mode, self.note = "iso", "timestamps are dates/times in ISO format (read as UTC)"
+        parsed = pd.to_datetime(text, errors="coerce", format="ISO8601", utc=True)
+        if parsed[present].isna().mean() > 0.1:
+            # other formats are parsed value by value (slow): try a sample first
+            sample = text[present].head(500)
+            if pd.to_datetime(sample, errors="coerce", format="mixed", utc=True).notna().mean() > 0.5:
+                mixed = pd.to_datetime(text, errors="coerce", format="mixed", utc=True)
+                if mixed.notna().sum() > parsed.notna().sum():
+                    self.mode, self.note = "mixed", "timestamps are dates/times (format guessed; read as UTC)"
 
 
 def _datetimes_to_seconds(series: pd.Series) -> np.ndarray:
@@ -1067,27 +973,244 @@ def _judge_feedback(values: np.ndarray | None, column: str | None) -> tuple[bool
     return False, f"{column!r} looks like weights or counts: implicit feedback"
 
 
-def _mostly_bad_error(name: str, column: str, role: str, bad: np.ndarray, present: np.ndarray,
-                      raw: pd.Series, lines: np.ndarray, word: str) -> DataError:
-    where = np.flatnonzero(bad)[:3]
-    shown = ", ".join(f"{word} {lines[i]}: {str(raw.iloc[i])[:30]!r}" for i in where)
+def _mostly_bad_error(name: str, column: str, role: str, bad: int, present: int,
+                      examples: list[tuple[int, str]], word: str) -> DataError:
+    shown = ", ".join(f"{word} {line}: {text[:30]!r}" for line, text in examples[:3])
     flag = "--rating-col none" if role == "rating" else "--time-col none"
     kind = "numbers" if role == "rating" else "dates or times"
     return DataError(
-        f"Column {column!r} (the {ROLE_WORDS[role]}) in {name} does not hold {kind}: {int(bad.sum()):,} of "
-        f"{int(present.sum()):,} values cannot be read ({shown}). Choose another column, fix the values, or "
+        f"Column {column!r} (the {ROLE_WORDS[role]}) in {name} does not hold {kind}: {bad:,} of "
+        f"{present:,} values cannot be read ({shown}). Choose another column, fix the values, or "
         f"load without this column ({flag}, or 'none' in the column picker)."
     )
+
+
+# -- rows dropped, and why -----------------------------------------------------------------------
+
+# Each dropped row counts once, under the first of these that applies.
+REASONS = (
+    "repeated header row", "missing user id", "missing item id", "missing rating", "rating is not a number",
+    "rating is not finite", "rating is too large", "missing timestamp", "timestamp cannot be read",
+    "timestamp before 1970 or after 2100",
+)
+_BIT = {reason: np.uint16(1 << i) for i, reason in enumerate(REASONS)}
+_RATING_BITS = np.uint16(sum(int(_BIT[r]) for r in REASONS if "rating" in r))
+_TIME_BITS = np.uint16(sum(int(_BIT[r]) for r in REASONS if "timestamp" in r))
+
+
+def _header_rows(frame: pd.DataFrame, cells: Mapping[str, str]) -> np.ndarray:
+    """Rows whose every used cell repeats its column's header (a header row pasted again mid-file)."""
+    mask = np.ones(len(frame), bool)
+    for col, header in cells.items():
+        values = frame[col]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+            return np.zeros(len(frame), bool)
+        text = values.astype("str")
+        # a substring search first: cheap, and almost always finds nothing
+        near = text.str.contains(header.strip(), case=False, regex=False).fillna(False).to_numpy(dtype=bool)
+        mask &= near
+        if not mask.any():
+            break
+        same = text[mask].str.strip().str.lower() == header.strip().lower()
+        mask[np.flatnonzero(mask)[~same.fillna(False).to_numpy(dtype=bool)]] = False
+    return mask
+
+
+class _Loader:
+    """Builds :class:`Interactions` from a table's rows, chunk by chunk: only the compact per-row arrays
+    (two int32 codes, a float32 value, an int64 time, a uint16 of reasons) are kept between chunks."""
+
+    def __init__(self, name: str, mapping: Mapping[str, str | None], header: Mapping[str, str] | None,
+                 word: str, rows_hint: int = 0) -> None:
+        self.name, self.mapping, self.header, self.word = name, dict(mapping), header, word
+        capacity = int(rows_hint * 1.05) + 1024 if rows_hint else 1 << 20
+        self.users, self.items = _IdColumn(capacity), _IdColumn(capacity)
+        self.values = _Growing(np.float32, capacity) if mapping["rating"] is not None else None
+        self.stamps = _Growing(np.int64, capacity) if mapping["time"] is not None else None
+        self.bits = _Growing(np.uint16, capacity)
+        self.flagged_lines: list[np.ndarray] = []
+        self.ragged: list[int] = []
+        self.times = _TimeReader()
+        self.n = 0
+        self.present = {"rating": 0, "time": 0}
+        self.unreadable = {"rating": 0, "time": 0}
+        self.unreadable_examples: dict[str, list[tuple[int, str]]] = {"rating": [], "time": []}
+
+    def add(self, chunk: Chunk) -> None:
+        frame = chunk.frame
+        self.ragged.extend(chunk.ragged_lines)
+        n = len(frame)
+        lines = frame.index.to_numpy(np.int64)
+        bits = np.zeros(n, np.uint16)
+        header = _header_rows(frame, self.header) if self.header else np.zeros(n, bool)
+        bits[header] |= _BIT["repeated header row"]
+        bits[self.users.add(frame[self.mapping["user"]])] |= _BIT["missing user id"]
+        bits[self.items.add(frame[self.mapping["item"]])] |= _BIT["missing item id"]
+        rating_col, time_col = self.mapping["rating"], self.mapping["time"]
+        if rating_col is not None and self.values is not None:
+            values, missing, text = _parse_numbers(frame[rating_col])
+            finite = np.isfinite(values)
+            with np.errstate(invalid="ignore"):
+                large = finite & (np.abs(values) > _FLOAT32_MAX)
+            ok = ~missing & ~text & finite & ~large
+            bits[missing] |= _BIT["missing rating"]
+            bits[text] |= _BIT["rating is not a number"]
+            bits[~missing & ~text & ~finite] |= _BIT["rating is not finite"]
+            bits[large] |= _BIT["rating is too large"]
+            self._count("rating", ~missing & ~header, text & ~header, frame[rating_col], lines)
+            self.values.append(np.where(ok, values, 0.0).astype(np.float32))
+        if time_col is not None and self.stamps is not None:
+            seconds, missing, bad, outside = self.times.parse(frame[time_col])
+            bits[missing] |= _BIT["missing timestamp"]
+            bits[bad] |= _BIT["timestamp cannot be read"]
+            bits[outside] |= _BIT["timestamp before 1970 or after 2100"]
+            self._count("time", ~missing & ~header, bad & ~header, frame[time_col], lines)
+            self.stamps.append(seconds)
+        self.bits.append(bits)
+        self.flagged_lines.append(lines[bits != 0])
+        self.n += n
+
+    def _count(self, role: str, present: np.ndarray, unreadable: np.ndarray, raw: pd.Series,
+               lines: np.ndarray) -> None:
+        self.present[role] += int(present.sum())
+        self.unreadable[role] += int(unreadable.sum())
+        examples = self.unreadable_examples[role]
+        for i in np.flatnonzero(unreadable)[: max(0, 3 - len(examples))]:
+            examples.append((int(lines[i]), str(raw.iloc[i])))
+
+    def finish(self, notes: list[str], guessed: list[str], expected_fields: int) -> Interactions:
+        """Every check that needs the whole file, then the numbering, duplicates and the report."""
+        name, word, mapping = self.name, self.word, self.mapping
+        alerts: list[str] = []
+        for role in ("user", "item"):
+            if self.n and (self.users if role == "user" else self.items).missing == self.n:
+                raise DataError(
+                    f"Column {mapping[role]!r} (the {ROLE_WORDS[role]}) is empty on every row of {name}. Choose "
+                    f"the column that holds {ROLE_WORDS[role]}s (--{role}-col, or the column picker)."
+                )
+        discard = np.uint16(0)
+        for role, role_bits in (("rating", _RATING_BITS), ("time", _TIME_BITS)):
+            col = mapping[role]
+            if col is None:
+                continue
+            if self.unreadable[role] > _MOSTLY_BAD * self.present[role] and self.present[role]:
+                raise _mostly_bad_error(name, col, role, self.unreadable[role], self.present[role],
+                                        self.unreadable_examples[role], word)
+            if not self.present[role]:
+                what = "ratings" if role == "rating" else "timestamps"
+                alerts.append(f"Column {col!r} is empty on every row; loaded without {what}.")
+                notes.append(f"ignored the empty column {col!r}")
+                mapping[role] = None
+                discard |= role_bits
+                if role == "rating":
+                    self.values = None
+                else:
+                    self.stamps = None
+        if self.times.note and mapping["time"] is not None:
+            notes.append(self.times.note)
+
+        bits = self.bits.view()
+        flagged = np.flatnonzero(bits)
+        flagged_lines = np.concatenate(self.flagged_lines) if self.flagged_lines else np.zeros(0, np.int64)
+        self.flagged_lines = []
+        if discard:
+            bits &= ~discard
+        dropped: dict[str, int] = {}
+        examples: dict[str, list[int]] = {}
+        ragged = self.ragged
+        if ragged:
+            dropped["wrong number of fields"] = len(ragged)
+            examples["wrong number of fields"] = [int(x) for x in ragged[:_EXAMPLES]]
+        reasons = bits[flagged]
+        taken = np.zeros(len(flagged), bool)
+        for reason in REASONS:
+            new = ((reasons & _BIT[reason]) != 0) & ~taken
+            if new.any():
+                dropped[reason] = int(new.sum())
+                examples[reason] = _examples(flagged_lines, new)
+                taken |= new
+        del reasons, flagged, flagged_lines
+        rows_read = self.n + len(ragged)
+        if ragged and len(ragged) > self.n:
+            raise DataError(
+                f"Most rows of {name} do not have the {expected_fields} fields of its first line ({len(ragged):,} of "
+                f"{rows_read:,}; e.g. lines {', '.join(map(str, ragged[:3]))}). Check the separator and that text "
+                "containing commas is quoted."
+            )
+        keep = bits == 0
+        self.bits = bits = None
+        if not keep.any():
+            if not dropped:
+                raise DataError(f"{name} has no data rows.")
+            top = max(dropped, key=lambda r: dropped[r])
+            raise DataError(
+                f"No usable rows in {name}: every row was dropped ({top}: {dropped[top]:,}, e.g. {word} "
+                f"{', '.join(map(str, examples[top][:3]))}). Check the column choices: "
+                + ", ".join(f"{r} = {c!r}" for r, c in mapping.items() if c) + "."
+            )
+        everything = bool(keep.all())
+        users, user_ids = self.users.finish(None if everything else keep)
+        if len(user_ids) < 2:
+            raise DataError(
+                f"{name} has a single user ({str(user_ids[0])!r} in column {mapping['user']!r}); recommendations "
+                "need the histories of at least two users (preferably hundreds). Check the user column or add "
+                "more users."
+            )
+        items, item_ids = self.items.finish(None if everything else keep)
+        if len(item_ids) < 2:
+            raise DataError(
+                f"{name} has a single item ({str(item_ids[0])!r} in column {mapping['item']!r}); there is nothing "
+                "to choose between. Check the item column or add more items."
+            )
+        values = stamps = None
+        if self.values is not None:
+            values = self.values.view() if everything else _compact(self.values.view(), keep)
+        if self.stamps is not None:
+            stamps = self.stamps.view() if everything else _compact(self.stamps.view(), keep)
+        self.values = self.stamps = None
+        del keep
+        explicit, feedback_note = _judge_feedback(values, mapping["rating"])
+        notes.append(feedback_note)
+        notes.extend(guessed)
+        if guessed:
+            alerts.append("Check the columns: " + "; ".join(guessed) + ".")
+        users, items, values, stamps, dup_rows, dup_pairs, how = _combine_duplicates(
+            users, items, len(item_ids), values, stamps, explicit,
+            what=f"the weights in column {mapping['rating']!r} of {name}",
+        )
+        report = DataReport(
+            source=name, rows_read=rows_read, dropped=dropped, dropped_examples=examples, line_word=word,
+            duplicate_rows=dup_rows, duplicate_pairs=dup_pairs, duplicates_combined=how,
+            columns={r: mapping[r] for r in ROLES}, detected=notes, warnings=alerts, explicit=explicit,
+        )
+        inter = Interactions(
+            users=users, items=items, user_ids=user_ids, item_ids=item_ids,
+            values=None if values is None else values.astype(np.float32, copy=False),
+            timestamps=stamps, explicit=explicit, report=report,
+        )
+        _fill_report(report, inter)
+        return inter
+
+
+def _header_cells(header: list[str] | None, columns: list[str], mapping: Mapping[str, str | None]) -> dict[str, str]:
+    """The header text of each used column (for spotting repeated header rows); empty without a header."""
+    if not header:
+        return {}
+    position = {c: i for i, c in enumerate(columns)}
+    return {col: header[position[col]] for col in mapping.values()
+            if col is not None and col in position and position[col] < len(header) and header[position[col]]}
 
 
 def interactions_from_frame(frame: pd.DataFrame, columns: Mapping[str, str | None] | None = None) -> Interactions:
     """Clean a table from :func:`read_table` into :class:`Interactions` with its :class:`DataReport`.
 
-    Rows with a missing id, or a rating/timestamp that cannot be read, are dropped (counted, with example
-    line numbers). Duplicate (user, item) pairs are combined: explicit ratings keep the latest (by
-    timestamp, else the last row), implicit weights are summed (without a weight column the value becomes
-    the number of rows). ``columns`` overrides the detected column of any role; ``None`` or ``"none"``
-    for rating or time means "no such column".
+    Rows with a missing id, a rating or timestamp that cannot be read, a rating beyond float32's range
+    (about ±3.4e38), a timestamp before 1970 or from 2100 on, or a repeat of the header row are dropped
+    (counted under their first reason, see ``REASONS``, with example line numbers). Duplicate (user, item)
+    pairs are combined: explicit ratings keep the latest (by timestamp, else the last row), implicit
+    weights are summed (without a weight column the value becomes the number of rows). ``columns``
+    overrides the detected column of any role; ``None`` or ``"none"`` for rating or time means "no such
+    column". Ids follow :func:`normalise_ids`.
 
     A rating or time column where more than half of the filled cells cannot be read (e.g. ratings written
     as words) is a :class:`DataError` rather than a silent fallback, because the user chose or named that
@@ -1096,166 +1219,110 @@ def interactions_from_frame(frame: pd.DataFrame, columns: Mapping[str, str | Non
     """
     name = str(frame.attrs.get("source", "the data"))
     mapping, guessed = _resolve_columns(frame, columns, name)
-    notes = list(frame.attrs.get("notes", []))
-    alerts: list[str] = []
-    line_index = bool(frame.attrs.get("line_index", False))
-    word = "line" if line_index else "row"
-    n = len(frame)
-    lines = frame.index.to_numpy(np.int64) if line_index else np.arange(n, dtype=np.int64) + 1
-    reasons: dict[str, np.ndarray] = {}
+    _require_ids(mapping, frame.columns, name)
+    word = "line" if frame.attrs.get("line_index", False) else "row"
+    if not frame.attrs.get("line_index", False):
+        frame = frame.set_axis(pd.RangeIndex(1, len(frame) + 1, name="row"))
+    loader = _Loader(name, mapping, _header_cells(frame.attrs.get("header"), [str(c) for c in frame.columns],
+                                                  mapping), word, rows_hint=len(frame))
+    loader.add(Chunk(frame, list(frame.attrs.get("ragged_lines", []))))
+    return loader.finish(list(frame.attrs.get("notes", [])), guessed,
+                         int(frame.attrs.get("expected_fields", frame.shape[1])))
 
-    user_col, item_col = mapping["user"], mapping["item"]
-    if user_col is None or item_col is None:
+
+def _require_ids(mapping: Mapping[str, str | None], columns: Any, name: str) -> None:
+    if mapping["user"] is None or mapping["item"] is None:
         raise DataError(f"{name} needs a column of user ids and a column of item ids; its columns are: "
-                        f"{', '.join(map(str, frame.columns))}.")
-    user_raw, missing_user = _clean_ids(frame[user_col])
-    item_raw, missing_item = _clean_ids(frame[item_col])
-    for role, col, missing in (("user", user_col, missing_user), ("item", item_col, missing_item)):
-        if n and missing.all():
-            raise DataError(
-                f"Column {col!r} (the {ROLE_WORDS[role]}) is empty on every row of {name}. Choose the column "
-                f"that holds {ROLE_WORDS[role]}s (--{role}-col, or the column picker)."
-            )
-    reasons["missing user id"] = missing_user
-    reasons["missing item id"] = missing_item
-
-    values = None
-    rating_col = mapping["rating"]
-    if rating_col is not None:
-        values, missing, text = _parse_numbers(frame[rating_col])
-        present = ~missing
-        if present.any() and text.sum() > _MOSTLY_BAD * present.sum():
-            raise _mostly_bad_error(name, rating_col, "rating", text, present, frame[rating_col], lines, word)
-        if not present.any():
-            alerts.append(f"Column {rating_col!r} is empty on every row; loaded without ratings.")
-            notes.append(f"ignored the empty column {rating_col!r}")
-            rating_col, mapping["rating"], values = None, None, None
-        else:
-            reasons["missing rating"] = missing
-            reasons["rating is not a number"] = text
-            reasons["rating is not finite"] = present & ~text & ~np.isfinite(values)
-
-    stamps = None
-    time_col = mapping["time"]
-    if time_col is not None:
-        stamps, missing, bad, unit_note = _parse_times(frame[time_col])
-        present = ~missing
-        if present.any() and bad.sum() > _MOSTLY_BAD * present.sum():
-            raise _mostly_bad_error(name, time_col, "time", bad, present, frame[time_col], lines, word)
-        if not present.any():
-            alerts.append(f"Column {time_col!r} is empty on every row; loaded without timestamps.")
-            notes.append(f"ignored the empty column {time_col!r}")
-            time_col, mapping["time"], stamps = None, None, None
-        else:
-            if unit_note:
-                notes.append(unit_note)
-            reasons["missing timestamp"] = missing
-            reasons["timestamp cannot be read"] = bad
-
-    # each dropped row counts once, under its first reason
-    dropped: dict[str, int] = {}
-    examples: dict[str, list[int]] = {}
-    ragged = list(frame.attrs.get("ragged_lines", []))
-    if ragged:
-        dropped["wrong number of fields"] = len(ragged)
-        examples["wrong number of fields"] = [int(x) for x in ragged[:_EXAMPLES]]
-    drop = np.zeros(n, bool)
-    for reason, mask in reasons.items():
-        new = mask & ~drop
-        if new.any():
-            dropped[reason] = int(new.sum())
-            examples[reason] = _examples(lines, new)
-            drop |= new
-    rows_read = n + len(ragged)
-    if ragged and len(ragged) > n:
-        expected = frame.attrs.get("expected_fields", frame.shape[1])
-        raise DataError(
-            f"Most rows of {name} do not have the {expected} fields of its first line ({len(ragged):,} of "
-            f"{rows_read:,}; e.g. lines {', '.join(map(str, ragged[:3]))}). Check the separator and that text "
-            "containing commas is quoted."
-        )
-    keep = ~drop
-    if not keep.any():
-        top = max(dropped, key=lambda r: dropped[r])
-        raise DataError(
-            f"No usable rows in {name}: every row was dropped ({top}: {dropped[top]:,}, e.g. {word} "
-            f"{', '.join(map(str, examples[top][:3]))}). Check the column choices: "
-            + ", ".join(f"{r} = {c!r}" for r, c in mapping.items() if c) + "."
-        )
-
-    user_codes, user_ids = pd.factorize(user_raw[keep], sort=True)
-    item_codes, item_ids = pd.factorize(item_raw[keep], sort=True)
-    user_ids, item_ids = _id_array(user_ids), _id_array(item_ids)
-    if len(user_ids) < 2:
-        raise DataError(
-            f"{name} has a single user ({str(user_ids[0])!r} in column {user_col!r}); recommendations need the "
-            "histories of at least two users (preferably hundreds). Check the user column or add more users."
-        )
-    if len(item_ids) < 2:
-        raise DataError(
-            f"{name} has a single item ({str(item_ids[0])!r} in column {item_col!r}); there is nothing to choose "
-            "between. Check the item column or add more items."
-        )
-    kept_values = None if values is None else values[keep]
-    explicit, feedback_note = _judge_feedback(kept_values, rating_col)
-    notes.append(feedback_note)
-    notes.extend(guessed)
-    if guessed:
-        alerts.append("Check the columns: " + "; ".join(guessed) + ".")
-
-    users = user_codes.astype(np.int32)
-    items = item_codes.astype(np.int32)
-    kept_stamps = None if stamps is None else stamps[keep]
-    users, items, kept_values, kept_stamps, dup_rows, dup_pairs, how = _combine_duplicates(
-        users, items, len(item_ids), kept_values, kept_stamps, explicit
-    )
-    inter = Interactions(
-        users=users, items=items, user_ids=user_ids, item_ids=item_ids,
-        values=None if kept_values is None else kept_values.astype(np.float32),
-        timestamps=kept_stamps, explicit=explicit,
-    )
-    report = DataReport(
-        source=name, rows_read=rows_read, dropped=dropped, dropped_examples=examples, line_word=word,
-        duplicate_rows=dup_rows, duplicate_pairs=dup_pairs, duplicates_combined=how,
-        columns={r: mapping[r] for r in ROLES}, detected=notes, warnings=alerts, explicit=explicit,
-    )
-    _fill_report(report, inter)
-    return Interactions(
-        users=inter.users, items=inter.items, user_ids=inter.user_ids, item_ids=inter.item_ids,
-        values=inter.values, timestamps=inter.timestamps, explicit=explicit, report=report,
-    )
+                        f"{', '.join(map(str, columns))}.")
 
 
-def _id_array(uniques: Any) -> np.ndarray:
-    arr = np.asarray(uniques)
-    if arr.dtype.kind in "iu":
-        return arr.astype(np.int64)
-    return np.asarray([str(v) for v in arr], dtype=object)
+_SAMPLE_ROWS = 1_000  # rows read first to detect the columns
+
+
+def load_interactions(source: Any, columns: Mapping[str, str | None] | None = None) -> Interactions:
+    """Read a file of interactions (path, bytes, or uploaded file object) into :class:`Interactions` with a
+    :class:`DataReport` as ``.report``; cleaned as :func:`interactions_from_frame` says. ``columns`` maps
+    roles ``user``, ``item``, ``rating``, ``time`` to column names (case-insensitive) and overrides
+    detection. The file is read in chunks, so memory holds about 21 bytes per row beyond the file itself.
+    Raises :class:`DataError` (one line, worded for the user) when
+    the file cannot be used."""
+    table = open_table(source)
+
+    def first_rows(chunks: Iterator[Chunk]) -> pd.DataFrame:
+        frames = [chunk.frame for chunk in chunks]
+        return pd.concat(frames) if frames else pd.DataFrame(columns=table.columns)
+
+    sample = table.read(first_rows, max_rows=_SAMPLE_ROWS, all_text=False)
+    mapping, guessed = _resolve_columns(sample, columns, table.name)
+    _require_ids(mapping, table.columns, table.name)
+    header = _header_cells(table.header, table.columns, mapping)
+    word = "line" if table.line_index else "row"
+
+    def load(chunks: Iterator[Chunk]) -> _Loader:
+        loader = _Loader(table.name, mapping, header, word, rows_hint=table.rows_hint)
+        for chunk in chunks:
+            loader.add(chunk)
+        return loader
+
+    loader = table.read(load, all_text=False)
+    if loader.n == 0 and not loader.ragged:
+        raise no_rows(table)
+    notes = list(table.notes)
+    if table.blank_lines:
+        notes.append(f"skipped {table.blank_lines} blank line(s)")
+    return loader.finish(notes, guessed, len(table.columns))
+
+
+def _pair_keys(users: np.ndarray, items: np.ndarray, n_items: int) -> np.ndarray:
+    key = users.astype(np.int64)
+    key *= n_items
+    key += items
+    return key
+
+
+def _repeated_pairs(users: np.ndarray, items: np.ndarray, n_items: int, block: int = 1 << 20) -> np.ndarray:
+    """Rows whose (user, item) pair appears more than once. The pair keys are sorted in place and only the
+    repeated ones kept, so this needs one int64 per row for a moment (a hash table needs several)."""
+    key = _pair_keys(users, items, n_items)
+    key.sort()
+    twice = key[1:] == key[:-1]
+    if not twice.any():
+        return np.zeros(len(users), bool)
+    repeated_keys = np.unique(key[1:][twice])
+    del key, twice
+    repeated = np.zeros(len(users), bool)
+    last = len(repeated_keys) - 1
+    for start in range(0, len(users), block):
+        part = _pair_keys(users[start: start + block], items[start: start + block], n_items)
+        found = repeated_keys[np.minimum(np.searchsorted(repeated_keys, part), last)] == part
+        repeated[start: start + block] = found
+    return repeated
 
 
 def _combine_duplicates(
     users: np.ndarray, items: np.ndarray, n_items: int, values: np.ndarray | None,
-    stamps: np.ndarray | None, explicit: bool,
+    stamps: np.ndarray | None, explicit: bool, what: str = "the weights",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None, int, int, str]:
     """One row per (user, item), in file order of the row kept for each pair: explicit data keeps the
     latest row (by timestamp, then file order), implicit data keeps the first row with the values summed
-    (or counted) and the latest timestamp."""
-    key = users.astype(np.int64) * n_items + items
-    repeated = pd.Series(key).duplicated(keep=False).to_numpy()  # hashing: cheap when there are none
+    (or counted) and the latest timestamp. Sums beyond float32's range are a :class:`DataError` naming
+    ``what`` was summed. The arrays given are overwritten (the results are views of them)."""
+    repeated = _repeated_pairs(users, items, n_items)
     if not repeated.any():
         return users, items, values, stamps, 0, 0, ""
     rows = np.flatnonzero(repeated)
+    key = _pair_keys(users[rows], items[rows], n_items)
     if explicit and stamps is not None:
-        order = rows[np.lexsort((rows, stamps[rows], key[rows]))]
+        order = np.lexsort((rows, stamps[rows], key))
     else:
-        order = rows[np.lexsort((rows, key[rows]))]
+        order = np.lexsort((rows, key))
     sorted_key = key[order]
+    order = rows[order]
     starts = np.flatnonzero(np.r_[True, sorted_key[1:] != sorted_key[:-1]])
     sizes = np.diff(np.r_[starts, len(order)])
     dup_pairs, dup_rows = len(starts), int(len(order) - len(starts))
     keep = ~repeated
-    values = None if values is None else values.copy()
-    stamps = None if stamps is None else stamps.copy()
+    del repeated
     if explicit:
         keep[order[starts + sizes - 1]] = True
         how = ("kept the latest rating of each pair (by timestamp)" if stamps is not None
@@ -1264,18 +1331,24 @@ def _combine_duplicates(
         first = order[starts]  # rows sorted by (key, row): the first of each group is its first row
         keep[first] = True
         if values is None:
-            values = np.ones(len(key), np.float32)
+            values = np.ones(len(users), np.float32)
             values[first] = sizes
             how = "counted them: each pair's value is now the number of times it appears"
         else:
-            values[first] = np.add.reduceat(values[order], starts)
+            sums = np.add.reduceat(values[order], starts, dtype=np.float64)
+            if not np.all(np.abs(sums) <= _FLOAT32_MAX):
+                raise DataError(
+                    f"Summed over repeated rows of one user and item, {what} pass {_FLOAT32_MAX:.3g}, the largest "
+                    "number Tastemaker stores. Scale the weights down and load the file again."
+                )
+            values[first] = sums
             how = "summed their values"
         if stamps is not None:
             stamps[first] = np.maximum.reduceat(stamps[order], starts)
             how += " and kept the latest timestamp"
     return (
-        users[keep], items[keep], None if values is None else values[keep],
-        None if stamps is None else stamps[keep], dup_rows, dup_pairs, how,
+        _compact(users, keep), _compact(items, keep), None if values is None else _compact(values, keep),
+        None if stamps is None else _compact(stamps, keep), dup_rows, dup_pairs, how,
     )
 
 
@@ -1284,9 +1357,12 @@ def _fill_report(report: DataReport, inter: Interactions) -> None:
     n = len(inter)
     report.n_interactions, report.n_users, report.n_items = n, inter.n_users, inter.n_items
     report.density = float(inter.density)
-    counts = np.sort(inter.item_counts())[::-1]
-    report.top_items = max(1, math.ceil(0.01 * inter.n_items))
-    report.top_items_share = float(counts[: report.top_items].sum() / max(1, n))
+    counts = inter.item_counts()
+    report.top_percent = HEAD_PERCENT
+    report.top_items = len(popularity_bands.top_items(counts, HEAD_PERCENT))
+    report.top_items_share = popularity_bands.interaction_share(counts, HEAD_PERCENT)
+    report.hits_items = len(popularity_bands.top_items(counts, HITS_PERCENT))
+    report.hits_share = popularity_bands.interaction_share(counts, HITS_PERCENT)
     user_counts = inter.user_counts()
     report.cold_users = int((user_counts < COLD_USER_INTERACTIONS).sum())
     if inter.values is not None:
@@ -1310,17 +1386,17 @@ def _fill_report(report: DataReport, inter: Interactions) -> None:
         days = (hi_t - lo_t) / 86400
         report.time_range = {"start": _iso(lo_t), "end": _iso(hi_t), "days": round(days, 3)}
         now = datetime.now(timezone.utc).timestamp()
-        if lo_t < 0 or hi_t > now + 366 * 86400:
+        if hi_t > now + 366 * 86400:
             report.warnings.append(
-                f"Some timestamps fall before 1970 or far in the future ({_iso(lo_t)} to {_iso(hi_t)}); "
-                "check the unit of the time column."
+                f"Some timestamps are more than a year in the future (up to {_iso(hi_t)}); check the unit of "
+                "the time column."
             )
     if report.dropped:
         total = report.rows_dropped
         share = total / max(1, report.rows_read)
         report.warnings.insert(0, (
             f"Dropped {total:,} of {report.rows_read:,} rows ({share:.1%}): "
-            + "; ".join(f"{r} ({c:,})" for r, c in report.dropped.items())
+            + "; ".join(f"{r} ({c:,}{_example_text(report, r)})" for r, c in report.dropped.items())
             + (". That is a lot: check the column choices and the file." if share > 0.2 else ".")
         ))
     if n < 100:
@@ -1362,19 +1438,19 @@ def _fill_report(report: DataReport, inter: Interactions) -> None:
     report.suggested_models = models
 
 
+def _example_text(report: DataReport, reason: str) -> str:
+    lines = report.dropped_examples.get(reason) or []
+    if not lines:
+        return ""
+    word = report.line_word + ("s" if len(lines) > 1 else "")
+    return f", e.g. {word} {', '.join(map(str, lines[:3]))}"
+
+
 def _iso(seconds: int) -> str:
     try:
         return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d")
     except (OverflowError, OSError, ValueError):
         return str(seconds)
-
-
-def load_interactions(source: Any, columns: Mapping[str, str | None] | None = None) -> Interactions:
-    """Read a file of interactions (path, bytes, or uploaded file object) into :class:`Interactions` with a
-    :class:`DataReport` as ``.report``. ``columns`` maps roles ``user``, ``item``, ``rating``, ``time`` to
-    column names (case-insensitive) and overrides detection. Raises :class:`DataError` (one line, worded
-    for the user) when the file cannot be used."""
-    return interactions_from_frame(read_table(source), columns)
 
 
 # =============================================================================================
@@ -1388,6 +1464,12 @@ TAG_NAMES = ("genres", "genre", "tags", "tag", "categories", "category", "keywor
              "styles", "style", "subjects", "subject", "themes")
 DESCRIPTION_NAMES = ("description", "overview", "summary", "plot", "synopsis", "about", "abstract", "blurb",
                      "text", "body", "details")
+# Who made an item (lower case, letters and digits only), best first: music, books, film, games, products.
+CREATOR_NAMES = ("creator", "creators", "creatorname", "artist", "artists", "artistname", "performer", "band",
+                 "composer", "author", "authors", "authorname", "writer", "director", "directors", "studio",
+                 "studios", "developer", "designer", "illustrator", "photographer", "brand", "brandname",
+                 "manufacturer", "maker", "publisher", "label", "recordlabel", "channel", "channelname",
+                 "producer", "network", "seller", "sellername", "vendor")
 IMAGE_NAMES = ("imageurl", "image", "poster", "posterurl", "posterpath", "thumbnail", "thumbnailurl", "cover",
                "coverurl", "img", "imgurl", "picture", "photo", "artwork", "imagelink", "imageurll")
 NO_TAG_WORDS = {"(no genres listed)", "(no tags)", "none", "n/a", "na", "-", ""}
@@ -1408,17 +1490,12 @@ def _split_tags(values: pd.Series) -> list[list[str]]:
     return out
 
 
-def _text_id(col: pd.Series) -> pd.Series:
-    """Item ids as the text :func:`lookup_ids` compares with: stripped, "12.0" written as "12"."""
-    text = col.astype("str").where(col.notna()).str.strip()
-    return text.str.replace(r"^(-?\d+)\.0+$", r"\1", regex=True)
-
-
-def load_items(source: Any, id_column: str | None = None) -> Catalog:
+def load_items(source: Any, id_column: str | None = None, creator_column: str | None = None) -> Catalog:
     """Read an item catalogue into a :class:`Catalog`: ``item_id`` (text), ``title``, ``tags`` (list; from
-    every genre/tag/category column, split on ``|``, ``,`` or ``;``), ``description``, ``image_url``.
-    Columns are found by name (case-insensitive); the id falls back to the first column. Items listed twice
-    keep their first row. ``catalog.report`` counts what was found."""
+    every genre/tag/category column, split on ``|``, ``,`` or ``;``), ``description``, ``image_url`` and
+    ``creator`` (see :data:`CREATOR_NAMES`). Columns are found by name (case-insensitive); the id falls back
+    to the first column. ``creator_column`` names the creator column, or ``""`` for none (None: detect).
+    Items listed twice keep their first row. ``catalog.report`` counts what was found."""
     frame = read_table(source, all_text=True)
     name = str(frame.attrs.get("source", "the catalogue"))
     notes: list[str] = list(frame.attrs.get("notes", []))
@@ -1443,6 +1520,16 @@ def load_items(source: Any, id_column: str | None = None) -> Catalog:
         return col
 
     title_col = pick(TITLE_NAMES)
+    if creator_column is None:
+        creator_col = pick(CREATOR_NAMES)
+    elif str(creator_column).strip() == "":
+        creator_col = None
+    else:
+        creator_col = by_lower.get(str(creator_column).strip().lower())
+        if creator_col is None or creator_col in taken:
+            raise DataError(f"Column {creator_column!r} (who made each item) is not in {name} or is already used "
+                            f"as the item id or title; its columns are: {', '.join(cols)}.")
+        taken.add(creator_col)
     description_col = pick(DESCRIPTION_NAMES)
     image_col = pick(IMAGE_NAMES)
     if image_col is None:
@@ -1457,9 +1544,15 @@ def load_items(source: Any, id_column: str | None = None) -> Catalog:
                 break
     tag_cols = [c for c in cols if c not in taken and (_norm(c) in TAG_NAMES)]
 
-    ids = _text_id(frame[id_col])
-    missing = (ids.isna() | (ids == "")).to_numpy()
-    if missing.all():
+    ids = normalise_ids(frame[id_col])
+    missing = ids.isna().to_numpy()
+    cells = _header_cells(frame.attrs.get("header"), cols, {"item": id_col, "title": title_col})
+    repeated = _header_rows(frame, cells) if cells else np.zeros(len(frame), bool)
+    if repeated.any():  # a header row pasted again mid-file is not an item
+        lines = ", ".join(map(str, frame.index[repeated][:_EXAMPLES]))
+        alerts.append(f"{int(repeated.sum()):,} rows repeat the header row (line {lines}); they were skipped.")
+    skip = missing | repeated
+    if skip.all():
         raise DataError(f"Column {id_col!r} (the item id) is empty on every row of {name}. Choose the id column.")
     out = pd.DataFrame({"item_id": ids.to_numpy(dtype=object)})
     out["title"] = (frame[title_col].fillna("").astype(str).str.strip().to_numpy(dtype=object)
@@ -1472,7 +1565,9 @@ def load_items(source: Any, id_column: str | None = None) -> Catalog:
     out["description"] = (frame[description_col].fillna("").astype(str).to_numpy(dtype=object)
                           if description_col else "")
     out["image_url"] = frame[image_col].fillna("").astype(str).to_numpy(dtype=object) if image_col else ""
-    out = out[~missing]
+    out["creator"] = (frame[creator_col].fillna("").astype(str).str.strip().to_numpy(dtype=object)
+                      if creator_col else "")
+    out = out[~skip]
     duplicated = out["item_id"].duplicated().to_numpy()
     out = out[~duplicated].reset_index(drop=True)
     if missing.any():
@@ -1489,41 +1584,29 @@ def load_items(source: Any, id_column: str | None = None) -> Catalog:
         "missing_ids": int(missing.sum()),
         "duplicate_ids": int(duplicated.sum()),
         "columns": {"item_id": id_col, "title": title_col, "tags": tag_cols, "description": description_col,
-                    "image_url": image_col},
+                    "image_url": image_col, "creator": creator_col},
         "with_title": int((out["title"] != out["item_id"]).sum()) if title_col else 0,
         "with_tags": int(sum(1 for row in out["tags"] if row)),
         "distinct_tags": len(distinct_tags),
         "with_description": int((out["description"].astype(str).str.strip() != "").sum()),
         "with_image": int((out["image_url"].astype(str).str.strip() != "").sum()),
+        "all_columns": cols,
+        "with_creator": int((out["creator"].astype(str) != "").sum()),
+        "distinct_creators": int(out.loc[out["creator"].astype(str) != "", "creator"].nunique()),
         "detected": notes,
         "warnings": alerts,
     }
     return Catalog(frame=out, report=report)
 
 
-def add_item_tags(catalog: Catalog, source: Any) -> Catalog:
-    """The catalogue with the tags of a tag file (rows of item, tag, optionally user and time, e.g.
-    MovieLens ``tags.csv``) added to each item's tags, lower-cased, most frequent first."""
-    frame = read_table(source, all_text=True)
-    cols = [str(c) for c in frame.columns]
-    item_col = _match_role(cols, CATALOG_ID_NAMES, (), set()) or cols[0]
-    tag_col = _match_role(cols, TAG_NAMES, ("tag",), {item_col})
-    if tag_col is None:
-        raise DataError(f"No tag column in {frame.attrs.get('source')}; its columns are: {', '.join(cols)}.")
-    pairs = pd.DataFrame({"item_id": _text_id(frame[item_col]), "tag": frame[tag_col].astype("str").str.strip().str.lower()})
-    pairs = pairs.dropna()
-    pairs = pairs[pairs["tag"] != ""]
-    counted = pairs.groupby(["item_id", "tag"]).size().reset_index(name="n")
-    counted = counted.sort_values(["item_id", "n", "tag"], ascending=[True, False, True])
-    extra = counted.groupby("item_id")["tag"].agg(list).to_dict()
-    out = catalog.frame.copy()
-    out["tags"] = [row + [t for t in extra.get(item, []) if t not in row]
-                   for item, row in zip(out["item_id"], out["tags"], strict=True)]
-    report = dict(catalog.report)
-    report["user_tags"] = int(len(pairs))
-    report["with_tags"] = int(sum(1 for row in out["tags"] if row))
-    report["distinct_tags"] = len({t for row in out["tags"] for t in row})
-    return Catalog(frame=out, report=report)
+CONTENT_SHARE = 0.5  # content-based recommending needs at least this share of the items described
+
+
+def describes_items(coverage: Mapping[str, Any] | None) -> bool:
+    """Whether a catalogue describes the items well enough to recommend by content: tags, genres or
+    descriptions for at least :data:`CONTENT_SHARE` of the interacted items (``share_described`` of
+    :func:`catalog_coverage`). Titles or names alone do not count."""
+    return bool(coverage) and float(coverage.get("share_described", 0) or 0) >= CONTENT_SHARE
 
 
 def catalog_coverage(catalog: Catalog, inter: Interactions) -> dict[str, Any]:
@@ -1549,12 +1632,10 @@ def catalog_coverage(catalog: Catalog, inter: Interactions) -> dict[str, Any]:
 DEMO_DIR = Path(__file__).resolve().parents[1] / "assets" / "datasets" / "ml-latest-small"
 
 
-def load_demo(user_tags: bool = False) -> tuple[Interactions, Catalog]:
-    """The bundled MovieLens demo (ml-latest-small): ratings and the movie catalogue (genres as tags; with
-    ``user_tags`` also the users' own tags from tags.csv). The report notes the catalogue coverage."""
+def load_demo() -> tuple[Interactions, Catalog]:
+    """The bundled MovieLens demo (ml-latest-small): ratings and the movie catalogue (genres as tags). The
+    report notes the catalogue coverage."""
     inter = load_interactions(DEMO_DIR / "ratings.csv")
     catalog = load_items(DEMO_DIR / "movies.csv")
-    if user_tags:
-        catalog = add_item_tags(catalog, DEMO_DIR / "tags.csv")
     inter.report.add_catalog(catalog_coverage(catalog, inter))
     return inter, catalog

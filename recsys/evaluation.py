@@ -24,8 +24,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from recsys import metrics as m
+from recsys import popularity_bands
 from recsys.data import Catalog, DataError, Interactions
-from recsys.models import ModelError, make_model
+from recsys.popularity_bands import HEAD_PERCENT
 from recsys.split import Split, make_split
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc")
@@ -241,18 +242,20 @@ def _relevance_sentence(threshold: float | None, *parts: Interactions) -> str:
 
 
 def fit_on_split(model, split: Split, on_epoch=None, catalog: Catalog | None = None,
-                 relevance: float | str | None = "auto"):
+                 relevance: float | str | None = "auto", fit=None):
     """Fit ``model`` for evaluation on ``split``; the test part is never passed. An iterative model
     learns from ``split.fit_train`` and is validated (curves, early stopping) on the relevant rows of
     ``split.validation``, with the validation people's given history for the ``"users"`` split. A model
     that trains in one step has nothing for validation to choose, so it learns from all of
     ``split.train`` (fit-train plus validation) rather than lose a tenth of its data. ``relevance`` is as
-    in :func:`evaluate`. Returns the model."""
+    in :func:`evaluate`. ``fit`` is the function that fits, called as ``model.fit`` is but with the model
+    first (default: the model's own; an engine's, see :func:`recsys.engines.fitter`). Returns the model."""
+    fit = fit or type(model).fit
     if not model.iterative:
-        return model.fit(split.train, on_epoch, catalog=catalog)
+        return fit(model, split.train, on_epoch, catalog=catalog)
     threshold = relevance_threshold_of(split) if relevance == "auto" else relevance
-    return model.fit(split.fit_train, on_epoch, validation=relevant_part(split.validation, threshold),
-                     validation_input=split.validation_input, catalog=catalog)
+    return fit(model, split.fit_train, on_epoch, validation=relevant_part(split.validation, threshold),
+               validation_input=split.validation_input, catalog=catalog)
 
 
 # -- evaluation --------------------------------------------------------------------------------------
@@ -288,6 +291,8 @@ def evaluate(
     notes: list[str] = []
     train, test = split.train, split.test
     if split.folds_in and not getattr(model, "supports_fold_in", True):
+        from recsys.models import ModelError  # here, not at the top: reading stored results needs no torch
+
         raise ModelError(
             f"{getattr(model, 'name', 'This model')} cannot take in a new person's history without "
             "retraining, so it cannot be tested on held-out people: pick another split."
@@ -307,7 +312,9 @@ def evaluate(
                 "left out."
             )
     if len(users) == 0:
-        raise DataError("There are no test users to evaluate on: the split left the test set empty.")
+        from recsys.split import nothing_to_test
+
+        raise DataError(nothing_to_test(split))
     truth = truth_all[users]
     seen = split.test_history.to_csr(use_values=False)
     if split.folds_in:
@@ -426,51 +433,47 @@ def _rating_errors(model, test: Interactions, wanted: list[str], notes: list[str
 # -- breakdowns and comparison -----------------------------------------------------------------------
 
 
-def segments(
-    evaluation: Evaluation, split: Split, user_groups: int = 2, head_share: float = 0.2
-) -> pd.DataFrame:
-    """Mean NDCG and Recall per segment, one row each, columns ``kind, segment, users, ndcg, recall,
-    rec_share``.
+SEGMENT_COLUMNS = ["kind", "segment", "users", "ndcg", "ndcg_low", "ndcg_high", "recall", "rec_share"]
+MIN_SEGMENT_USERS = 30  # a group of fewer people is merged into its neighbour: its mean says too little
 
-    * ``kind="user activity"``: test users cut by their number of training interactions into
-      ``user_groups`` groups at quantiles (2: light = at or below the median, heavy = above; 4:
-      quartiles). Metrics are the per-user values of ``evaluation`` averaged within the group.
-    * ``kind="item popularity"``: *head* = the top ``head_share`` of items with training interactions,
-      ranked by training count (ties by item number); *long tail* = every other item. For each, the
+
+def segments(
+    evaluation: Evaluation, split: Split, user_groups: int = 2, head_percent: int = HEAD_PERCENT,
+    min_users: int = MIN_SEGMENT_USERS,
+) -> pd.DataFrame:
+    """Mean NDCG and Recall per segment, one row each, columns ``kind, segment, users, ndcg, ndcg_low,
+    ndcg_high, recall, rec_share`` (``ndcg_low``..``ndcg_high``: the 95% interval of the mean).
+
+    * ``kind="user activity"``: the split's test people cut by their number of training interactions
+      into ``user_groups`` groups of about equal size (2: light and heavy), none under
+      ``min_users`` people (see :func:`_activity_groups`); the groups depend on the split
+      only, so every model of a split has the same ones. Metrics are the per-user values of
+      ``evaluation`` averaged within the group.
+    * ``kind="item popularity"``: *popular* = the top ``head_percent``% of items by training
+      interactions (the shared definition, :mod:`recsys.popularity_bands`, on training counts); *long
+      tail* = every other item. For each, the
       truth is restricted to that segment's test items and NDCG/Recall recomputed on the same top-K
       lists, over users with at least one test item in the segment. ``rec_share`` is the share of
-      recommendation slots filled with that segment's items (needs ``evaluation.recs``).
+      recommendation slots filled with that segment's items (needs ``evaluation.recs``). When either
+      has fewer than ``min_users`` people, one row "all items" stands for both.
     """
     rows: list[dict[str, Any]] = []
     users = evaluation.users
-    train_counts = split.test_history.user_counts()[users]
-    edges = np.unique(np.quantile(train_counts, np.linspace(0, 1, user_groups + 1)))
-    inner = edges[1:-1]
-    group = np.searchsorted(inner, train_counts, side="left")
-    names = {0: "light", len(inner): "heavy"} if len(inner) == 1 else {}
-    bounds = np.concatenate([[train_counts.min() - 1], inner, [train_counts.max()]])
-    for g in range(len(inner) + 1):
-        pick = group == g
-        if not pick.any():
-            continue
-        lo, hi = int(np.floor(bounds[g])) + 1, int(np.floor(bounds[g + 1]))
-        label = f"{lo}-{hi} training items"
-        if g in names:
-            label = f"{names[g]} ({label})"
+    history = split.test_history.user_counts()
+    train_counts = history[users]
+    everyone = history[np.unique(split.test.users)]  # the split's test people: the same groups for every model
+    for label, (lo, hi) in _activity_groups(everyone, user_groups, min_users):
+        pick = (train_counts >= lo) & (train_counts <= hi)
+        low, high = _mean_ci(evaluation.per_user.get("ndcg"), pick)
         rows.append({
             "kind": "user activity", "segment": label, "users": int(pick.sum()),
-            "ndcg": _mean(evaluation.per_user.get("ndcg"), pick),
+            "ndcg": _mean(evaluation.per_user.get("ndcg"), pick), "ndcg_low": low, "ndcg_high": high,
             "recall": _mean(evaluation.per_user.get("recall"), pick),
             "rec_share": math.nan,
         })
 
     if evaluation.recs is not None:
-        item_counts = split.train.item_counts()
-        active = np.flatnonzero(item_counts > 0)
-        by_pop = active[np.argsort(-item_counts[active], kind="stable")]
-        n_head = max(1, int(math.ceil(head_share * len(by_pop)))) if len(by_pop) else 0
-        is_head = np.zeros(split.train.n_items, dtype=bool)
-        is_head[by_pop[:n_head]] = True
+        is_head = popularity_bands.head_mask(split.train.item_counts(), head_percent)
         if evaluation.relevance_threshold is None:
             truth = split.test.to_csr(use_values=False)[users]
         else:
@@ -478,20 +481,77 @@ def segments(
         recs = evaluation.recs
         valid = recs >= 0
         for label, in_segment in (
-            (f"head (top {head_share:.0%} of items)", is_head),
-            (f"long tail (other {1 - head_share:.0%})", ~is_head),
+            (popularity_bands.head_label(head_percent), is_head),
+            (popularity_bands.tail_label(head_percent), ~is_head),
         ):
             restricted = sp.csr_matrix(truth @ sp.diags(in_segment.astype(np.float32)))
             restricted.eliminate_zeros()
             has = restricted.getnnz(axis=1) > 0
             slots = valid & in_segment[np.where(valid, recs, 0)]
+            per_user = m.ndcg(recs[has], restricted[has]) if has.any() else np.zeros(0)
+            low, high = _mean_ci(per_user, np.ones(len(per_user), dtype=bool))
             rows.append({
                 "kind": "item popularity", "segment": label, "users": int(has.sum()),
-                "ndcg": float(m.ndcg(recs[has], restricted[has]).mean()) if has.any() else math.nan,
+                "ndcg": float(per_user.mean()) if has.any() else math.nan, "ndcg_low": low, "ndcg_high": high,
                 "recall": float(m.recall(recs[has], restricted[has]).mean()) if has.any() else math.nan,
                 "rec_share": float(slots.sum() / max(1, valid.sum())),
             })
-    return pd.DataFrame(rows, columns=["kind", "segment", "users", "ndcg", "recall", "rec_share"])
+    items = [r for r in rows if r["kind"] == "item popularity"]
+    if items and min(r["users"] for r in items) < min_users:  # too few to say: one group, all items
+        everyone = np.ones(len(users), dtype=bool)
+        low, high = _mean_ci(evaluation.per_user.get("ndcg"), everyone)
+        rows = [r for r in rows if r["kind"] != "item popularity"] + [{
+            "kind": "item popularity", "segment": "all items", "users": int(len(users)),
+            "ndcg": _mean(evaluation.per_user.get("ndcg"), everyone), "ndcg_low": low, "ndcg_high": high,
+            "recall": _mean(evaluation.per_user.get("recall"), everyone), "rec_share": 1.0,
+        }]
+    return pd.DataFrame(rows, columns=SEGMENT_COLUMNS)
+
+
+def _activity_groups(counts: np.ndarray, groups: int = 2, minimum: int = MIN_SEGMENT_USERS) -> list[tuple[str, tuple[int, int]]]:
+    """People cut by their number of training interactions (``counts``, one per person) into ``groups``
+    groups of about equal size, none smaller than ``minimum`` people (a smaller one is merged into its
+    smaller neighbour; fewer than twice ``minimum`` people make one group). Returns ``(label, (lo, hi))``
+    per group, ``lo``..``hi`` the inclusive range of interactions: two groups are "light" and "heavy"."""
+    counts = np.asarray(counts, dtype=np.int64)
+    if len(counts) == 0:
+        return []
+    values, sizes = np.unique(counts, return_counts=True)
+    cum = np.cumsum(sizes)
+    cuts: list[int] = []  # index into values of each group's last value
+    for g in range(1, max(1, int(groups))):
+        target = len(counts) * g / groups
+        gaps = np.abs(cum[:-1] - target)
+        cut = int(len(gaps) - 1 - np.argmin(gaps[::-1])) if len(values) > 1 else None  # ties: the later cut
+        if cut is not None and cut not in cuts:
+            cuts.append(cut)
+    bounds = [-1, *sorted(cuts), len(values) - 1]
+    while len(bounds) > 2:  # merge the smallest group that is too small into its smaller neighbour
+        members = [int(cum[bounds[i + 1]] - (cum[bounds[i]] if bounds[i] >= 0 else 0)) for i in range(len(bounds) - 1)]
+        small = int(np.argmin(members))
+        if members[small] >= minimum:
+            break
+        if small == 0:
+            drop = 1
+        elif small == len(members) - 1:
+            drop = len(bounds) - 2
+        else:
+            drop = small if members[small - 1] <= members[small + 1] else small + 1
+        del bounds[drop]
+    ranges = [(int(values[bounds[i] + 1]), int(values[bounds[i + 1]])) for i in range(len(bounds) - 1)]
+    names = ["light", "heavy"] if len(ranges) == 2 else (["everyone"] if len(ranges) == 1 else [])
+    labels = []
+    for i, (lo, hi) in enumerate(ranges):
+        span = f"{lo:,} training items" if lo == hi else f"{lo:,}-{hi:,} training items"
+        labels.append(f"{names[i]} ({span})" if names else span)
+    return list(zip(labels, ranges, strict=True))
+
+
+def _mean_ci(values: np.ndarray | None, pick: np.ndarray) -> tuple[float, float]:
+    """The 95% interval of the mean of ``values[pick]`` (bootstrap up to 2,000 people, normal above)."""
+    if values is None or not pick.any():
+        return math.nan, math.nan
+    return m.mean_ci(values[pick], method="auto", n_resamples=500)
 
 
 def _mean(values: np.ndarray | None, pick: np.ndarray) -> float:
@@ -510,9 +570,11 @@ def compare(
     seed: int = 0,
     confidence: float = 0.95,
     alpha: float = 0.05,
+    interval: bool = True,
 ) -> dict[str, Any]:
     """Is A better than B on ``metric``? Paired over the users both evaluated
-    (:func:`recsys.metrics.paired_bootstrap`): ``mean_diff`` (A - B), ``ci_low``/``ci_high``, ``p_value``,
+    (:func:`recsys.metrics.paired_bootstrap`): ``mean_diff`` (A - B), ``ci_low``/``ci_high`` (NaN with
+    ``interval=False``: the test alone, in half the time), ``p_value``,
     plus ``mean_a``, ``mean_b``, ``users`` (common), ``significant`` (p < ``alpha``), ``better`` ("a", "b"
     or None when not significant) and ``same_split`` (False when the two were evaluated on different test
     sets, where pairing users is not meaningful)."""
@@ -522,7 +584,7 @@ def compare(
     a = eval_a.per_user[metric][ia]
     b = eval_b.per_user[metric][ib]
     result: dict[str, Any] = dict(
-        m.paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed, confidence=confidence)
+        m.paired_bootstrap(a, b, n_resamples=n_resamples, seed=seed, confidence=confidence, interval=interval)
     )
     significant = bool(result["p_value"] < alpha)
     same = (
@@ -564,6 +626,8 @@ def run_protocol(
     (:func:`fit_on_split`). ``params`` maps a model name to its hyperparameters; models with a ``seed``
     setting get ``seed`` unless ``params`` says otherwise. ``on_epoch`` receives each epoch record with
     ``"model"`` added. Returns ``(name, evaluation, fit_seconds)`` per model, in the order given."""
+    from recsys.models import make_model
+
     split = make_split(inter, protocol, seed=seed, **(split_options or {}))
     results: list[tuple[str, Evaluation, float]] = []
     for name in model_names:

@@ -1,4 +1,5 @@
-"""Data for the Explore, Recommendations and Results pages, as plain DataFrames and arrays.
+"""Data for the Explore and Recommendations pages, as plain DataFrames and arrays (the Results page's
+statistics live in :mod:`recsys.leaderboard`).
 
 Every function here takes trained models (the :class:`recsys.models.base.Recommender` contract),
 ``Interactions`` and an optional ``Catalog`` and returns something a page can show as it is: rows
@@ -16,7 +17,6 @@ Definitions used throughout:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,12 +25,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys import popularity_bands
+from recsys.csv_export import csv_bytes
 from recsys.data import Catalog, DataError, Interactions, lookup_ids
+from recsys.leaderboard import BASELINE_MODEL
 from recsys.models.base import ModelError, Recommender
 
 UNKNOWN_GENRE = "Unknown"
 OTHER_GENRE = "Other"
-BASELINE_MODEL = "popularity"
 
 
 # -- item and user labels -------------------------------------------------------------------------
@@ -215,10 +217,18 @@ def user_similarity_heatmap(model: Recommender, users: Sequence[int] | np.ndarra
 
 
 # -- more like this -------------------------------------------------------------------------------
-def more_like_this(model: Recommender, item: int, catalog: Catalog | None = None, k: int = 10) -> pd.DataFrame:
+def more_like_this(
+    model: Recommender,
+    item: int,
+    catalog: Catalog | None = None,
+    k: int = 10,
+    everything: Interactions | None = None,
+) -> pd.DataFrame:
     """The ``k`` items most similar to item number ``item``: columns ``rank``, ``item``, ``item_id``,
-    ``title``, ``genres``, ``image_url``, ``similarity``. Raises ``ModelError`` for models without a
-    notion of similarity."""
+    ``title``, ``genres``, ``image_url``, ``similarity`` (on the model's scale, see
+    ``Recommender.similarity_basis``: 1 for an item with itself) and ``interactions`` (in ``everything``,
+    the whole dataset, when given; else in the model's training data). Raises ``ModelError`` for models
+    without a notion of similarity."""
     labels = _model_labels(model, catalog)
     if not 0 <= int(item) < len(labels):
         raise DataError(f"Item number {item} is not in this model's data.")
@@ -229,7 +239,20 @@ def more_like_this(model: Recommender, item: int, catalog: Catalog | None = None
     out = labels.iloc[items][["item", "item_id", "title", "genres", "image_url"]].reset_index(drop=True)
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     out["similarity"] = np.asarray(sims, dtype=np.float64)
+    out["interactions"] = _counts(_same_items(everything, model) or model, "item")[items].astype(np.int64)
     return out
+
+
+def _same_items(data: Interactions | None, model: Recommender) -> Interactions | None:
+    """``data`` when it numbers items as ``model`` does (the dataset the model's run was trained on),
+    else None. Raises ``DataError`` when they clearly belong to different datasets."""
+    if data is None:
+        return None
+    if data.n_items != len(model.item_ids_) or not np.array_equal(
+        np.asarray(data.item_ids).astype(str), np.asarray(model.item_ids_).astype(str)
+    ):
+        raise DataError("This model was trained on another version of the data: train it again.")
+    return data
 
 
 # -- 2-D map of items -----------------------------------------------------------------------------
@@ -264,7 +287,8 @@ def embedding_map(
     seed: int = 0,
 ) -> pd.DataFrame:
     """A 2-D map of the ``max_items`` most-interacted items: columns ``x``, ``y``, ``item``, ``item_id``,
-    ``title``, ``genre`` (see :func:`main_genres`), ``interactions``. ``method`` is ``"pca"`` or
+    ``title``, ``genre`` (see :func:`main_genres`), ``band`` (:func:`popularity_bands_of` among all items),
+    ``interactions``. ``method`` is ``"pca"`` or
     ``"tsne"``. ``frame.attrs["source"]`` says in words which vectors were projected (the model's item
     vectors; else its similarities among these items; else who interacted with them), and
     ``frame.attrs["method"]`` names the projection."""
@@ -299,12 +323,27 @@ def embedding_map(
             "item_id": picked["item_id"],
             "title": picked["title"],
             "genre": main_genres(picked["tags"].tolist(), max_genres),
+            "band": popularity_bands_of(counts)[items],
             "interactions": counts[items].astype(np.int64),
         }
     )
     out.attrs["source"] = source
     out.attrs["method"] = "PCA" if method == "pca" else "t-SNE"
     return out
+
+
+BANDS = (f"Biggest hits (top {popularity_bands.HITS_PERCENT}%)",
+         f"Popular (the rest of the top {popularity_bands.HEAD_PERCENT}%)",
+         f"Long tail (the other {100 - popularity_bands.HEAD_PERCENT}%)")  # the map's colours without genres
+
+
+def popularity_bands_of(counts: np.ndarray) -> np.ndarray:
+    """Each item's popularity band by its interactions ``counts`` (the shared definition,
+    :mod:`recsys.popularity_bands`): :data:`BANDS` ``[0]`` for the biggest hits, ``[1]`` for the other
+    popular items, ``[2]`` for the long tail."""
+    hits = popularity_bands.head_mask(counts, popularity_bands.HITS_PERCENT)
+    head = popularity_bands.head_mask(counts, popularity_bands.HEAD_PERCENT)
+    return np.where(hits, BANDS[0], np.where(head, BANDS[1], BANDS[2])).astype(object)
 
 
 def genre_order(points: pd.DataFrame) -> list[str]:
@@ -362,7 +401,9 @@ def recommendations_for_user(
     ``item_id``, ``title``, ``genres``, ``image_url``, ``score``, ``because`` ("Because you liked A, B":
     the history items that contributed most to the score, via ``model.explain``; empty when none did)
     and ``picked_later`` (True when ``everything``, the whole dataset, shows the user did pick the item:
-    an item held out from training that the model found)."""
+    an item held out from training that the model found). ``frame.attrs["held_out"]`` counts the
+    person's interactions in ``everything`` the model did not train on: 0 for a model trained on all
+    the data (a run's serving model), whose lists never hold anything the person already has."""
     user = _user_number(model, user_id)
     items, scores = model.recommend(np.array([user]), k=int(k))
     keep = items[0] >= 0
@@ -373,10 +414,13 @@ def recommendations_for_user(
     out["score"] = scores.astype(np.float64)
     out["because"] = [_because(model, user, int(i), labels["title"], reasons) if reasons else "" for i in items]
     out["picked_later"] = False
+    out.attrs["held_out"] = 0
     if everything is not None:
         number = int(everything.user_index([user_id])[0])
         picked = set(everything.item_ids[everything.items[everything.users == number]].astype(str))
         out["picked_later"] = out["item_id"].isin(picked)
+        trained = set(model.item_ids_[model.user_items_[user].indices].astype(str))
+        out.attrs["held_out"] = len(picked - trained)
     return out
 
 
@@ -473,11 +517,19 @@ def persona_table(result: PersonaResult) -> pd.DataFrame:
     return wide
 
 
-def all_recommendations(model: Recommender, catalog: Catalog | None = None, k: int = 10) -> pd.DataFrame:
-    """Top-``k`` for every user: columns ``user``, ``rank``, ``item``, ``title``, ``score`` (original ids)."""
-    frame = model.recommend_frame(None, k=int(k))
+def all_recommendations(
+    model: Recommender, catalog: Catalog | None = None, k: int = 10, run_lists: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """Top-``k`` for every user: columns ``user``, ``rank``, ``item``, ``title``, ``score`` (original ids).
+    ``run_lists`` are the run's stored lists (``Store.run_recommendations``: the same model's top 20 per
+    user, made when it was trained): when they are deep enough they are used as they are, which takes
+    milliseconds instead of ranking the whole catalogue for everyone again."""
+    if run_lists is not None and len(run_lists) and int(run_lists["rank"].max()) >= int(k):
+        frame = run_lists[run_lists["rank"] <= int(k)].sort_values(["user", "rank"], kind="stable")
+    else:
+        frame = model.recommend_frame(None, k=int(k))
     labels = _model_labels(model, catalog).set_index("item_id")["title"]
-    titles = labels.reindex([str(i) for i in frame["item"]]).to_numpy()
+    titles = labels.reindex(frame["item"].astype(str).to_numpy()).to_numpy()
     return pd.DataFrame(
         {
             "user": frame["user"].to_numpy(),
@@ -489,371 +541,9 @@ def all_recommendations(model: Recommender, catalog: Catalog | None = None, k: i
     )
 
 
-def recommendations_csv(model: Recommender, catalog: Catalog | None = None, k: int = 10) -> bytes:
-    """:func:`all_recommendations` as UTF-8 CSV bytes, ready for a download button."""
-    return all_recommendations(model, catalog, k=k).to_csv(index=False).encode("utf-8")
-
-
-# -- runs ------------------------------------------------------------------------------------------
-MODEL_TITLES: dict[str, str] = {
-    "popularity": "Popularity",
-    "random": "Random",
-    "itemknn": "Similar items (ItemKNN)",
-    "userknn": "Similar people (UserKNN)",
-    "ease": "EASE",
-    "ials": "Implicit ALS",
-    "bpr": "BPR",
-    "mf": "Matrix factorisation",
-    "content": "Content-based",
-    "multvae": "Mult-VAE",
-}
-
-
-def model_title(name: str) -> str:
-    """A model's name for people ("itemknn" -> "Similar items (ItemKNN)"); unknown names unchanged."""
-    return MODEL_TITLES.get(str(name), str(name))
-
-
-def finished_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """The finished (``status == "done"``) rows of a ``Store.list_runs`` table, newest first, with a
-    ``label`` column for pickers: "Similar items (ItemKNN) · run #3" (plus the split when runs were
-    tested in more than one way)."""
-    if runs is None or runs.empty or "status" not in runs:
-        return pd.DataFrame(columns=["id", "model", "protocol", "seed", "label"])
-    done = runs[runs["status"] == "done"].sort_values("id", ascending=False).reset_index(drop=True)
-    several_splits = done[["protocol", "seed"]].drop_duplicates().shape[0] > 1
-    labels = []
-    for row in done.itertuples(index=False):
-        label = f"{model_title(row.model)} · run #{row.id}"
-        if several_splits:
-            label += f" ({row.protocol} split, seed {row.seed})"
-        labels.append(label)
-    return done.assign(label=labels)
-
-
-def pending_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a ``Store.list_runs`` table still waiting or training (``queued`` / ``running``)."""
-    if runs is None or runs.empty or "status" not in runs:
-        return pd.DataFrame(columns=["id", "model", "status"])
-    return runs[runs["status"].isin(["queued", "running"])].reset_index(drop=True)
-
-
-def preferred_run(runs: pd.DataFrame) -> int | None:
-    """The run to show first: the newest personalised one (not Popularity or Random), else the newest."""
-    done = finished_runs(runs)
-    if done.empty:
-        return None
-    personal = done[~done["model"].isin([BASELINE_MODEL, "random"])]
-    return int((personal if len(personal) else done)["id"].iloc[0])
-
-
-def latest_run_per_model(runs: pd.DataFrame) -> pd.DataFrame:
-    """The newest finished run of each model (for the persona box: one answer per model)."""
-    return finished_runs(runs).drop_duplicates("model").reset_index(drop=True)
-
-
-# -- leaderboard ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class MetricInfo:
-    """How a metric is shown: ``title`` in plain words (``{k}`` is the list length), ``definition`` for
-    the help tooltip, ``kind`` ("accuracy", "beyond" or "rating"), and whether higher is better (None:
-    neither, e.g. novelty is a matter of taste)."""
-
-    title: str
-    short: str
-    definition: str
-    kind: str
-    higher_is_better: bool | None
-
-
-METRICS: dict[str, MetricInfo] = {
-    "hit_rate": MetricInfo(
-        "How often a right item is in the top {k}", "Hit rate@{k}",
-        "Share of people for whom at least one item they really went on to pick (held out from training) "
-        "appears in their top {k}.", "accuracy", True),
-    "ndcg": MetricInfo(
-        "Ranking quality: right items near the top", "NDCG@{k}",
-        "Normalised discounted cumulative gain: the right items found in the top {k}, each counted less the "
-        "lower it sits (1 / log2(rank + 1)), divided by the best possible. 1 = perfect order, 0 = none found.",
-        "accuracy", True),
-    "recall": MetricInfo(
-        "Share of what they picked that was found", "Recall@{k}",
-        "Of the items a person really went on to pick, the share that appears in their top {k}.",
-        "accuracy", True),
-    "precision": MetricInfo(
-        "Share of the top {k} that was right", "Precision@{k}",
-        "Of the {k} recommendations, the share the person really went on to pick.", "accuracy", True),
-    "map": MetricInfo(
-        "Precision along the list", "MAP@{k}",
-        "Mean average precision: precision at the rank of each right item in the top {k}, averaged.",
-        "accuracy", True),
-    "mrr": MetricInfo(
-        "How high the first right item sits", "MRR@{k}",
-        "Mean reciprocal rank: 1 / the rank of the first right item (1 when it is first, 0.5 second...), 0 "
-        "when none is in the top {k}.", "accuracy", True),
-    "auc": MetricInfo(
-        "Chance a right item beats a random one", "AUC",
-        "Area under the ROC curve: the chance that an item the person picked is ranked above an item they "
-        "did not pick. 0.5 = coin toss, 1 = always.", "accuracy", True),
-    "coverage": MetricInfo(
-        "Share of the catalogue ever recommended", "Coverage",
-        "Share of all items that appear in at least one person's top {k}.", "beyond", None),
-    "novelty": MetricInfo(
-        "How unexpected the picks are", "Novelty (bits)",
-        "Mean self-information of the recommended items, -log2(share of people who picked the item): "
-        "higher = less obvious, less popular items.", "beyond", None),
-    "diversity": MetricInfo(
-        "Variety within each list", "Diversity",
-        "Average dissimilarity (1 - cosine of genres/tags, or of the model's item vectors) between pairs of "
-        "items in the same top {k}.", "beyond", None),
-    "mean_popularity": MetricInfo(
-        "How mainstream the picks are", "Mean popularity",
-        "Average number of training interactions of the recommended items.", "beyond", None),
-    "gini": MetricInfo(
-        "How concentrated exposure is", "Gini of exposure",
-        "Gini coefficient of how often each item is recommended: 0 = every item equally often, 1 = always "
-        "the same few.", "beyond", None),
-    "rmse": MetricInfo(
-        "Typical rating error (larger misses count more)", "RMSE",
-        "Root mean squared error between predicted and actual held-out ratings, in rating points: lower is "
-        "better.", "rating", False),
-    "mae": MetricInfo(
-        "Typical rating error", "MAE",
-        "Mean absolute error between predicted and actual held-out ratings, in rating points: lower is "
-        "better.", "rating", False),
-}
-
-
-def metric_title(metric: str, k: int = 10, short: bool = False) -> str:
-    """Plain title of a metric (or its short technical name with ``short=True``)."""
-    info = METRICS.get(metric)
-    if info is None:
-        return metric
-    return (info.short if short else info.title).format(k=k)
-
-
-def metric_help(metric: str, k: int = 10) -> str:
-    """The definition of a metric, for a help tooltip."""
-    info = METRICS.get(metric)
-    return "" if info is None else f"{info.short.format(k=k)}: {info.definition.format(k=k)}"
-
-
-def split_choices(runs: pd.DataFrame) -> pd.DataFrame:
-    """The distinct ways finished runs were tested: columns ``protocol``, ``seed``, ``runs`` (count) and
-    ``label``, the most used first."""
-    done = finished_runs(runs)
-    if done.empty:
-        return pd.DataFrame(columns=["protocol", "seed", "runs", "label"])
-    groups = done.groupby(["protocol", "seed"], sort=False).size().reset_index(name="runs")
-    groups = groups.sort_values(["runs", "protocol", "seed"], ascending=[False, True, True]).reset_index(drop=True)
-    groups["label"] = [
-        f"{p} split, seed {s} ({n} {'run' if n == 1 else 'runs'})"
-        for p, s, n in zip(groups["protocol"], groups["seed"], groups["runs"], strict=True)
-    ]
-    return groups
-
-
-def leaderboard_runs(runs: pd.DataFrame, protocol: str, seed: int) -> pd.DataFrame:
-    """Finished runs tested with ``protocol`` and ``seed`` (comparable with each other), newest first."""
-    done = finished_runs(runs)
-    same = done[(done["protocol"] == protocol) & (done["seed"].astype(int) == int(seed))]
-    return finished_runs(same)
-
-
-def baseline_run_id(runs: pd.DataFrame) -> int | None:
-    """The Popularity run among ``runs`` (the automatic baseline first, then the oldest), or None."""
-    if runs.empty:
-        return None
-    pop = runs[runs["model"] == BASELINE_MODEL]
-    if pop.empty:
-        return None
-    baseline_flag = pop["is_baseline"].fillna(False).astype(bool) if "is_baseline" in pop else False
-    pop = pop.assign(_first=~baseline_flag).sort_values(["_first", "id"])
-    return int(pop["id"].iloc[0])
-
-
-def _badge(comparison: dict[str, Any] | None, higher_is_better: bool | None) -> str:
-    """"▲ better", "▼ worse" (or higher / lower when neither is better), "≈ no clear difference"."""
-    if comparison is None or not comparison.get("users"):
-        return ""
-    if not comparison["significant"] or not np.isfinite(comparison["mean_diff"]):
-        return "≈ no clear difference"
-    up = comparison["mean_diff"] > 0
-    if higher_is_better is None:
-        return "▲ higher" if up else "▼ lower"
-    return "▲ better" if up == higher_is_better else "▼ worse"
-
-
-def leaderboard(
-    runs: pd.DataFrame,
-    evaluations: Mapping[int, Any],
-    selected: int | None = None,
-    metrics: Sequence[str] | None = None,
-    n_resamples: int = 1000,
-    alpha: float = 0.05,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Every finished run (rows of ``runs``) on every metric, one row per (run, metric), with the
-    Popularity run of the same split as reference.
-
-    ``evaluations`` maps run id -> :class:`recsys.evaluation.Evaluation`. Columns: ``run_id``, ``model``,
-    ``label``, ``is_baseline``, ``metric``, ``title``, ``kind``, ``k`` (list length), ``value``, ``ci_low``, ``ci_high`` (95%
-    interval of the mean over test users; NaN for catalogue-wide metrics), ``baseline`` (Popularity's
-    value), ``vs_baseline`` (difference), ``vs_baseline_p`` (paired test p-value, see
-    :func:`recsys.evaluation.compare`), ``vs_baseline_badge``, and the same three against the
-    ``selected`` run (``vs_selected``...), ``seconds`` (training + evaluation time) and ``device``.
-    A badge says "▲ better" / "▼ worse" only when the paired difference is significant at ``alpha``.
-    """
-    from recsys.evaluation import compare
-
-    rows: list[dict[str, Any]] = []
-    baseline = baseline_run_id(runs)
-    base_eval = evaluations.get(baseline) if baseline is not None else None
-    sel_eval = evaluations.get(selected) if selected is not None else None
-    for run in runs.itertuples(index=False):
-        evaluation = evaluations.get(int(run.id))
-        if evaluation is None:
-            continue
-        names = [m for m in (metrics or METRICS) if m in evaluation.summary]
-        for metric in names:
-            info = METRICS.get(metric, MetricInfo(metric, metric, "", "accuracy", True))
-            low, high = evaluation.ci.get(metric, (math.nan, math.nan))
-            row: dict[str, Any] = {
-                "run_id": int(run.id), "model": run.model, "label": run.label,
-                "is_baseline": int(run.id) == baseline, "metric": metric,
-                "title": metric_title(metric, evaluation.k), "kind": info.kind, "k": int(evaluation.k),
-                "value": float(evaluation.summary[metric]), "ci_low": float(low), "ci_high": float(high),
-                "baseline": math.nan,
-            }
-            for prefix, other, other_id in (("vs_baseline", base_eval, baseline), ("vs_selected", sel_eval, selected)):
-                row[prefix], row[f"{prefix}_p"], row[f"{prefix}_badge"] = math.nan, math.nan, ""
-                if other is None or metric not in other.summary:
-                    continue
-                row[prefix] = float(evaluation.summary[metric] - other.summary[metric])
-                if prefix == "vs_baseline":
-                    row["baseline"] = float(other.summary[metric])
-                if int(run.id) == other_id:
-                    row[f"{prefix}_badge"] = "—"
-                    continue
-                if metric in evaluation.per_user and metric in other.per_user:
-                    result = compare(evaluation, other, metric, n_resamples=n_resamples, seed=seed, alpha=alpha)
-                    row[f"{prefix}_p"] = float(result["p_value"])
-                    row[f"{prefix}_badge"] = _badge(result, info.higher_is_better)
-            row["seconds"] = float(run.duration_seconds) if _is_number(getattr(run, "duration_seconds", None)) else math.nan
-            row["device"] = str(getattr(run, "device", "") or "")
-            rows.append(row)
-    columns = [
-        "run_id", "model", "label", "is_baseline", "metric", "title", "kind", "k", "value", "ci_low",
-        "ci_high", "baseline", "vs_baseline", "vs_baseline_p", "vs_baseline_badge", "vs_selected", "vs_selected_p",
-        "vs_selected_badge", "seconds", "device",
-    ]
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(float(value))
-
-
-def leaderboard_table(board: pd.DataFrame, badge_metric: str = "ndcg") -> pd.DataFrame:
-    """One row per run, best ``badge_metric`` first: ``run_id``, ``Model``, one column per metric (its
-    short name, e.g. "NDCG@10"), ``vs Popularity`` (the badge on ``badge_metric``), ``Training time (s)``
-    and ``Device``."""
-    if board.empty:
-        return pd.DataFrame(columns=["run_id", "Model"])
-    first = board.drop_duplicates("run_id").set_index("run_id")
-    k = _k_of(board)
-    values = board.pivot(index="run_id", columns="metric", values="value")
-    order = [m for m in METRICS if m in values.columns] + [m for m in values.columns if m not in METRICS]
-    values = values[order]
-    values.columns = [metric_title(m, k, short=True) for m in order]
-    table = pd.DataFrame({"Model": first["label"]}).join(values)
-    badges = board[board["metric"] == badge_metric].set_index("run_id")["vs_baseline_badge"]
-    table["vs Popularity"] = badges.reindex(table.index).fillna("")
-    table["Training time (s)"] = first["seconds"]
-    table["Device"] = first["device"].str.upper()
-    if badge_metric in order:
-        table = table.sort_values(metric_title(badge_metric, k, short=True), ascending=False, kind="stable")
-    return table.reset_index()
-
-
-def _k_of(board: pd.DataFrame) -> int:
-    return int(board["k"].iloc[0]) if len(board) else 10
-
-
-def metric_comparison(board: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """The rows of ``board`` for one metric, best first, with ``err_minus`` / ``err_plus`` (distance
-    from the value to the interval's ends, 0 where there is no interval) for bar charts."""
-    rows = board[board["metric"] == metric].copy()
-    info = METRICS.get(metric)
-    ascending = bool(info is not None and info.higher_is_better is False)
-    rows = rows.sort_values("value", ascending=ascending, kind="stable").reset_index(drop=True)
-    rows["err_minus"] = (rows["value"] - rows["ci_low"]).clip(lower=0).fillna(0.0)
-    rows["err_plus"] = (rows["ci_high"] - rows["value"]).clip(lower=0).fillna(0.0)
-    return rows
-
-
-def tradeoff(board: pd.DataFrame, accuracy: str = "ndcg", other: str = "novelty") -> pd.DataFrame:
-    """One point per run for an accuracy-versus-``other`` scatter: ``run_id``, ``label``, ``model``,
-    ``is_baseline``, ``x`` (``other``), ``y`` (``accuracy``), with their interval ends ``x_low``,
-    ``x_high``, ``y_low``, ``y_high`` (NaN where none)."""
-    pick = ["run_id", "label", "model", "is_baseline", "value", "ci_low", "ci_high"]
-    ys = board[board["metric"] == accuracy][pick].rename(columns={"value": "y", "ci_low": "y_low", "ci_high": "y_high"})
-    xs = board[board["metric"] == other][["run_id", "value", "ci_low", "ci_high"]].rename(
-        columns={"value": "x", "ci_low": "x_low", "ci_high": "x_high"})
-    return ys.merge(xs, on="run_id", how="inner").reset_index(drop=True)
-
-
-def leaderboard_csv(board: pd.DataFrame) -> bytes:
-    """The leaderboard as CSV bytes: one row per run; per metric its value, 95% interval, difference to
-    Popularity with its p-value and badge; then training time and device."""
-    if board.empty:
-        return b""
-    first = board.drop_duplicates("run_id").set_index("run_id")
-    out = pd.DataFrame({"run": first.index, "model": first["model"].to_numpy(), "label": first["label"].to_numpy()})
-    out = out.set_index("run")
-    for metric, group in board.groupby("metric", sort=False):
-        g = group.set_index("run_id")
-        for col, suffix in (("value", ""), ("ci_low", " low"), ("ci_high", " high"),
-                            ("vs_baseline", " vs popularity"), ("vs_baseline_p", " p-value"),
-                            ("vs_baseline_badge", " verdict")):
-            out[f"{metric}{suffix}"] = g[col].reindex(out.index)
-    out["seconds"] = first["seconds"]
-    out["device"] = first["device"]
-    return out.reset_index().to_csv(index=False, float_format="%.6g").encode("utf-8")
-
-
-def segment_breakdown(
-    inter: Interactions,
-    protocol: str,
-    seed: int,
-    evaluations: Mapping[str, Any],
-    models: Mapping[str, Recommender] | None = None,
-) -> pd.DataFrame:
-    """Accuracy per segment for several runs of one split: light vs heavy users and head vs long-tail
-    items (see :func:`recsys.evaluation.segments`). ``evaluations`` maps a run label -> Evaluation.
-    The split is made again (splits are deterministic for a seed) and checked against each evaluation's
-    fingerprint. The item segments need each evaluation's top-k lists: where an evaluation was stored
-    without them, the run's model (``models``, same labels) ranks the same test users again.
-    Columns: ``label``, ``kind``, ``segment``, ``users``, ``ndcg``, ``recall``, ``rec_share``."""
-    from dataclasses import replace
-
-    from recsys.evaluation import segments
-    from recsys.split import make_split
-
-    split = make_split(inter, protocol, seed=int(seed))
-    parts = []
-    for label, evaluation in evaluations.items():
-        if evaluation.split_fingerprint and evaluation.split_fingerprint != split.fingerprint():
-            raise DataError(
-                f"{label} was tested on a different version of this split (the data changed since?): "
-                "train it again to see its breakdown."
-            )
-        model = (models or {}).get(label)
-        if evaluation.recs is None and model is not None:
-            recs, _ = model.recommend(evaluation.users, k=evaluation.k)
-            evaluation = replace(evaluation, recs=recs)
-        parts.append(segments(evaluation, split).assign(label=label))
-    if not parts:
-        return pd.DataFrame(columns=["label", "kind", "segment", "users", "ndcg", "recall", "rec_share"])
-    frame = pd.concat(parts, ignore_index=True)
-    return frame[["label", "kind", "segment", "users", "ndcg", "recall", "rec_share"]]
+def recommendations_csv(
+    model: Recommender, catalog: Catalog | None = None, k: int = 10, run_lists: pd.DataFrame | None = None
+) -> bytes:
+    """:func:`all_recommendations` as UTF-8 CSV bytes, ready for a download button (formula-safe, see
+    :mod:`recsys.csv_export`)."""
+    return csv_bytes(all_recommendations(model, catalog, k=k, run_lists=run_lists))

@@ -18,12 +18,13 @@ import logging
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
 import traceback
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -49,13 +50,20 @@ class JobRefused(ValueError):
 # -- estimates -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Estimate:
-    """A rough guess of a run's cost. ``fits`` is False when it clearly cannot run; ``reason`` says why."""
+    """A guess of a run's cost. ``fits`` is False when it clearly cannot run; ``reason`` says why.
+    ``phases`` splits ``seconds`` by what the worker does (``loading``, ``training``, ``evaluating``,
+    ``refitting``: the serving model on all the data, ``saving``); ``epoch_seconds`` is the guess for
+    one training epoch (None for one-shot models); ``basis`` says where the figures come from: this
+    machine's per-model formula, or the finished runs of the same model it was calibrated on."""
 
     seconds: float
     memory_bytes: int
     fits: bool
     reason: str
     device: str
+    phases: dict[str, float] = field(default_factory=dict)
+    epoch_seconds: float | None = None
+    basis: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -66,11 +74,35 @@ class Estimate:
         return text if self.fits else f"{text}: {self.reason}"
 
 
-# Effective speeds (operations per second): sparse, memory-bound work (gathers, sparse products, top-k)
-# and dense linear algebra (Gram matrices, inverses, factor products). Deliberately modest: measured on a
-# busy 2-core machine a 9.7k x 9.7k inverse ran at ~1.3e10/s.
-_SPEED = {"cpu": {"sparse": 5e9, "dense": 2e10}, "cuda": {"sparse": 2e11, "dense": 1e13}}
+# The cost model. A run is: load and split the data, train on the training part (iterative models also
+# rank the validation users every ``validate_every`` epochs), evaluate on the test users (rank them, then
+# score every item again for AUC), refit on all the data (the serving model), rank every user for the
+# stored lists, save. Each model's training and one ranking pass over every user are counted in "units"
+# (:func:`_fit_units`, :func:`_score_units`: the operations that dominate it); seconds per unit were
+# measured once per model on this machine (2 CPU cores, busy with other work) by
+# ``python -m benchmarks.estimates measure`` on the demo and a 100k-row play-count log. On such a busy
+# machine the same run took 2-10x longer from one minute to the next (iterative models most: two torch
+# threads competing for two shared cores), so these rates sit between its idle and busy speeds, and any
+# machine's own finished runs correct them (:func:`_calibration`).
+_FIT_RATE = {  # seconds per fit unit, CPU
+    "popularity": 9e-9, "random": 6e-9, "itemknn": 4.1e-9, "userknn": 1.2e-8, "ease": 1.26e-10, "ials": 3.5e-9,
+    "bpr": 2.2e-8, "mf": 2e-8, "content": 2e-7, "multvae": 7e-10,
+}
+_SCORE_RATE = {  # seconds per ranking unit, CPU
+    "popularity": 1.2e-8, "random": 1.56e-8, "itemknn": 1.14e-9, "userknn": 5.3e-9, "ease": 9.9e-10, "ials": 1.5e-9,
+    "bpr": 2.1e-9, "mf": 2.4e-9, "content": 6.3e-8, "multvae": 8.7e-11,
+}
+_DEFAULT_FIT_RATE, _DEFAULT_SCORE_RATE = 1e-8, 3e-9  # a model measured nowhere yet: treated as a factor model
+_AUC_CELL_SECONDS = 6e-8  # evaluation: sorting one (test user, item) score for AUC, plus the other metrics
+_LOAD_SECONDS, _LOAD_ROW_SECONDS = 0.1, 1.5e-6  # reading the dataset, splitting it, writing the results
+_WRITE_BYTE_SECONDS = 2e-9  # saving the model (EASE's dense item x item weights are the large case)
+_GPU_SPEEDUP = 8.0  # not measured on this machine: a modest guess for a GPU over these 2 cores
+# The evaluated model trains on about this share of the interactions: the 80% training part, less a
+# tenth for validation when the model is iterative (one-step models keep the whole training part).
+_TRAIN_SHARE = {"iterative": 0.72, "one-step": 0.8}
+_CALIBRATION_RUNS = 5  # the newest finished runs of a model that calibrate its estimate
 _ROW_BYTES = 48  # per interaction: ids, values, timestamps, CSR copies, train/test split
+_PROCESS_BYTES = 650 * 2**20  # a worker with torch, pandas and scikit-learn loaded (peaks measured: 0.7-0.9 GB)
 
 
 def _data_stats(source: Any) -> tuple[int, int, int, bool]:
@@ -85,63 +117,195 @@ def _data_stats(source: Any) -> tuple[int, int, int, bool]:
     raise TypeError("estimate() needs (store, dataset_id), a dataset dict, Interactions, or size figures")
 
 
-def _model_cost(name: str, p: dict[str, Any], n_users: int, n_items: int, nnz: int) -> tuple[float, float, float, str]:
-    """(sparse operations, dense operations, bytes on the training device, what drives the size)."""
-    f = int(p.get("factors") or 64)
-    epochs = int(p.get("epochs") or 1)
-    per_user = nnz / max(1, n_users)
-    per_item = nnz / max(1, n_items)
-    cells = n_users * n_items  # scoring every item for every user (top-k and evaluation)
-    scoring_batch = min(n_users, int(p.get("batch_size") or 1024))
-    score_bytes = 3 * scoring_batch * n_items * 4  # a batch of score rows during top-k and evaluation
-    if name in ("popularity", "random"):
-        return nnz * 10 + cells * 20, 0.0, n_items * 8 + score_bytes, "the catalogue size"
+def _epochs(name: str, p: dict[str, Any]) -> int:
+    from recsys.models import MODELS
+
+    return int(p.get("epochs") or 1) if name in MODELS and MODELS[name].iterative else 1
+
+
+def _fit_units(name: str, p: dict[str, Any], n_users: int, n_items: int, nnz: float) -> float:
+    """The work of one training on ``nnz`` interactions (all epochs)."""
+    f, epochs = int(p.get("factors") or 64), _epochs(name, p)
+    u, i = float(n_users), float(n_items)
+    if name in ("popularity", "random", "userknn"):
+        return nnz  # counting, or nothing to learn
     if name == "itemknn":
-        return nnz * per_user * 4 + cells * 20, cells * per_user * 2, 2 * n_items * n_items * 4 + score_bytes, "the catalogue size"
-    if name == "userknn":
-        return nnz * per_item * 4 + cells * 20, cells * per_item * 2, 2 * n_users * n_users * 4 + score_bytes, "the number of users"
-    if name == "ease":
-        dense = 3.0 * n_items**3 + cells * n_items * 2 / max(1.0, n_items / max(1.0, per_user))
-        return nnz * per_user * 2 + cells * 20, dense, 3 * n_items * n_items * 8 + score_bytes, "the catalogue size"
-    if name == "content":
-        return cells * 20, n_items * n_items * 200, 2 * n_items * n_items * 4 + score_bytes, "the catalogue size"
+        return nnz * i + 2 * i * i  # co-occurrence of every item with every item, then top neighbours
+    if name == "ease":  # the Woodbury form when there are fewer users than items, else a Cholesky inverse
+        return u * u * i + nnz * i + 100 * i * i if u < i else i**3 + nnz * i + 100 * i * i  # + passes over B
     if name == "ials":
-        sparse = epochs * 2 * nnz * f * f
-        dense = epochs * (n_users + n_items) * f**3 / 3 * 2 + cells * f * 2
-        return sparse + cells * 20, dense, (n_users + n_items) * f * 4 * 3 + f * f * 8 * 64 + score_bytes, "factors"
-    if name in ("bpr", "mf"):
-        return epochs * nnz * f * 30 + cells * 20, cells * f * 2, (n_users + n_items) * f * 4 * 4 + score_bytes, "factors"
+        steps = int(p.get("cg_steps") or 3)
+        return epochs * steps * (nnz * f + (u + i) * f * f)
+    if name == "content":
+        return nnz + 100 * i  # TF-IDF of the catalogue, user profiles
     if name == "multvae":
-        hidden = int(p.get("hidden") or p.get("hidden_dim") or 600)
-        latent = int(p.get("latent") or p.get("latent_dim") or 200)
+        hidden = int(p.get("hidden") or 600)
+        return epochs * (nnz * hidden + u * i * hidden)
+    return epochs * nnz * f  # bpr, mf and any other factor model
+
+
+def _score_units(name: str, p: dict[str, Any], n_users: int, n_items: int, nnz: float) -> float:
+    """The work of ranking every item for every user once (top-k)."""
+    u, i = float(n_users), float(n_items)
+    if name == "itemknn":
+        return u * i * min(int(p.get("neighbors") or 50), i)
+    if name == "userknn":
+        return u * (2 * nnz + u)
+    if name == "ease":
+        return nnz * i + u * i
+    if name == "multvae":
+        return u * i * int(p.get("hidden") or 600) + nnz * int(p.get("hidden") or 600)
+    if name in ("popularity", "random", "content"):
+        return u * i
+    return u * i * (1 + int(p.get("factors") or 64) / 8)
+
+
+def _model_bytes(name: str, p: dict[str, Any], n_users: int, n_items: int, nnz: int) -> tuple[float, str]:
+    """(bytes on the training device, what drives the size): the model and its working copies, plus a
+    batch of score rows during ranking."""
+    f = int(p.get("factors") or 64)
+    scoring_batch = min(n_users, int(p.get("batch_size") or 1024))
+    score_bytes = 3 * scoring_batch * n_items * 4
+    if name in ("popularity", "random"):
+        return n_items * 8 + score_bytes, "the catalogue size"
+    if name == "itemknn":
+        return 2 * n_items * n_items * 4 + score_bytes, "the catalogue size"
+    if name == "userknn":
+        return 2 * n_users * n_users * 4 + score_bytes, "the number of users"
+    if name == "ease":
+        if n_users < n_items:  # Woodbury: a users x users kernel, two users x items blocks, the weights
+            working = n_users * n_users * 8 + n_users * n_items * 12 + 2 * n_items * n_items * 4
+        else:
+            working = 3 * n_items * n_items * 4
+        return working + score_bytes, "the catalogue size"
+    if name == "content":
+        return 2 * n_items * n_items * 4 + score_bytes, "the catalogue size"
+    if name == "ials":
+        return (n_users + n_items) * f * 4 * 3 + f * f * 8 * 64 + score_bytes, "factors"
+    if name == "multvae":
+        hidden = int(p.get("hidden") or 600)
+        latent = int(p.get("factors") or 200)
         weights = (n_items * hidden * 2 + hidden * latent * 2) * 4
-        dense = epochs * n_users * (n_items * hidden * 2 + hidden * latent * 2) * 3 + cells * hidden * 2
-        batch = min(n_users, int(p.get("batch_size") or 500))
-        return cells * 20, dense, weights * 4 + batch * n_items * 4 * 6 + score_bytes, "the catalogue size"
-    # A model this table does not know yet: assume a factor model.
-    return epochs * nnz * f * 30 + cells * 20, cells * f * 2, (n_users + n_items) * f * 16 + score_bytes, "factors"
+        batch = min(n_users, int(p.get("batch_size") or 128))
+        return weights * 4 + batch * n_items * 4 * 6 + score_bytes, "the catalogue size"
+    return (n_users + n_items) * f * 4 * 4 + score_bytes, "factors"
 
 
-def estimate(source: Any, model: str, params: dict[str, Any] | None = None, device: str = "auto") -> Estimate:
-    """A rough time and memory estimate for training and evaluating ``model`` on ``source``.
+def _saved_bytes(name: str, p: dict[str, Any], n_users: int, n_items: int, nnz: int) -> float:
+    """Bytes of one saved model: its learned arrays and its copy of the interactions."""
+    f = int(p.get("factors") or 64)
+    learned = {
+        "ease": 4.0 * n_items * n_items,
+        "itemknn": 12.0 * min(int(p.get("neighbors") or 50), n_items) * n_items,
+        "content": 40.0 * n_items,
+        "multvae": 8.0 * n_items * int(p.get("hidden") or 600),
+    }.get(name, 4.0 * (n_users + n_items) * f if name not in ("popularity", "random", "userknn") else 8.0 * n_items)
+    return learned + 12.0 * nnz
+
+
+def formula_phases(name: str, params: dict[str, Any] | None, n_users: int, n_items: int, nnz: int,
+                   kind: str = "cpu") -> tuple[dict[str, float], float | None]:
+    """(seconds per phase, seconds per training epoch or None) from this machine's per-model formula,
+    before any calibration. ``params`` are the run's settings (defaults filled in by the caller)."""
+    from recsys.models import MODELS
+
+    p = dict(params or {})
+    speed = _GPU_SPEEDUP if kind == "cuda" else 1.0
+    fit_rate = _FIT_RATE.get(name, _DEFAULT_FIT_RATE) / speed
+    score_rate = _SCORE_RATE.get(name, _DEFAULT_SCORE_RATE) / speed
+    one_pass = score_rate * _score_units(name, p, n_users, n_items, nnz)
+    iterative = name in MODELS and MODELS[name].iterative
+    share = _TRAIN_SHARE["iterative" if iterative else "one-step"]
+    train = fit_rate * _fit_units(name, p, n_users, n_items, share * nnz)
+    epochs = _epochs(name, p)
+    checks = epochs // max(1, int(p.get("validate_every") or 5)) if iterative else 0
+    phases = {
+        "loading": _LOAD_SECONDS + nnz * _LOAD_ROW_SECONDS,
+        "training": train + checks * one_pass,
+        "evaluating": 2 * one_pass + n_users * n_items * _AUC_CELL_SECONDS / speed,
+        "refitting": fit_rate * _fit_units(name, p, n_users, n_items, nnz),
+        "saving": one_pass + 2 * _saved_bytes(name, p, n_users, n_items, nnz) * _WRITE_BYTE_SECONDS,
+    }
+    epoch_seconds = (train + checks * one_pass) / epochs if iterative and epochs else None
+    return phases, epoch_seconds
+
+
+def _calibration(store: Store | None, model: str, kind: str) -> tuple[float, float, int]:
+    """(time scale, memory scale, runs used): the median ratio of actual to formula over the newest
+    finished runs of ``model`` on this kind of device (1, 1, 0 without such runs)."""
+    from recsys.models import MODELS
+
+    if store is None or model not in MODELS:
+        return 1.0, 1.0, 0
+    times, memories = [], []
+    for run in store.run_costs(model, limit=4 * _CALIBRATION_RUNS):
+        if ("cuda" if str(run["device"] or "cpu").startswith("cuda") else "cpu") != kind:
+            continue
+        p = {**MODELS[model].default_params(), **(run["params"] or {})}
+        if MODELS[model].iterative and run["epochs_done"]:
+            p["epochs"] = int(run["epochs_done"])  # stopped early, or cancelled and resumed: what it did
+        phases, _ = formula_phases(model, p, run["n_users"], run["n_items"], run["n_interactions"], kind)
+        predicted = sum(phases.values())
+        if run["seconds"] and predicted > 0 and len(times) < _CALIBRATION_RUNS:
+            times.append(float(run["seconds"]) / predicted)
+        if run["peak_memory_bytes"] and len(memories) < _CALIBRATION_RUNS:
+            memory = _memory(model, p, run["n_users"], run["n_items"], run["n_interactions"], kind)
+            memories.append(float(run["peak_memory_bytes"]) / memory)
+    return _median_ratio(times), _median_ratio(memories), len(times)
+
+
+def _median_ratio(ratios: list[float]) -> float:
+    """The median of actual-to-formula ratios, kept within [1/20, 20] (1 without any)."""
+    return float(min(20.0, max(0.05, statistics.median(ratios)))) if ratios else 1.0
+
+
+def _host_bytes(n_users: int, n_items: int, nnz: int) -> float:
+    """The worker's own memory: the data, its splits and copies, and the Python process with torch."""
+    return nnz * _ROW_BYTES + (n_users + n_items) * 64 + _PROCESS_BYTES
+
+
+def _memory(name: str, p: dict[str, Any], n_users: int, n_items: int, nnz: int, kind: str) -> float:
+    device_bytes, _ = _model_bytes(name, p, n_users, n_items, nnz)
+    host_bytes = _host_bytes(n_users, n_items, nnz)
+    return float(device_bytes + host_bytes) if kind == "cpu" else float(device_bytes)
+
+
+def estimate(
+    source: Any, model: str, params: dict[str, Any] | None = None, device: str = "auto", store: Store | None = None
+) -> Estimate:
+    """A time and memory estimate for training, evaluating and refitting ``model`` on ``source``.
 
     ``source`` is ``(store, dataset_id)``, a dataset dict from :meth:`Store.dataset`, an
     :class:`Interactions`, or ``{"n_users", "n_items", "n_interactions"}``. ``device`` is what would be
     requested ("auto", "cpu", "cuda"); the estimate is for the device that would actually be used.
-    ``fits`` is False when it needs more memory than the device has free, or would take over a week."""
+
+    The time is this machine's per-model formula (:func:`formula_phases`: every phase of a run, the
+    serving model's refit included) scaled by how long the newest finished runs of the same model on the
+    same kind of device really took against what the formula says for their own data and settings (the
+    median ratio of up to five runs; ``store`` defaults to the one in ``source``). The formula scales
+    with interactions, users, items, epochs and factors; the history supplies this machine's speed. The
+    memory is calibrated the same way from the runs' measured peak memory. ``fits`` is False when it
+    needs more memory than the device has free, or would take over a week."""
     from recsys.device import available_memory, pick_device
     from recsys.models import MODELS
 
+    if store is None and isinstance(source, tuple) and len(source) == 2 and isinstance(source[0], Store):
+        store = source[0]
     n_users, n_items, nnz, _ = _data_stats(source)
     resolved = str(pick_device(device))
     kind = "cuda" if resolved.startswith("cuda") else "cpu"
     p = dict(MODELS[model].default_params()) if model in MODELS else {}
     p.update(params or {})
-    sparse_ops, dense_ops, device_bytes, driver = _model_cost(model, p, n_users, n_items, nnz)
-    host_bytes = nnz * _ROW_BYTES + (n_users + n_items) * 64 + 200 * 2**20  # data + the Python process
-    memory = int(device_bytes + host_bytes) if kind == "cpu" else int(device_bytes)
-    speed = _SPEED[kind]
-    seconds = float(sparse_ops / speed["sparse"] + dense_ops / speed["dense"] + nnz * 2e-6 + 3.0)  # + load, split, save
+    phases, epoch_seconds = formula_phases(model, p, n_users, n_items, nnz, kind)
+    time_scale, memory_scale, used = _calibration(store, model, kind)
+    phases = {name: seconds * time_scale for name, seconds in phases.items()}
+    seconds = float(sum(phases.values()))
+    epoch_seconds = None if epoch_seconds is None else epoch_seconds * time_scale
+    memory = int(_memory(model, p, n_users, n_items, nnz, kind) * memory_scale)
+    _, driver = _model_bytes(model, p, n_users, n_items, nnz)
+    host_bytes = _host_bytes(n_users, n_items, nnz)
+    basis = (f"calibrated on {used} finished {'run' if used == 1 else 'runs'} of this model" if used
+             else "this machine's formula for this model (no finished runs to learn from yet)")
     reasons = []
     free = available_memory(resolved)
     if free is not None and memory > free * MEMORY_HEADROOM:
@@ -167,7 +331,8 @@ def estimate(source: Any, model: str, params: dict[str, Any] | None = None, devi
             "the number of users": "fewer users",
         }[driver] + (", or a GPU" if kind == "cpu" else "")
         reasons.append(f"it would take about {_duration(seconds)}; try {faster}")
-    return Estimate(seconds=seconds, memory_bytes=memory, fits=not reasons, reason="; ".join(reasons), device=resolved)
+    return Estimate(seconds=seconds, memory_bytes=memory, fits=not reasons, reason="; ".join(reasons),
+                    device=resolved, phases=phases, epoch_seconds=epoch_seconds, basis=basis)
 
 
 def _bytes(n: float) -> str:
@@ -198,6 +363,9 @@ def submit(
     seed: int = 42,
     device: str = "auto",
     k: int = 10,
+    engine: str = "local",
+    master: str | None = None,
+    spark_conf: dict[str, str] | None = None,
     tune: dict[str, Any] | None = None,
 ) -> int:
     """Queue a training run and return its id. Refuses (``JobRefused``) with the reason when the model or
@@ -205,10 +373,15 @@ def submit(
     :mod:`recsys.models.settings`), the model needs a catalogue the dataset lacks, the estimate says it
     cannot fit, or the split holds whole people out (``users``) and the model cannot fold a new person
     in. ``protocol=None`` uses the split the dataset's report suggests (else ``random``).
+    ``engine="spark"`` trains on Apache Spark at ``master`` with ``spark_conf`` (:mod:`recsys.engines`):
+    refused for a model Spark cannot train, when pyspark is not installed, or for a master URL or
+    setting Spark cannot read.
 
     ``tune`` (``{"minutes": M, "trials": N}``, either may be None; ``{}`` for the default budget) makes it
     a tuning run: the model's settings are searched on the validation part first (``params`` are then
-    fixed settings, not searched), see :func:`tuning_budget` and :func:`_search_then_train`."""
+    fixed settings, not searched), see :func:`tuning_budget` and :func:`_search_then_train`; it trains on
+    this machine (not on Spark)."""
+    from recsys.engines import SPARK_MODELS, engine_settings
     from recsys.models import MODELS, ModelError, make_model
     from recsys.models.settings import DEVICE, SEED
 
@@ -220,11 +393,20 @@ def submit(
         device = DEVICE.check(params.pop("device", None) or device or "auto") or "auto"
         seed = SEED.check(seed, "the split")
         instance = make_model(model, **params)
+        where = engine_settings(engine, master, spark_conf)
     except ModelError as exc:
         raise JobRefused(str(exc)) from exc
+    if where["name"] == "spark":
+        from recsys.engines import spark
+
+        if model not in SPARK_MODELS:
+            raise JobRefused(f"Only {', '.join(SPARK_MODELS)} trains on Spark: train {model} on this machine (engine local).")
+        if not spark.pyspark_installed():
+            raise JobRefused("Spark is not installed here: `make spark` installs it (pyspark and Java), or train on this machine.")
     params = {key: value for key, value in instance.get_params().items() if key in params}  # typed
-    if instance.needs_catalog and not meta["has_catalog"]:
-        raise JobRefused(f"{model} needs an item catalogue (titles, genres or tags): add one to this dataset first.")
+    refusal = model_refusals(store, dataset_id).get(model)
+    if refusal:
+        raise JobRefused(refusal)
     protocol = protocol or (meta["report"] or {}).get("suggested_split") or "random"
     if protocol == "users" and not instance.supports_fold_in:
         raise JobRefused(
@@ -232,17 +414,55 @@ def submit(
             "held-out people: pick another split."
         )
     if tune is not None:
+        if where["name"] == "spark":
+            raise JobRefused("A tuning run trains on this machine: leave out the Spark engine, or tune first and "
+                             "train the chosen settings on Spark.")
         tune = tuning_budget(model, tune, params)
-        guess = estimate_tuning(meta, model, tune, params, device)
+        guess = estimate_tuning(meta, model, tune, params, device, store=store)
     else:
-        guess = estimate(meta, model, params, device)
+        guess = estimate(meta, model, params, device, store=store)
     if not guess.fits:
         raise JobRefused(f"{model} cannot run on this data: {guess.reason}.")
+    if where["name"] == "spark":  # the fits happen on Spark; scoring stays here
+        fits = spark.estimate_seconds(meta["n_users"], meta["n_items"], meta["n_interactions"],
+                                      instance.get_params(), where["master"])
+        guess = replace(guess, seconds=guess.seconds + fits)
     epochs_total = int(instance.get_params().get("epochs") or 0) if instance.iterative and tune is None else None
     return store.create_run(
         dataset_id, model, params, protocol, seed, device_requested=device,
-        estimate=guess.to_dict(), epochs_total=epochs_total, k=k, tune=tune,
+        estimate=guess.to_dict(), epochs_total=epochs_total, k=k, engine=where, tune=tune,
     )
+
+
+def model_refusals(store: Store, dataset_id: int) -> dict[str, str]:
+    """The models that cannot train on this dataset, each with one plain sentence saying why and what to
+    do (for the Train page's model list and for :func:`submit`). Today: models that recommend by the
+    catalogue (``needs_catalog``, i.e. content) need one that describes most items with tags, genres or
+    descriptions (:func:`recsys.data.describes_items`); titles or names alone are not enough."""
+    from recsys.data import catalog_coverage, describes_items
+    from recsys.models import MODELS
+
+    needy = [name for name, cls in MODELS.items() if cls.needs_catalog]
+    if not needy:
+        return {}
+    meta = store.dataset(dataset_id)
+    if not meta["has_catalog"]:
+        why = ("needs an item catalogue with tags, genres or descriptions, and this dataset has none: add one on "
+               "the Data page, or pick another model.")
+    else:
+        coverage = (meta.get("report") or {}).get("catalog")
+        if coverage is None:  # registered without a coverage check: work it out now
+            inter, catalog = store.load_dataset(dataset_id)
+            coverage = catalog_coverage(catalog, inter)
+        if describes_items(coverage):
+            return {}
+        share = float(coverage.get("share_described", 0) or 0)
+        why = (f"needs a catalogue that describes most items with tags, genres or descriptions; this one describes "
+               f"{share:.0%} of them (names or titles alone do not count): add a catalogue with a genres or tags "
+               "column, or pick another model.")
+    from recsys.leaderboard import model_title
+
+    return {name: f"{model_title(name)} {why}" for name in needy}
 
 
 # -- tuning runs ---------------------------------------------------------------------------------
@@ -275,23 +495,28 @@ def tuning_budget(model: str, budget: dict[str, Any], fixed: dict[str, Any] | No
 
 
 def estimate_tuning(source: Any, model: str, budget: dict[str, Any], params: dict[str, Any] | None = None,
-                    device: str = "auto") -> Estimate:
-    """The estimate of a tuning run: the search (its minutes; for a budget in trials only, that many
-    fits at the largest settings searched and the most epochs) plus one fit and evaluation with the
-    defaults; the memory of the largest settings searched."""
+                    device: str = "auto", store: Store | None = None) -> Estimate:
+    """The estimate of a tuning run: the search (phase ``tuning``: its minutes; for a budget in trials
+    only, that many fits at the largest settings searched and the most epochs) plus one run with the
+    defaults (training the chosen settings, evaluating, the serving refit, saving); the memory of the
+    largest settings searched."""
     from recsys import tuning
 
     params = dict(params or {})
     largest = {d.name: (int(d.high) if d.kind == "int" else d.high) for d in tuning.search_space(model, params)
                if d.name in ("factors", "hidden", "neighbors")}
     top = tuning.max_epochs(model)
-    worst = estimate(source, model, {**params, **largest, **({"epochs": top} if top else {})}, device)
-    single = estimate(source, model, params, device)
+    worst = estimate(source, model, {**params, **largest, **({"epochs": top} if top else {})}, device, store=store)
+    single = estimate(source, model, params, device, store=store)
     search = 60.0 * budget["minutes"] if budget.get("minutes") else float("inf")
     if budget.get("trials"):
         search = min(search, budget["trials"] * worst.seconds)
+    phases = dict(single.phases)
+    phases = {"loading": phases.pop("loading", 0.0), "tuning": search, **phases}
     return Estimate(seconds=search + single.seconds, memory_bytes=max(worst.memory_bytes, single.memory_bytes),
-                    fits=worst.fits and single.fits, reason=worst.reason or single.reason, device=worst.device)
+                    fits=worst.fits and single.fits, reason=worst.reason or single.reason, device=worst.device,
+                    phases=phases, epoch_seconds=single.epoch_seconds,
+                    basis=f"the search's time budget, then {single.basis}" if single.basis else "")
 
 
 def cancel(store: Store, run_id: int) -> str:
@@ -308,36 +533,57 @@ def _number(value: Any) -> float | None:
     return None if number != number else number
 
 
-def progress(run: dict[str, Any]) -> dict[str, float | None]:
-    """``fraction`` done (0..1) and ``eta_seconds`` (None when unknown) of a run: a dict from
-    :meth:`Store.run` or a row of :meth:`Store.list_runs` (a dict or a pandas Series)."""
+PHASES = ("loading", "splitting", "tuning", "training", "evaluating", "refitting", "saving")  # the worker's order
+_LATER = {"evaluating", "refitting", "saving"}
+_PHASE_FRACTION = {"loading": 0.02, "splitting": 0.04, "training": 0.05, "evaluating": 0.9, "refitting": 0.93,
+                   "saving": 0.97}
+_SHORTEST_ETA = 2.0  # below this the page says "finishing" rather than counting seconds
+
+
+def progress(run: dict[str, Any]) -> dict[str, Any]:
+    """How far a run is: ``fraction`` done (0..1), ``eta_seconds`` (None when not known honestly) and
+    ``late`` (True when it has run past its estimate). ``run`` is a dict from :meth:`Store.run` or a row of
+    :meth:`Store.list_runs` (a dict or a pandas Series).
+
+    While an iterative model trains, the time left comes from its own measured epochs: the seconds per
+    epoch so far times the epochs left, plus the phases still to come (evaluating, the serving refit,
+    saving) scaled by how the measured epochs compare with the estimate's. Otherwise it is the estimate
+    (so scaled) less the time elapsed. When that is under two seconds, or the run is past its estimate,
+    or in a phase without an estimate, ``eta_seconds`` is None: nothing sits at "1 s left"."""
     status = run.get("status")
-    estimate_seconds = _number((run.get("estimate") or {}).get("seconds"))
+    estimate = run.get("estimate") or {}
+    estimate_seconds = _number(estimate.get("seconds"))
     if status == "done":
-        return {"fraction": 1.0, "eta_seconds": 0.0}
+        return {"fraction": 1.0, "eta_seconds": 0.0, "late": False}
     if status == "queued":
-        return {"fraction": 0.0, "eta_seconds": estimate_seconds}
+        return {"fraction": 0.0, "eta_seconds": estimate_seconds, "late": False}
     done, total = int(_number(run.get("epochs_done")) or 0), int(_number(run.get("epochs_total")) or 0)
     if status != "running":
-        return {"fraction": min(1.0, done / total) if total else 0.0, "eta_seconds": None}
-    phase = run.get("phase")
+        return {"fraction": min(1.0, done / total) if total else 0.0, "eta_seconds": None, "late": False}
+    phase = str(run.get("phase") or "")
     elapsed = _number(run.get("duration_seconds")) or 0.0
     if phase == "tuning":
         return _tuning_progress(run, elapsed, estimate_seconds)
-    if phase == "evaluating":
-        return {"fraction": 0.92, "eta_seconds": max(1.0, elapsed * 0.05)}
-    if phase == "refitting":  # the same settings again on every interaction: about as long as training
-        return {"fraction": 0.94, "eta_seconds": max(1.0, _number(run.get("epoch_seconds")) or elapsed * 0.4)}
-    if phase == "saving":
-        return {"fraction": 0.97, "eta_seconds": 1.0}
-    if total and done:
-        per_epoch = (_number(run.get("epoch_seconds")) or 0.0) / done
+    phases = {str(k): float(v) for k, v in (estimate.get("phases") or {}).items() if _number(v) is not None}
+    estimated_epoch = _number(estimate.get("epoch_seconds"))
+    measured_epoch = (_number(run.get("epoch_seconds")) or 0.0) / done if done else None
+    scale = measured_epoch / estimated_epoch if measured_epoch and estimated_epoch else 1.0
+    later = scale * sum(seconds for name, seconds in phases.items() if name in _LATER)
+    eta: float | None = None
+    if phase == "training" and total and measured_epoch is not None:
+        eta = measured_epoch * max(0, total - done) + later
+    elif estimate_seconds:
+        eta = scale * (sum(phases.values()) if phases else estimate_seconds) - elapsed
+    late = eta is not None and eta <= 0
+    if eta is not None and eta < _SHORTEST_ETA:
+        eta = None
+    if eta is not None:
+        fraction = elapsed / (elapsed + eta) if elapsed + eta > 0 else 0.0
+    elif phase == "training" and total:
         fraction = 0.05 + 0.85 * min(1.0, done / total)
-        return {"fraction": fraction, "eta_seconds": per_epoch * max(0, total - done) + 0.1 * elapsed}
-    if estimate_seconds:
-        fraction = min(0.9, 0.05 + 0.85 * elapsed / estimate_seconds)
-        return {"fraction": fraction, "eta_seconds": max(1.0, estimate_seconds - elapsed)}
-    return {"fraction": 0.05, "eta_seconds": None}
+    else:
+        fraction = _PHASE_FRACTION.get(phase, 0.95 if late else 0.05)
+    return {"fraction": float(min(0.99, max(0.0, fraction))), "eta_seconds": eta, "late": bool(late)}
 
 
 def _tuning_progress(run: dict[str, Any], elapsed: float, estimate_seconds: float | None) -> dict[str, float | None]:
@@ -358,7 +604,7 @@ def _tuning_progress(run: dict[str, Any], elapsed: float, estimate_seconds: floa
         left = max(0.0, 60.0 * minutes - elapsed) + (after or 0.0)
     elif trials and done_trials:
         left = elapsed / done_trials * max(0.0, trials - done_trials)
-    return {"fraction": 0.05 + 0.8 * share, "eta_seconds": None if left is None else max(1.0, left)}
+    return {"fraction": 0.05 + 0.8 * share, "eta_seconds": None if left is None else max(1.0, left), "late": False}
 
 
 # -- liveness ------------------------------------------------------------------------------------
@@ -629,6 +875,7 @@ def execute_run(store: Store, run_id: int, worker_id: str) -> str:
     a stop signal, which marks the run interrupted and is re-raised."""
     run = store.run(run_id)
     stage = {"name": "loading"}
+    _reset_peak_memory(str(run.get("device") or "cpu"))
     try:
         status = _train_and_save(store, run, worker_id, stage)
     except _Stopped as exc:
@@ -645,7 +892,43 @@ def execute_run(store: Store, run_id: int, worker_id: str) -> str:
         _remove_partial(store, run_id)
         _release_gpu_memory()
         return "failed"
+    if status == "done":  # what it really used calibrates the next estimates
+        peak = _peak_memory(str(run.get("device") or "cpu"))
+        if peak:
+            with contextlib.suppress(OSError, StoreError):
+                store.save_run_usage(run_id, {"peak_memory_bytes": peak})
     return status
+
+
+def _reset_peak_memory(device: str) -> None:
+    """Start measuring this process's peak memory afresh (Linux: resident set; CUDA: allocations)."""
+    if device.startswith("cuda"):
+        import torch
+
+        with contextlib.suppress(RuntimeError):
+            torch.cuda.reset_peak_memory_stats()
+        return
+    with contextlib.suppress(OSError), open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")  # resets VmHWM, the peak resident set size
+
+
+def _peak_memory(device: str) -> int | None:
+    """Peak memory since :func:`_reset_peak_memory`, in bytes (None where it cannot be read)."""
+    if device.startswith("cuda"):
+        import torch
+
+        try:
+            return int(torch.cuda.max_memory_allocated())
+        except RuntimeError:
+            return None
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def run_model(run: dict[str, Any]):
@@ -673,18 +956,22 @@ def refit_epochs(evaluated) -> int | None:
     return max(1, chosen_epochs(evaluated.history_, getattr(evaluated, "patience", None)))
 
 
-def serving_model(run: dict[str, Any], inter: Interactions, catalog, epochs: int | None = None, on_epoch=None):
+def serving_model(run: dict[str, Any], inter: Interactions, catalog, epochs: int | None = None, on_epoch=None,
+                  fit=None):
     """The run's serving model: the same settings refitted on every interaction in ``inter``, without
-    validation; an iterative model runs ``epochs`` epochs (:func:`refit_epochs` of the evaluated one)."""
+    validation; an iterative model runs ``epochs`` epochs (:func:`refit_epochs` of the evaluated one).
+    ``fit`` is the run's engine's fit function (:func:`recsys.engines.fitter`; None: the model's own)."""
     model = run_model(run)
     if epochs is not None:
         model.set_params(epochs=int(epochs))
-    return model.fit(inter, on_epoch, catalog=catalog)
+    return (fit or type(model).fit)(model, inter, on_epoch, catalog=catalog)
 
 
 def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: dict[str, str]) -> str:
+    from recsys.engines import fitter
     from recsys.evaluation import evaluate, fit_on_split
-    from recsys.split import make_split
+    from recsys.split import make_split, nothing_to_test
+    from recsys.training import TrainingStopped
 
     run_id = int(run["id"])
 
@@ -696,6 +983,8 @@ def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: di
     inter, catalog = store.load_dataset(run["dataset_id"])
     phase("splitting")
     split = make_split(inter, run["protocol"], seed=int(run["seed"]))
+    if len(split.test) == 0:  # say so now, not after training for minutes
+        raise DataError(nothing_to_test(split))
     model = run_model(run)
     if not run["is_baseline"] and run["model"] != "popularity":
         _ensure_baseline(store, run, split, catalog, worker_id, inter)
@@ -722,21 +1011,34 @@ def _train_and_save(store: Store, run: dict[str, Any], worker_id: str, stage: di
         _remove_partial(store, run_id)
         return "cancelled"
 
+    fit = fitter(run["engine"], should_stop=check_cancel)  # None: on this machine
     phase("training")
-    fit_on_split(model, split, on_epoch, catalog=catalog)  # validated on split.validation, never the test
+    try:
+        fit_on_split(model, split, on_epoch, catalog=catalog, fit=fit)  # validated on split.validation, never the test
+    except TrainingStopped:  # an engine that cannot hand back a model mid-way (Spark) was stopped
+        return was_cancelled()
     if cancelled["value"]:
         return was_cancelled()
+    where = {**run["engine"], **getattr(model, "engine_", {})}  # what the engine recorded about the fit
+    if where:
+        store.update_run(run_id, engine=where)
     phase("evaluating")
     evaluation = evaluate(model, split, k=int(run["k"]), catalog=catalog)
     store.save_run_results(run_id, model, evaluation)
     epochs = refit_epochs(model)
     del model, evaluation  # the refit may need the memory
     phase("refitting")
-    serving = serving_model(run, inter, catalog, epochs, on_epoch=lambda record: check_cancel())
+    try:
+        serving = serving_model(run, inter, catalog, epochs, on_epoch=lambda record: check_cancel(), fit=fit)
+    except TrainingStopped:
+        return was_cancelled()
     if cancelled["value"] or check_cancel():
         return was_cancelled()
+    if hasattr(serving, "engine_"):
+        store.update_run(run_id, engine={**where, "serving_fit_seconds": serving.engine_.get("fit_seconds")})
     phase("saving")
     store.save_serving_model(run_id, serving, inter)
+    _save_exposure(store, run_id, inter, catalog, int(run["k"]))
     if not _finish(store, run_id, worker_id, "done"):
         _remove_partial(store, run_id)  # deleted or taken away meanwhile: keep no orphan files
         return _status_or_gone(store, run_id)
@@ -842,11 +1144,26 @@ def _ensure_baseline(store: Store, run: dict[str, Any], split, catalog, worker_i
         evaluation = evaluate(model, split, k=int(run["k"]), catalog=catalog)
         store.save_run_results(baseline_id, model, evaluation)
         store.save_serving_model(baseline_id, serving_model(baseline, inter, catalog), inter)
+        _save_exposure(store, baseline_id, inter, catalog, int(run["k"]))
         _finish(store, baseline_id, worker_id, "done")
     except Exception as exc:  # noqa: BLE001
         _write_traceback(store, baseline_id, exc)
         _finish(store, baseline_id, worker_id, "failed", _failure_message(exc, run, "training the baseline"))
         _remove_partial(store, baseline_id)
+
+
+def _save_exposure(store: Store, run_id: int, inter: Interactions, catalog, k: int) -> None:
+    """Store who the run's lists expose (:func:`recsys.exposure.list_exposure`) beside them. Derived
+    figures: a failure is logged and the run still finishes (pages compute them again when missing)."""
+    from recsys.exposure import list_exposure
+
+    try:
+        store.save_run_exposure(run_id, list_exposure(store.run_recommendations(run_id, staged=True), inter, catalog, k))
+    except StoreFault:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        _write_traceback(store, run_id, exc)
+        log.warning("run %s: exposure figures not stored (%s)", run_id, exc)
 
 
 def _failure_message(exc: BaseException, run: dict[str, Any], stage: str) -> str:
@@ -869,7 +1186,7 @@ def _failure_message(exc: BaseException, run: dict[str, Any], stage: str) -> str
     return _one_line(f"Failed while {stage}: {detail}") + f" (details in logs/run-{run.get('id')}.log)"
 
 
-def _one_line(text: str, limit: int = 300) -> str:
+def _one_line(text: str, limit: int = 600) -> str:
     line = " ".join(str(text).split())
     return line if len(line) <= limit else line[: limit - 1] + "…"
 

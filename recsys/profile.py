@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from recsys import popularity_bands
 from recsys.data import Interactions
+from recsys.popularity_bands import HEAD_PERCENT
 
 
 def count_histogram(counts: np.ndarray, max_bins: int = 24) -> pd.DataFrame:
@@ -66,14 +68,10 @@ def long_tail(item_counts: np.ndarray, max_points: int = 400) -> pd.DataFrame:
     })
 
 
-def head_share(item_counts: np.ndarray, head_fraction: float = 0.2) -> float:
-    """Fraction of all interactions that go to the most popular ``head_fraction`` of items."""
-    ordered = np.sort(np.asarray(item_counts))[::-1]
-    total = ordered.sum()
-    if total == 0:
-        return 0.0
-    head = max(1, int(round(len(ordered) * head_fraction)))
-    return float(ordered[:head].sum() / total)
+def head_share(item_counts: np.ndarray, percent: int = HEAD_PERCENT) -> float:
+    """Fraction of all interactions that go to the popular items, the top ``percent`` percent of items
+    (the shared definition: :mod:`recsys.popularity_bands`)."""
+    return popularity_bands.interaction_share(item_counts, percent)
 
 
 def value_distribution(values: np.ndarray | None, max_distinct: int = 20, bins: int = 20) -> pd.DataFrame | None:
@@ -81,14 +79,17 @@ def value_distribution(values: np.ndarray | None, max_distinct: int = 20, bins: 
 
     With few distinct values (star ratings) each value is its own row; otherwise (play counts, weights)
     values are grouped into ``bins`` equal-width ranges, or log-spaced ones when all values are positive
-    and span more than two orders of magnitude. None when there are no values.
+    and span more than two orders of magnitude; whole numbers get whole-number ranges (``low`` and
+    ``high`` inclusive). Labels are readable ranges ("1,120–2,129"), never scientific notation. None
+    when there are no values.
     """
     if values is None or len(values) == 0:
         return None
-    values = np.asarray(values, dtype=np.float64)
+    values = np.asarray(values)  # float32 stays float32: no copy of millions of values
     distinct, counts = np.unique(values, return_counts=True)
+    distinct = distinct.astype(np.float64)
     if len(distinct) <= max_distinct:
-        labels = [f"{v:g}" for v in distinct]
+        labels = [readable(v) for v in distinct]
         return pd.DataFrame({"label": labels, "low": distinct, "high": distinct, "interactions": counts,
                              "share": counts / counts.sum()})
     low, high = float(values.min()), float(values.max())
@@ -96,42 +97,83 @@ def value_distribution(values: np.ndarray | None, max_distinct: int = 20, bins: 
         edges = np.geomspace(low, high, bins + 1)
     else:
         edges = np.linspace(low, high, bins + 1)
+    if np.all(values == np.round(values)):  # whole numbers (plays, clicks): whole-number bins "1,120–2,129"
+        edges = np.unique(np.concatenate([np.floor(edges[:-1]), [high + 1]]))
+        counts, edges = np.histogram(values, bins=edges)
+        lows, highs = edges[:-1], edges[1:] - 1
+        labels = [readable(a) if a == b else f"{readable(a)}–{readable(b)}" for a, b in zip(lows, highs, strict=True)]
+        return pd.DataFrame({"label": labels, "low": lows, "high": highs, "interactions": counts,
+                             "share": counts / max(1, counts.sum())})
     counts, edges = np.histogram(values, bins=edges)
-    labels = [f"{a:,.3g}–{b:,.3g}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
+    labels = [f"{readable(a)}–{readable(b)}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
     return pd.DataFrame({"label": labels, "low": edges[:-1], "high": edges[1:], "interactions": counts,
                          "share": counts / max(1, counts.sum())})
 
 
+def readable(value: float) -> str:
+    """A number as people write it, never in scientific notation: ``1120 -> "1,120"``, ``3.25 -> "3.25"``,
+    ``0.0042 -> "0.0042"``, ``2.5e6 -> "2,500,000"``."""
+    value = float(value)
+    if value == round(value) or abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 1:
+        return f"{value:,.2f}".rstrip("0").rstrip(".")
+    return f"{value:.3g}" if abs(value) >= 1e-3 else f"{value:.6f}".rstrip("0").rstrip(".")
+
+
 _PERIODS = (("day", "D", 86_400), ("week", "W", 7 * 86_400), ("month", "MS", 30 * 86_400),
             ("year", "YS", 365 * 86_400))
+_BLOCK = 1 << 22  # rows handled at a time: memory stays small whatever the number of interactions
+
+
+def _period_codes(stamps: np.ndarray, freq: str) -> np.ndarray:
+    """Each timestamp's period as an integer in its numpy unit: days (day; for week the day of the
+    Monday starting it), months, or years since 1970."""
+    if freq in ("D", "W"):
+        days = np.floor_divide(stamps, 86_400)
+        return days - (days + 3) % 7 if freq == "W" else days  # 1970-01-01 was a Thursday
+    unit = "M" if freq == "MS" else "Y"
+    return stamps.astype("datetime64[s]").astype(f"datetime64[{unit}]").astype(np.int64)
 
 
 def activity_over_time(users: np.ndarray, timestamps: np.ndarray | None, max_points: int = 300) -> tuple[pd.DataFrame, str] | None:
     """Interactions and distinct active users per period: columns ``period`` (start, a timestamp),
     ``interactions``, ``active_users``. The period (day, week, month or year) is the finest that gives
-    at most ``max_points`` rows; it is returned alongside. None without timestamps."""
+    at most ``max_points`` rows; it is returned alongside. None without timestamps. Weeks start on
+    Monday; periods are in UTC."""
     if timestamps is None or len(timestamps) == 0:
         return None
     stamps = np.asarray(timestamps, dtype=np.int64)
-    span = int(stamps.max() - stamps.min())
+    users = np.asarray(users)
+    first, last = int(stamps.min()), int(stamps.max())
     name, freq = "year", "YS"
     for candidate, code, seconds in _PERIODS:
-        if span / seconds <= max_points:
+        if (last - first) / seconds <= max_points:
             name, freq = candidate, code
             break
-    when = pd.to_datetime(stamps, unit="s", utc=True).tz_convert(None)
-    frame = pd.DataFrame({"when": when, "user": np.asarray(users)})
-    if freq == "W":
-        starts = (frame["when"].dt.normalize() - pd.to_timedelta(frame["when"].dt.dayofweek, unit="D"))
+    step = 7 if freq == "W" else 1
+    low, high = (int(c) for c in _period_codes(np.array([first, last], dtype=np.int64), freq))
+    n_periods = (high - low) // step + 1
+    n_users = int(users.max()) + 1 if len(users) else 0
+    interactions = np.zeros(n_periods, np.int64)
+    # who was active when: a periods x users bitmap when small enough, else the distinct pairs
+    seen = np.zeros((n_periods, n_users), bool) if n_periods * n_users <= 200_000_000 else None
+    pairs: list[np.ndarray] = []
+    for start in range(0, len(stamps), _BLOCK):
+        period = (_period_codes(stamps[start: start + _BLOCK], freq) - low) // step
+        interactions += np.bincount(period, minlength=n_periods)
+        who = users[start: start + _BLOCK]
+        if seen is not None:
+            seen[period, who] = True
+        else:
+            pairs.append(np.unique(period * n_users + who))
+    if seen is not None:
+        active = seen.sum(axis=1)
     else:
-        starts = frame["when"].dt.to_period({"D": "D", "MS": "M", "YS": "Y"}[freq]).dt.start_time
-    grouped = frame.assign(period=starts).groupby("period", sort=True)
-    out = pd.DataFrame({
-        "interactions": grouped.size(),
-        "active_users": grouped["user"].nunique(),
-    }).reset_index()
-    full = pd.date_range(out["period"].min(), out["period"].max(), freq={"D": "D", "W": "W-MON", "MS": "MS", "YS": "YS"}[freq])
-    out = out.set_index("period").reindex(full, fill_value=0).rename_axis("period").reset_index()
+        active = np.bincount(np.unique(np.concatenate(pairs)) // n_users, minlength=n_periods)
+    unit = "D" if freq in ("D", "W") else ("M" if freq == "MS" else "Y")
+    starts = (low + step * np.arange(n_periods)).astype(f"datetime64[{unit}]").astype("datetime64[ns]")
+    out = pd.DataFrame({"period": starts, "interactions": interactions, "active_users": active.astype(np.int64)})
     return out, name
 
 
@@ -140,7 +182,7 @@ def profile_frames(inter: Interactions) -> dict[str, Any]:
 
     ``users`` / ``items``: :func:`count_histogram` of interactions per user / per item;
     ``long_tail``: :func:`long_tail` of item popularity; ``head_share``: share of interactions going to
-    the top 20% of items; ``values``: :func:`value_distribution` (None without values); ``value_kind``:
+    the popular items (top ``head_percent``% by interactions, :mod:`recsys.popularity_bands`); ``values``: :func:`value_distribution` (None without values); ``value_kind``:
     ``"rating"`` or ``"weight"``; ``time``: :func:`activity_over_time` frame (None without timestamps)
     and ``time_period`` its period name; ``medians``: median interactions per user and per item.
     """
@@ -152,6 +194,7 @@ def profile_frames(inter: Interactions) -> dict[str, Any]:
         "items": count_histogram(item_counts),
         "long_tail": long_tail(item_counts),
         "head_share": head_share(item_counts),
+        "head_percent": HEAD_PERCENT,
         "values": value_distribution(inter.values),
         "value_kind": "rating" if inter.explicit else "weight",
         "time": None if timeline is None else timeline[0],

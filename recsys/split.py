@@ -39,6 +39,13 @@ import pandas as pd
 from recsys.data import DataError, Interactions
 
 PROTOCOLS = ("random", "temporal", "global_temporal", "loo", "users")
+PROTOCOL_TITLES: dict[str, str] = {  # each split's short plain name, for people (never the key above)
+    "random": "Random 20% of each person's interactions",
+    "temporal": "Each person's most recent 20%",
+    "global_temporal": "Everything after a cut-off date",
+    "loo": "One interaction per person",
+    "users": "Whole new people",
+}
 VALIDATION_FRACTION = 0.1  # share of the training part carved out for validation, by default
 
 PROTOCOL_DESCRIPTIONS: dict[str, str] = {
@@ -541,3 +548,22 @@ def make_split(inter: Interactions, protocol: str, seed: int = 42, **options: An
     if protocol == "users":
         return user_split(inter, seed=seed, **options)
     raise DataError(f"Unknown split {protocol!r}. Choose one of: {', '.join(PROTOCOLS)}.")
+
+
+def nothing_to_test(split: Split) -> str:
+    """Why a split left nothing to test on, and what to do, in plain words (for a run that cannot be
+    scored). People with one interaction have nothing to learn from once it is hidden; items seen only
+    by the test part cannot be recommended."""
+    report = split.report
+    people = int(split.train.n_users)
+    singles = int((np.bincount(split.train.users, minlength=people) + np.bincount(split.test.users, minlength=people)
+                   <= 1).sum()) if people else 0
+    cold = int(report.get("cold_users") or 0)
+    detail = (f" {cold:,} people had a single interaction, so hiding it left nothing to learn from."
+              if cold else f" {singles:,} of {people:,} people have a single interaction." if singles else "")
+    return (
+        "There is nothing to test the model on: nothing this split set aside could be scored." + detail
+        + " A test needs people with several interactions (one row per person and item, the same person on many "
+        "rows). Check on the Data page that this file is a log of who did what, not a list of items or people; "
+        "if it is, try another way of testing, or add more history."
+    )

@@ -59,11 +59,14 @@ import numpy as np
 import pandas as pd
 
 from recsys.data import Catalog, DataError, Interactions
+from recsys.reading import open_regular_file
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_NAME = "tastemaker.db"
 MANIFEST = "manifest.json"
+REPORT_KEY = "report.key"
 MANIFEST_FORMAT = 1
+PREFERENCES = "preferences.json"  # small remembered choices of the studio (Store.preference)
 QUARANTINE = "quarantine"
 FULL_BELOW_BYTES = 1 << 20  # a file system with less free space than this counts as full
 BUSY_TIMEOUT_MS = 30_000
@@ -72,9 +75,9 @@ STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 _RUN_SETTABLE = frozenset({
     "status", "phase", "device", "error", "epochs_total", "started_at", "finished_at", "worker_id",
-    "summary", "ci", "estimate", "cancel_requested", "params", "tune",
+    "summary", "ci", "estimate", "cancel_requested", "params", "engine", "tune",
 })
-_RUN_JSON = frozenset({"summary", "ci", "estimate", "params", "tune"})
+_RUN_JSON = frozenset({"summary", "ci", "estimate", "params", "engine", "tune"})
 TRIAL_STATES = ("complete", "pruned", "failed")
 UPLOAD_SUFFIXES = (".csv", ".tsv", ".txt", ".dat", ".parquet", ".json", ".jsonl", ".xlsx", ".gz", ".zip")
 
@@ -158,9 +161,14 @@ _MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (kind, id)
     );
     """,
+    # engine: where the run trains (JSON: name, and for Spark the master, settings, versions, executors
+    # and times; '{}' is a local run).
+    3: """
+    ALTER TABLE runs ADD COLUMN engine TEXT NOT NULL DEFAULT '{}';
+    """,
     # tune: a tuning run's budget and, once searched, what the search found (NULL for a plain run);
     # trials: each finished trial of a tuning run, stored as it ends.
-    3: """
+    4: """
     ALTER TABLE runs ADD COLUMN tune TEXT;
     CREATE TABLE trials (
         run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -533,6 +541,38 @@ class Store:
     def log_path(self, name: str) -> Path:
         return self.home / "logs" / name
 
+    def report_key(self) -> bytes:
+        """The secret that keys people's pseudonyms in reports (:func:`recsys.report.pseudonym`): 32 random
+        bytes in ``report.key``, made the first time (readable by the owner only), so a person keeps one
+        pseudonym across reports. A read-only store without one gets a fresh key each time (pseudonyms then
+        hold within one report only)."""
+        path = self.home / REPORT_KEY
+        try:
+            key = path.read_bytes()
+            if len(key) == 32:
+                return key
+        except OSError:
+            pass
+        key = os.urandom(32)
+        if self.read_only:
+            return key
+        tmp = path.with_name(f".{REPORT_KEY}.{os.getpid()}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(key)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, path)  # first writer wins; the others read its key
+        except FileExistsError:
+            pass
+        except OSError:
+            return key
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+        return path.read_bytes()
+
     def staging_dir(self, run_id: int) -> Path:
         """Where this process writes a run's files before :meth:`finish_run` renames them into
         :meth:`run_dir` in the transaction that marks the run done (one per run and process)."""
@@ -550,12 +590,18 @@ class Store:
         columns: dict[str, str] | None = None,
         items: str | os.PathLike | bytes | None = None,
         source_name: str | None = None,
+        creator_column: str | None = None,
+        replace_catalog: bool = False,
+        items_name: str | None = None,
     ) -> int:
         """Register an interactions file (a path, or the uploaded bytes) and return its dataset id.
 
         The same bytes (sha256) uploaded again, with no column mapping or the same one, return the
-        existing id. ``columns`` maps roles (user, item, rating, time) to column names; ``items`` is an
-        optional item catalogue. Raises :class:`DataError` when the file cannot be used."""
+        existing id; a catalogue given with them is attached to that dataset (:meth:`attach_catalog`:
+        one it already has is replaced only with ``replace_catalog``). ``columns`` maps roles (user, item,
+        rating, time) to column names; ``items`` is an optional item catalogue (``items_name``: its file
+        name when ``items`` is bytes), ``creator_column`` its column saying who made each item (None:
+        detected by name, ``""``: none). Raises :class:`DataError` when the file cannot be used."""
         from recsys.data import catalog_coverage, load_interactions
 
         raw, _, label = _read_source(source, source_name)
@@ -563,11 +609,15 @@ class Store:
         wanted = _clean(dict(columns)) if columns else None
         existing = self._find_dataset(content_hash, wanted)
         if existing is not None and not self.dataset_problems(existing):
+            if items is not None:  # a catalogue given with data already saved attaches to it
+                self.attach_catalog(existing, items, replace=replace_catalog, source_name=items_name,
+                                    creator_column=creator_column)
             return existing
         inter = load_interactions(_named_bytes(raw, label), columns=columns)
-        catalog = self._load_catalog(items) if items is not None else None
+        catalog = self._load_catalog(items, creator_column, items_name) if items is not None else None
         if catalog is not None and inter.report is not None:
             inter.report.add_catalog(catalog_coverage(catalog, inter))  # coverage, and `content` shortlisted
+            inter.report.catalog["hash"] = catalog.report["hash"]
         if existing is not None:  # same bytes and mapping, but its stored copy is damaged: repair it
             return self._repair_dataset_files(existing, inter, catalog)
         report = _report_dict(inter)
@@ -628,11 +678,16 @@ class Store:
                 return int(row["id"])
         return None
 
-    def _load_catalog(self, items: str | os.PathLike | bytes) -> Catalog:
+    def _load_catalog(
+        self, items: str | os.PathLike | bytes, creator_column: str | None = None, source_name: str | None = None
+    ) -> Catalog:
         from recsys.data import load_items
 
-        raw, _, label = _read_source(items, None)
-        return load_items(_named_bytes(raw, label))
+        raw, _, label = _read_source(items, source_name)
+        catalog = load_items(_named_bytes(raw, label), creator_column=creator_column)
+        # tells a new catalogue (or the same read with another creator column) from the same again
+        catalog.report["hash"] = hashlib.sha256(raw + f"\0{creator_column}".encode()).hexdigest()
+        return catalog
 
     def _register(
         self, inter: Interactions, catalog: Catalog | None, *, name: str, source_name: str,
@@ -679,9 +734,8 @@ class Store:
         return dataset_id
 
     def _write_dataset_files(self, folder: Path, inter: Interactions, catalog: Catalog | None) -> None:
-        frame = inter.to_frame(original_ids=True)
         folder.mkdir(parents=True)
-        atomic_write(folder / "interactions.parquet", lambda tmp: frame.to_parquet(tmp, index=False))
+        atomic_write(folder / "interactions.parquet", inter.to_parquet)  # row group by row group
         if catalog is not None:
             cat_frame = catalog.frame.copy()
             cat_frame["item_id"] = cat_frame["item_id"].astype(str)
@@ -758,13 +812,7 @@ class Store:
                 f"Dataset {dataset_id}'s stored copy cannot be read ({'; '.join(problems)}): upload the same "
                 "file again to repair it, or run `python -m recsys doctor`."
             )
-        frame = pd.read_parquet(folder / "interactions.parquet")
-        inter = Interactions.from_frame(
-            frame, "user", "item",
-            value="value" if "value" in frame else None,
-            timestamp="timestamp" if "timestamp" in frame else None,
-            explicit=bool(meta["explicit"]),
-        )
+        inter = Interactions.from_parquet(folder / "interactions.parquet", explicit=bool(meta["explicit"]))
         catalog = None
         if meta["has_catalog"]:
             cat_frame = pd.read_parquet(folder / "catalog.parquet")
@@ -803,6 +851,121 @@ class Store:
         remove_tree(self.dataset_dir(dataset_id))
         self._forget_deleted([("dataset", int(dataset_id)), *(("run", int(r)) for r in run_ids)])
 
+    # -- what a dataset is about: its catalogue and its nouns ------------------------------------
+    def registered_dataset(
+        self, source: str | os.PathLike | bytes, columns: dict[str, str] | None = None, source_name: str | None = None
+    ) -> int | None:
+        """The id these bytes were already saved as (with no mapping, or the same mapping), else None: what
+        :meth:`add_dataset` would return without registering anything."""
+        raw, _, _ = _read_source(source, source_name)
+        wanted = _clean(dict(columns)) if columns else None
+        return self._find_dataset(hashlib.sha256(raw).hexdigest(), wanted)
+
+    @_faults_plain
+    def attach_catalog(
+        self, dataset_id: int, items: str | os.PathLike | bytes, replace: bool = False, source_name: str | None = None,
+        creator_column: str | None = None,
+    ) -> bool:
+        """Give a saved dataset an item catalogue (a path or the uploaded bytes; ``creator_column`` as in
+        :meth:`add_dataset`). A dataset that already has a different one keeps it unless ``replace`` (then
+        :class:`StoreError` says so); the same catalogue again changes nothing. The dataset's report gets
+        the new coverage. Returns True when the stored catalogue changed. Runs keep their models: a
+        catalogue only names and describes items (a content-based run trained on the old one keeps what
+        it learnt)."""
+        from recsys.data import catalog_coverage
+
+        raw, _, label = _read_source(items, source_name)
+        catalog = self._load_catalog(raw, creator_column, label)
+        meta = self.dataset(dataset_id)
+        folder = self.dataset_dir(dataset_id)
+        if meta["has_catalog"]:
+            old = folder / "catalog_report.json"
+            old_hash = json.loads(old.read_text()).get("hash") if old.is_file() else None
+            if old_hash == catalog.report["hash"]:
+                return False
+            if not replace:
+                raise StoreError(
+                    f"Dataset {meta['name']!r} already has an item catalogue: say that the new one ({label}) "
+                    "replaces it, or keep the old one."
+                )
+        inter, _ = self.load_dataset(dataset_id)
+        coverage = catalog_coverage(catalog, inter)
+        report = _with_catalog(meta["report"], coverage, catalog.report["hash"])
+        staging = self.home / "datasets" / f".staging-catalog-{int(dataset_id)}-{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            staging.mkdir(parents=True)
+            cat_frame = catalog.frame.copy()
+            cat_frame["item_id"] = cat_frame["item_id"].astype(str)
+            atomic_write(staging / "catalog.parquet", lambda tmp: cat_frame.to_parquet(tmp, index=False))
+            atomic_write_bytes(staging / "catalog_report.json", _json(_clean(catalog.report)).encode())
+            with self.transaction() as conn:
+                cur = conn.execute("UPDATE datasets SET has_catalog=1, report=? WHERE id=?",
+                                   (_json(_clean(report)), int(dataset_id)))
+                if cur.rowcount == 0:
+                    raise StoreError(f"There is no dataset {dataset_id}; it may have been deleted.")
+                for name in ("catalog_report.json", "catalog.parquet"):  # the report first: a half-done
+                    os.replace(staging / name, folder / name)  # swap leaves a catalogue that still reads
+                row = conn.execute("SELECT * FROM datasets WHERE id=?", (int(dataset_id),)).fetchone()
+                _write_manifest(folder, "dataset", int(dataset_id), _row_for_manifest(row))
+            _fsync_dir(folder)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return True
+
+    def dataset_nouns(self, dataset_id: int) -> dict[str, str] | None:
+        """The words a person chose for this dataset's items, people and interactions
+        (:class:`recsys.nouns.Nouns` as a dict), or None when they were never set (then they are detected
+        from the column names: :func:`recsys.nouns.dataset_nouns`)."""
+        nouns = (self.dataset(dataset_id)["report"] or {}).get("nouns")
+        return dict(nouns) if isinstance(nouns, dict) else None
+
+    @_faults_plain
+    def set_dataset_nouns(self, dataset_id: int, nouns: dict[str, str] | None) -> None:
+        """Store the words for a dataset's items, people and interactions with the dataset (in its report
+        and manifest); None forgets them, so they are detected again."""
+        with self.transaction() as conn:
+            row = conn.execute("SELECT report FROM datasets WHERE id=?", (int(dataset_id),)).fetchone()
+            if row is None:
+                raise StoreError(f"There is no dataset {dataset_id}; it may have been deleted.")
+            report = json.loads(row["report"] or "{}")
+            if nouns is None:
+                report.pop("nouns", None)
+            else:
+                report["nouns"] = {str(k): str(v) for k, v in dict(nouns).items()}
+            conn.execute("UPDATE datasets SET report=? WHERE id=?", (_json(_clean(report)), int(dataset_id)))
+            row = conn.execute("SELECT * FROM datasets WHERE id=?", (int(dataset_id),)).fetchone()
+            if self.dataset_dir(dataset_id).is_dir():
+                _write_manifest(self.dataset_dir(dataset_id), "dataset", int(dataset_id), _row_for_manifest(row))
+
+    # -- small preferences of the studio (the dataset last opened...) ----------------------------
+    def preference(self, name: str, default: Any = None) -> Any:
+        """A remembered value (``preferences.json`` in the data folder), or ``default``."""
+        try:
+            values = json.loads((self.home / PREFERENCES).read_text())
+        except (OSError, ValueError):
+            return default
+        return values.get(str(name), default) if isinstance(values, dict) else default
+
+    def set_preference(self, name: str, value: Any) -> bool:
+        """Remember ``value`` under ``name`` (JSON values). Best effort: False when the folder cannot be
+        written (a read-only or full store still works, it just forgets)."""
+        if self.read_only:
+            return False
+        path = self.home / PREFERENCES
+        try:
+            values = json.loads(path.read_text()) if path.is_file() else {}
+        except (OSError, ValueError):
+            values = {}
+        values = values if isinstance(values, dict) else {}
+        if values.get(str(name)) == value:
+            return True
+        values[str(name)] = value
+        try:
+            atomic_write_bytes(path, _json(_clean(values)).encode())
+        except OSError:
+            return False
+        return True
+
     # -- runs ------------------------------------------------------------------------------------
     def create_run(
         self,
@@ -817,9 +980,11 @@ class Store:
         is_baseline: bool = False,
         status: str = "queued",
         k: int = 10,
+        engine: dict[str, Any] | None = None,
         tune: dict[str, Any] | None = None,
     ) -> int:
-        """Insert a run row (``queued`` unless told otherwise) and return its id. ``tune`` (a budget, e.g.
+        """Insert a run row (``queued`` unless told otherwise) and return its id. ``engine`` is where it
+        trains (:func:`recsys.engines.engine_settings`; None: locally); ``tune`` (a budget, e.g.
         ``{"minutes": 5, "trials": None}``) makes it a tuning run. Use :func:`recsys.jobs.submit` to queue
         training; this is the low-level insert."""
         if status not in STATUSES:
@@ -830,11 +995,13 @@ class Store:
             _reserve_ids(conn, "runs", self.home / "runs")
             cur = conn.execute(
                 "INSERT INTO runs (dataset_id, model, params, protocol, seed, k, device_requested, status,"
-                " is_baseline, epochs_total, estimate, created_at, tune) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " is_baseline, epochs_total, estimate, created_at, engine, tune)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     int(dataset_id), str(model), _json(_clean(params or {})), str(protocol), int(seed), int(k),
                     str(device_requested or "auto"), status, int(is_baseline), epochs_total,
-                    _json(_clean(estimate or {})), time.time(), None if tune is None else _json(_clean(tune)),
+                    _json(_clean(estimate or {})), time.time(), _json(_clean(engine or {})),
+                    None if tune is None else _json(_clean(tune)),
                 ),
             )
             return int(cur.lastrowid)
@@ -1061,16 +1228,35 @@ class Store:
             raise self._damaged_files(run_id, "evaluation", exc) from exc
         return document, per_user, users, recs
 
-    def run_recommendations(self, run_id: int) -> pd.DataFrame:
+    def run_recommendations(self, run_id: int, staged: bool = False) -> pd.DataFrame:
         """Top-20 recommendations for every user of a finished run: user, item, rank, score, in the
-        file's own ids; from the serving model, never an item the user has anywhere in the data."""
-        path = self.run_dir(run_id) / "recommendations.parquet"
+        file's own ids; from the serving model, never an item the user has anywhere in the data. With
+        ``staged``: the ones this process has just written into :meth:`staging_dir` (the worker, before
+        the run is done)."""
+        path = (self.staging_dir(run_id) if staged else self.run_dir(run_id)) / "recommendations.parquet"
         if not path.exists():
             raise StoreError(f"Run {run_id} has no recommendations (status: {self.run(run_id)['status']}).")
         try:
             return pd.read_parquet(path)
         except Exception as exc:  # noqa: BLE001 - a damaged file must read as one sentence
             raise self._damaged_files(run_id, "recommendations", exc) from exc
+
+    def save_run_exposure(self, run_id: int, exposure: dict[str, Any]) -> None:
+        """Write a run's exposure figures (:func:`recsys.exposure.list_exposure`, a JSON-able dict) into its
+        staging folder, beside the recommendations they were computed from."""
+        folder = self.staging_dir(run_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(folder / "exposure.json", _json(_clean(exposure)).encode())
+
+    def run_exposure(self, run_id: int) -> dict[str, Any] | None:
+        """The exposure figures stored with a finished run; None for runs stored before they were kept."""
+        path = self.run_dir(run_id) / "exposure.json"
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except Exception as exc:  # noqa: BLE001 - a damaged file must read as one sentence
+            raise self._damaged_files(run_id, "exposure figures", exc) from exc
 
     # -- workers and the queue (the run-state changes recsys.jobs asks for) -------------------------
     def workers(self) -> list[dict[str, Any]]:
@@ -1436,6 +1622,45 @@ class Store:
         recs["item"] = recs["item"].astype(str) if recs["item"].dtype == object else recs["item"]
         atomic_write(folder / "recommendations.parquet", lambda tmp: recs.to_parquet(tmp, index=False))
 
+    # -- what finished runs cost (read by recsys.jobs to calibrate its estimates) ------------------
+    def save_run_usage(self, run_id: int, usage: dict[str, Any]) -> None:
+        """Record what a finished run used (``peak_memory_bytes``: the worker's peak resident memory
+        during the run, or the GPU's peak allocation) in ``runs/<id>/usage.json``."""
+        folder = self.run_dir(run_id)
+        if folder.is_dir():
+            atomic_write_bytes(folder / "usage.json", _json(_clean(dict(usage))).encode())
+
+    def run_costs(self, model: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        """The newest finished (``done``) runs trained on this machine (not on Spark, whose times are the
+        cluster's) without tuning (a tuning run's time is its budget, not what the model costs), of
+        ``model`` when given, with what each cost and on what data: ``id, model, params,
+        device, seconds`` (start to finish), ``epochs_done``, ``is_baseline``, ``n_users, n_items,
+        n_interactions`` (of the whole dataset), ``estimate`` (the dict stored when it was queued) and
+        ``peak_memory_bytes`` (None where it was not measured)."""
+        clause, args = ("AND r.model=?", (str(model),)) if model is not None else ("", ())
+        sql = f"""
+            SELECT r.id, r.model, r.params, r.device, r.estimate, r.is_baseline,
+                r.finished_at - r.started_at AS seconds,
+                (SELECT COUNT(*) FROM epochs e WHERE e.run_id=r.id) AS epochs_done,
+                d.n_users, d.n_items, d.n_interactions
+            FROM runs r JOIN datasets d ON d.id = r.dataset_id
+            WHERE r.status='done' AND r.started_at IS NOT NULL AND r.finished_at IS NOT NULL
+                AND COALESCE(json_extract(r.engine, '$.name'), 'local') = 'local' AND r.tune IS NULL {clause}
+            ORDER BY r.id DESC LIMIT ?
+        """
+        with self.connect() as conn:
+            rows = [dict(r) for r in conn.execute(sql, (*args, int(limit))).fetchall()]
+        for row in rows:
+            row["params"] = json.loads(row["params"] or "{}")
+            row["estimate"] = json.loads(row["estimate"] or "{}")
+            row["is_baseline"] = bool(row["is_baseline"])
+            usage = self.run_dir(row["id"]) / "usage.json"
+            try:
+                row["peak_memory_bytes"] = json.loads(usage.read_text()).get("peak_memory_bytes")
+            except (OSError, ValueError):
+                row["peak_memory_bytes"] = None
+        return rows
+
 
 @dataclass
 class Sweep:
@@ -1742,13 +1967,13 @@ _RUN_COLUMNS = (
     "id", "dataset_id", "dataset_name", "model", "params", "protocol", "seed", "k", "device_requested", "device",
     "status", "phase", "error", "is_baseline", "cancel_requested", "worker_id", "created_at", "started_at",
     "finished_at", "duration_seconds", "epochs_done", "epochs_total", "last_loss", "last_validation",
-    "epoch_seconds", "estimate", "summary", "ci", "tune", "trials_done",
+    "epoch_seconds", "estimate", "summary", "ci", "engine", "tune", "trials_done",
 )
 
 
 def _run_record(row: sqlite3.Row) -> dict[str, Any]:
     rec = {key: row[key] for key in row.keys() if key in _RUN_COLUMNS}
-    for key in ("params", "estimate", "summary", "ci"):
+    for key in ("params", "estimate", "summary", "ci", "engine"):
         rec[key] = json.loads(row[key] or "{}")
     rec["tune"] = json.loads(row["tune"]) if row["tune"] else None  # None: not a tuning run
     rec["trials_done"] = int(row["trials_done"] or 0)
@@ -1796,9 +2021,8 @@ def _read_source(source, source_name: str | None) -> tuple[bytes, str, str]:
         label = source_name or str(getattr(source, "name", "upload"))
     else:
         path = Path(source)
-        if not path.is_file():
-            raise DataError(f"No file at {path}: check the path.")
-        raw, label = path.read_bytes(), source_name or path.name
+        with open_regular_file(path) as fh:  # a folder, FIFO or device is refused before any read
+            raw, label = fh.read(), source_name or path.name
     label = Path(str(label)).name or "upload"
     suffixes = [s.lower() for s in Path(label).suffixes][-2:]
     suffix = "".join(s for s in suffixes if s in UPLOAD_SUFFIXES) or ".csv"
@@ -1827,6 +2051,21 @@ def _report_dict(inter: Interactions) -> dict:
     if isinstance(report, dict):
         return report
     return report.to_dict() if hasattr(report, "to_dict") else {}
+
+
+def _with_catalog(report: dict, coverage: dict, catalog_hash: str) -> dict:
+    """A dataset's report dict with a new catalogue's coverage in place of the old one's (its warning
+    and its content-model suggestion recomputed)."""
+    from recsys.data import DataReport
+
+    old = DataReport.from_dict(report or {})
+    old.warnings = [w for w in old.warnings if "have no catalogue entry" not in w]
+    old.suggested_models = [m for m in old.suggested_models if m.get("model") != "content"]
+    old.add_catalog(coverage)
+    out = dict(report or {})
+    out.update({k: v for k, v in old.to_dict().items() if k in ("warnings", "suggested_models", "catalog")})
+    out["catalog"] = dict(out.get("catalog") or {}, hash=catalog_hash)
+    return out
 
 
 def _frame_hash(frame: pd.DataFrame) -> str:

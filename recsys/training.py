@@ -28,6 +28,12 @@ class TrainingDiverged(ArithmeticError):
         super().__init__(f"the loss became {self.what} at epoch {epoch}")
 
 
+class TrainingStopped(Exception):
+    """Training was stopped on request (``on_epoch`` returning True) by an engine that, unlike
+    :func:`run_epochs`, cannot hand back a usable model part-way (Spark returns factors only at the
+    end); the caller treats it as a cancel."""
+
+
 def run_epochs(
     epochs: int,
     run_one_epoch: Callable[[int], float | dict[str, float]],

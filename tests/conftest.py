@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,7 +71,14 @@ def _stop_workers(home: Path) -> None:
 @pytest.fixture(scope="session")
 def streamlit_server(tmp_path_factory) -> Iterator[Server]:
     """``streamlit run app.py`` headless on a free port, polled until ``/_stcore/health`` says ok."""
-    home = tmp_path_factory.mktemp("browser-home")
+    with run_streamlit(tmp_path_factory.mktemp("browser-home")) as server:
+        yield server
+
+
+@contextmanager
+def run_streamlit(home: Path) -> Iterator[Server]:
+    """``streamlit run app.py`` on ``home`` (its TASTEMAKER_HOME), headless on a free port, polled until
+    ``/_stcore/health`` says ok; stopped (with the workers it started) on the way out."""
     log = home / "streamlit.log"
     port = _free_port()
     url = f"http://127.0.0.1:{port}"

@@ -336,7 +336,9 @@ def test_demo_loads_with_known_numbers():
     assert report.cold_users == 0 and report.time_range["start"] == "1996-03-29"
     assert report.density == pytest.approx(100836 / (610 * 9724))
     counts = np.sort(inter.item_counts())[::-1]
-    assert report.top_items == 98 and report.top_items_share == pytest.approx(counts[:98].sum() / 100836)
+    assert report.top_percent == 10 and report.top_items == 973  # 10% of the 9,724 rated movies, rounded up
+    assert report.top_items_share == pytest.approx(counts[:973].sum() / 100836)
+    assert report.hits_items == 98 and report.hits_share == pytest.approx(counts[:98].sum() / 100836)
     assert isinstance(catalog, Catalog) and len(catalog.frame) == 9742
     assert report.catalog["items_in_both"] == 9724 and report.catalog["catalog_items_without_interactions"] == 18
 
@@ -351,7 +353,7 @@ def test_report_round_trips_through_json():
 
 def test_report_text_mentions_the_essentials():
     text = load_interactions(ODD / "duplicates_explicit.csv").report.to_text()
-    for phrase in ("3 ratings from 2 users on 2 items", "Duplicates: 3 repeated rows", "Density", "Long tail",
+    for phrase in ("3 ratings from 2 users on 2 items", "Duplicates: 3 repeated rows", "Density", "Popular items",
                    "Cold users", "Suggested split", "Suggested models"):
         assert phrase in text
 
@@ -431,3 +433,65 @@ def test_random_damage_only_ever_raises_data_error():
                 load(blob)
             except DataError as exc:
                 assert "\n" not in str(exc)
+
+
+# -- the commands that load data print its warnings --------------------------------------------
+
+
+def _warned_file(tmp_path: Path) -> Path:
+    """A book-sales file with a row that has no customer and a repeated header: two warnings' worth."""
+    rows = ["customer,book,quantity"] + [f"c{c},b{(c * 3 + k) % 11},{1 + k}" for c in range(12) for k in range(4)]
+    rows[7:7] = [",b1,2", "customer,book,quantity"]
+    path = tmp_path / "sales.csv"
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("command", ["train", "submit"])
+def test_train_and_submit_print_the_data_warnings(tmp_path, command):
+    path = _warned_file(tmp_path)
+    args = {"train": ["--model", "popularity", "--out", str(tmp_path / "model")],
+            "submit": ["--model", "popularity"]}[command]
+    env = {**__import__("os").environ, "TASTEMAKER_HOME": str(tmp_path / "home")}
+    proc = subprocess.run([sys.executable, "-m", "recsys", command, str(path), *args], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
+    assert any("Dropped 2 of 50 rows" in w and "repeated header row (1, e.g. line 9)" in w
+               and "missing user id (1, e.g. line 8)" in w for w in warnings), proc.stderr
+    assert any("Only 48 interactions" in w for w in warnings)
+    assert "Traceback" not in proc.stderr
+
+
+def test_to_parquet_writes_row_groups_equal_to_the_frame(tmp_path):
+    import pyarrow.parquet as pq
+
+    text_ids = load_interactions(ODD / "duplicates_plays.csv")  # text ids, weights, timestamps
+    int_ids = load_interactions(ODD / "movielens.dat")
+    for inter in (text_ids, int_ids):
+        path = tmp_path / "x.parquet"
+        inter.to_parquet(path, rows_per_group=2)
+        assert pq.ParquetFile(path).num_row_groups == (len(inter) + 1) // 2
+        back = pd.read_parquet(path)
+        expected = inter.to_frame()
+        assert back.columns.tolist() == expected.columns.tolist()
+        for col in expected.columns:
+            assert back[col].tolist() == expected[col].tolist(), col
+
+
+def test_from_parquet_numbers_as_from_frame(tmp_path):
+    from recsys.data import Interactions
+
+    for name in ("duplicates_plays.csv", "movielens.dat", "leading_zeros.csv", "events.csv"):
+        inter = load_interactions(ODD / name)
+        path = tmp_path / f"{name}.parquet"
+        inter.to_parquet(path)
+        back = Interactions.from_parquet(path, explicit=inter.explicit)
+        again = Interactions.from_frame(inter.to_frame(), "user", "item",
+                                        value="value" if inter.values is not None else None,
+                                        timestamp="timestamp" if inter.timestamps is not None else None)
+        for field in ("users", "items", "user_ids", "item_ids", "values", "timestamps"):
+            mine, theirs = getattr(back, field), getattr(again, field)
+            assert (mine is None) == (theirs is None), (name, field)
+            if mine is not None:
+                assert list(mine) == list(theirs) and mine.dtype == theirs.dtype, (name, field)

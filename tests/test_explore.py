@@ -224,9 +224,8 @@ class SimilarityOnly(CosineItems):
     def item_embeddings(self):
         return None
 
-    def _item_similarities(self, items):
-        unit = torch.nn.functional.normalize(self.item_vectors_.float(), dim=1)
-        return unit[items] @ unit.T
+    def _similarity_vectors(self):
+        return self.item_vectors_
 
 
 def test_embedding_map_from_similarities(data, catalog):
@@ -268,6 +267,8 @@ def test_recommendations_with_reasons(data, catalog, cos, pop):
     # held out from training: u06's Heat is in the full data but not in what the model saw
     seen = explore.recommendations_for_user(cos, "u06", catalog, k=3, everything=_interactions_with("u06", "m2"))
     assert seen["picked_later"].tolist() == [True, False, False]
+    assert seen.attrs["held_out"] == 1  # Heat: in the data, not in what the model trained on
+    assert explore.recommendations_for_user(cos, "u06", catalog, k=3, everything=data).attrs["held_out"] == 0
     popular = explore.recommendations_for_user(pop, "u06", catalog, k=2)
     assert popular["title"].tolist() == ["Amelie", "Babel"]  # the two most watched films u06 has not seen
     assert (popular["because"] == "Popular with everyone").all()
@@ -318,131 +319,3 @@ def test_all_recommendations_csv(data, catalog, pop):
     assert first["title"].tolist() == ["Amelie", "Babel"]  # u00 saw every action film
     text = explore.recommendations_csv(pop, catalog, k=2).decode("utf-8")
     assert text.splitlines()[0] == "user,rank,item,title,score" and len(text.splitlines()) == 41
-
-
-# -- leaderboard ----------------------------------------------------------------------------------
-def _taste_groups(n_users: int = 300, n_items: int = 60, per_user: int = 8, seed: int = 1) -> Interactions:
-    """Two taste groups of users over two halves of the catalogue, skewed popularity within each half."""
-    rng = np.random.default_rng(seed)
-    half = n_items // 2
-    weights = 1.0 / np.arange(1, half + 1)
-    weights /= weights.sum()
-    rows = []
-    for user in range(n_users):
-        offset = 0 if user % 2 == 0 else half
-        for item in rng.choice(half, size=per_user, replace=False, p=weights):
-            rows.append((f"u{user:03d}", f"m{offset + item:02d}"))
-    return Interactions.from_frame(pd.DataFrame(rows, columns=["user", "item"]), "user", "item")
-
-
-@pytest.fixture(scope="module")
-def board_setup():
-    from recsys.evaluation import evaluate
-    from recsys.split import make_split
-
-    inter = _taste_groups()
-    split = make_split(inter, "random", seed=7)
-    models = {1: Popularity(device="cpu"), 2: CosineItems(device="cpu"), 3: RandomModel(device="cpu")}
-    evaluations = {rid: evaluate(m.fit(split.train), split, k=10) for rid, m in models.items()}
-    runs = pd.DataFrame(
-        {
-            "id": [1, 2, 3, 4, 5],
-            "model": ["popularity", "cosine-items", "random", "cosine-items", "popularity"],
-            "status": ["done", "done", "done", "failed", "done"],
-            "protocol": ["random", "random", "random", "random", "temporal"],
-            "seed": [7, 7, 7, 7, 7],
-            "is_baseline": [True, False, False, False, True],
-            "duration_seconds": [0.5, 1.25, 0.4, None, 0.3],
-            "device": ["cpu"] * 5,
-        }
-    )
-    return inter, split, runs, evaluations
-
-
-def test_finished_runs_and_split_choices(board_setup):
-    _, _, runs, _ = board_setup
-    done = explore.finished_runs(runs)
-    assert done["id"].tolist() == [5, 3, 2, 1]  # newest first, the failed run left out
-    assert done.loc[0, "label"] == "Popularity · run #5 (temporal split, seed 7)"
-    choices = explore.split_choices(runs)
-    assert choices[["protocol", "runs"]].values.tolist() == [["random", 3], ["temporal", 1]]
-    same = explore.leaderboard_runs(runs, "random", 7)
-    assert same["id"].tolist() == [3, 2, 1] and same.loc[2, "label"] == "Popularity · run #1"
-    assert explore.baseline_run_id(same) == 1
-    assert explore.baseline_run_id(same[same["model"] != "popularity"]) is None
-    assert explore.finished_runs(pd.DataFrame()).empty
-    waiting = runs.assign(status=["done", "running", "queued", "failed", "cancelled"])
-    assert explore.pending_runs(waiting)["id"].tolist() == [2, 3]
-    assert explore.pending_runs(runs).empty
-
-
-def test_leaderboard_against_popularity(board_setup):
-    _, _, runs, evaluations = board_setup
-    same = explore.leaderboard_runs(runs, "random", 7)
-    board = explore.leaderboard(same, evaluations, selected=3, n_resamples=500)
-    ndcg = board[board["metric"] == "ndcg"].set_index("run_id")
-    assert ndcg.loc[1, "vs_baseline_badge"] == "—" and ndcg.loc[1, "vs_baseline"] == 0
-    assert ndcg.loc[2, "vs_baseline_badge"] == "▲ better"  # taste groups: neighbours beat popularity
-    assert ndcg.loc[3, "vs_baseline_badge"] == "▼ worse"
-    assert ndcg.loc[2, "vs_baseline_p"] < 0.01
-    assert ndcg.loc[3, "vs_selected_badge"] == "—" and ndcg.loc[2, "vs_selected_badge"] == "▲ better"
-    assert ndcg.loc[2, "baseline"] == pytest.approx(evaluations[1].summary["ndcg"])
-    assert ndcg.loc[2, "value"] == pytest.approx(evaluations[2].summary["ndcg"])
-    assert ndcg.loc[2, "ci_low"] <= ndcg.loc[2, "value"] <= ndcg.loc[2, "ci_high"]
-    assert ndcg.loc[2, "seconds"] == 1.25 and ndcg.loc[2, "title"] == "Ranking quality: right items near the top"
-    coverage = board[board["metric"] == "coverage"].set_index("run_id")
-    assert np.isnan(coverage.loc[2, "ci_low"]) and coverage.loc[2, "vs_baseline_badge"] == ""
-    novelty = board[board["metric"] == "novelty"].set_index("run_id")
-    assert novelty.loc[3, "vs_baseline_badge"] == "▲ higher"  # random picks are less popular: not "better"
-
-
-def test_leaderboard_table_chart_rows_and_csv(board_setup):
-    _, _, runs, evaluations = board_setup
-    board = explore.leaderboard(explore.leaderboard_runs(runs, "random", 7), evaluations, n_resamples=200)
-    table = explore.leaderboard_table(board)
-    assert table["run_id"].tolist() == [2, 1, 3]  # best NDCG first
-    assert {"Model", "NDCG@10", "Hit rate@10", "Coverage", "vs Popularity", "Training time (s)", "Device"} <= set(table.columns)
-    assert table.loc[0, "vs Popularity"] == "▲ better" and table.loc[0, "Device"] == "CPU"
-    bars = explore.metric_comparison(board, "ndcg")
-    assert bars["run_id"].tolist() == [2, 1, 3]
-    assert (bars["err_minus"] >= 0).all() and (bars["err_plus"] > 0).all()
-    assert (explore.metric_comparison(board, "coverage")["err_plus"] == 0).all()
-    points = explore.tradeoff(board, "ndcg", "novelty")
-    assert len(points) == 3 and points.set_index("run_id").loc[2, "y"] == pytest.approx(evaluations[2].summary["ndcg"])
-    text = explore.leaderboard_csv(board).decode("utf-8").splitlines()
-    assert len(text) == 4
-    header = text[0].split(",")
-    assert header[:3] == ["run", "model", "label"] and {"ndcg", "ndcg low", "ndcg p-value", "seconds"} <= set(header)
-    assert explore.metric_help("ndcg").startswith("NDCG@10: ")
-
-
-def test_rating_errors_rank_lowest_first(board_setup):
-    from dataclasses import replace
-
-    _, _, runs, evaluations = board_setup
-    rated = {rid: replace(e, summary={**e.summary, "rmse": rmse}) for (rid, e), rmse in zip(evaluations.items(), [1.1, 0.8, 1.5], strict=True)}
-    board = explore.leaderboard(explore.leaderboard_runs(runs, "random", 7), rated, n_resamples=100)
-    rows = explore.metric_comparison(board, "rmse")
-    assert rows["run_id"].tolist() == [2, 1, 3] and rows["title"].iloc[0].startswith("Typical rating error")
-    assert rows.set_index("run_id").loc[2, "vs_baseline"] == pytest.approx(-0.3)
-    assert "RMSE" in explore.leaderboard_table(board).columns
-
-
-def test_segment_breakdown(board_setup):
-    inter, split, runs, evaluations = board_setup
-    parts = explore.segment_breakdown(inter, "random", 7, {"Pop": evaluations[1], "Neighbours": evaluations[2]})
-    assert set(parts["label"]) == {"Pop", "Neighbours"}
-    assert set(parts["kind"]) == {"user activity", "item popularity"}
-    heads = parts[(parts["kind"] == "item popularity") & (parts["label"] == "Pop")]
-    # popularity fills its lists with the top 20% of items, except where a person has seen them all
-    assert heads["rec_share"].iloc[0] > 0.85
-    assert heads["rec_share"].sum() == pytest.approx(1.0)
-    # stored without its top-k lists (as the run store keeps it): the model ranks the test users again
-    from dataclasses import replace
-
-    bare = {"Pop": replace(evaluations[1], recs=None)}
-    assert set(explore.segment_breakdown(inter, "random", 7, bare)["kind"]) == {"user activity"}
-    again = explore.segment_breakdown(inter, "random", 7, bare, models={"Pop": Popularity(device="cpu").fit(split.train)})
-    pd.testing.assert_frame_equal(again, parts[parts["label"] == "Pop"].reset_index(drop=True))
-    with pytest.raises(DataError, match="different version"):
-        explore.segment_breakdown(inter, "random", 8, {"Pop": evaluations[1]})

@@ -281,3 +281,12 @@ def test_mean_ci_bootstrap_and_normal_agree_on_a_large_sample():
     assert normal[1] - normal[0] == pytest.approx(2 * 1.959964 * x.std(ddof=1) / math.sqrt(4000))
     np.testing.assert_allclose(boot, normal, atol=0.01)
     assert m.mean_ci(np.array([0.3])) == (0.3, 0.3)
+
+
+def test_paired_bootstrap_without_the_interval_keeps_the_test():
+    rng = np.random.default_rng(0)
+    a = rng.random(500)
+    clear = m.paired_bootstrap(a + 0.1, a, n_resamples=500, interval=False)
+    assert np.isnan(clear["ci_low"]) and np.isnan(clear["ci_high"])
+    assert clear["mean_diff"] == pytest.approx(0.1) and clear["p_value"] == pytest.approx(1 / 501)
+    assert m.paired_bootstrap(a, a, n_resamples=200, interval=False)["p_value"] == 1.0

@@ -450,21 +450,65 @@ def test_fold_in_recommends_for_a_new_user_or_says_it_cannot(name, fitted):
         assert (items % 2 == 0).all(), f"{name} fold-in of even items recommended {items}"
 
 
-NO_ITEM_SIMILARITY = {"popularity", "random"}  # rank without any notion of one item being like another
+NO_SIMILARITY = {"popularity", "random"}  # they learn nothing about what items have in common
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_similar_items_exclude_the_item_itself(name, fitted):
+def test_item_similarity_is_on_one_scale(name, fitted):
+    """Heatmaps and "more like this" read every model the same way: an item with itself is 1, values
+    lie in [-1, 1], A-B equals B-A, and the model says in words what the number is."""
     model = fitted[name]
-    if name in NO_ITEM_SIMILARITY:
-        with pytest.raises(ModelError, match="no notion of item similarity"):
+    items = np.arange(12)
+    if name in NO_SIMILARITY:
+        with pytest.raises(ModelError, match="similarity"):
             model.similar_items(4, k=5)
+        with pytest.raises(ModelError, match="similarity"):
+            model.item_similarity_matrix(items)
         return
-    items, sims = model.similar_items(4, k=5)  # every other model must answer
-    assert 0 < len(items) <= 5 and 4 not in items.tolist()
-    assert np.isfinite(sims).all() and np.all(np.diff(sims) <= 1e-6)
-    grid = model.item_similarity_matrix(np.array([0, 1, 2]))
-    assert grid.shape == (3, 3) and np.isfinite(grid).all()
+    assert type(model).similarity_basis.startswith("the cosine of")
+    grid = model.item_similarity_matrix(items)
+    assert grid.shape == (12, 12) and np.isfinite(grid).all()
+    np.testing.assert_allclose(np.diag(grid), 1.0, atol=1e-6)
+    assert grid.min() >= -1.0 and grid.max() <= 1.0
+    np.testing.assert_allclose(grid, grid.T, atol=1e-5)
+    similar, sims = model.similar_items(4, k=5)
+    assert len(similar) == 5 and 4 not in similar.tolist()
+    assert np.all(np.diff(sims) <= 1e-6) and sims.min() >= -1.0 and sims.max() <= 1.0
+    # "more like this" and the heatmap give the same number for the same pair
+    np.testing.assert_allclose(sims, model.item_similarity_matrix(np.r_[4, similar])[0, 1:], atol=1e-5)
+    if name in PERSONALISED:  # the checkerboard: what is like an even item is even
+        assert (similar % 2 == 0).all(), f"{name}: items like item 4 were {similar}"
+        same = grid[np.ix_(items % 2 == 0, items % 2 == 0)][~np.eye(6, dtype=bool)]
+        other = grid[np.ix_(items % 2 == 0, items % 2 == 1)]
+        assert same.mean() > other.mean() + 0.05, f"{name}: same parity {same.mean():.3f}, other {other.mean():.3f}"
+
+
+@pytest.mark.parametrize("name", ["itemknn", "userknn", "ease", "ials"])
+def test_an_item_nobody_chose_is_like_itself_and_nothing_else(name):
+    data = IMPLICIT
+    lonely = Interactions(  # one more item in the catalogue, with no interactions
+        users=data.users, items=data.items, user_ids=data.user_ids,
+        item_ids=np.append(data.item_ids, "i999"), values=data.values, explicit=False,
+    )
+    model = new_model(name).fit(lonely)
+    grid = model.item_similarity_matrix(np.array([0, 2, N_ITEMS]))
+    assert grid[2, 2] == pytest.approx(1.0)
+    if name != "ials":  # factor models give an unseen item its (small) initial vector
+        np.testing.assert_allclose(grid[2, :2], 0.0, atol=1e-6)
+
+
+def test_ease_similarity_reads_as_similarity():
+    """EASE's raw weights are small with a zero diagonal (a nearly blank heatmap); the cosine of its
+    weight rows puts items of one taste far above items of the other."""
+    model = new_model("ease").fit(IMPLICIT)
+    raw = model.weights_[:6, :6].cpu().numpy()
+    assert np.allclose(np.diag(raw), 0) and np.abs(raw).max() < 0.5
+    grid = model.item_similarity_matrix(np.arange(6))
+    assert np.diag(grid) == pytest.approx(np.ones(6))
+    even = np.arange(6) % 2 == 0
+    same = np.equal.outer(even, even) & ~np.eye(6, dtype=bool)
+    assert grid[same].min() > 0.2 > raw[same].max()  # raw weights of 0.02-0.1 now read 0.24-0.52
+    np.testing.assert_allclose(grid[~np.equal.outer(even, even)], 0.0, atol=1e-6)  # other taste: nothing shared
 
 
 @pytest.mark.parametrize("name", ALL)

@@ -47,7 +47,7 @@ def test_long_tail_and_head_share():
     assert tail["rank"].tolist() == [1, 2, 3, 4]
     assert tail["interactions"].tolist() == [10, 5, 4, 1]
     assert tail["cumulative_share"].tolist() == pytest.approx([0.5, 0.75, 0.95, 1.0])
-    assert head_share(np.array([10, 5, 4, 1, 0]), head_fraction=0.2) == pytest.approx(0.5)  # top 1 of 5
+    assert head_share(np.array([10, 5, 4, 1, 0]), percent=20) == pytest.approx(0.5)  # top 1 of the 4 touched
 
 
 def test_value_distribution_star_ratings_and_wide_weights():
@@ -85,3 +85,33 @@ def test_profile_frames_of_interactions():
     assert profile["time_period"] == "day" and profile["time"]["interactions"].sum() == 4
     assert profile["medians"] == {"per_user": 1.0, "per_item": 2.0}
     assert profile["head_share"] == pytest.approx(0.75)
+
+
+def test_play_counts_get_readable_whole_number_ranges():
+    plays = np.concatenate([np.arange(1, 60), [950, 1120, 2130, 21086, 352698]]).astype(np.float32)
+    table = value_distribution(plays, bins=6)
+    assert len(table) > 1 and table["label"].str.contains("–").any()
+    assert not table["label"].str.contains("e+", regex=False).any()  # never "1.12e+03-2.13e+03"
+    assert table["label"].iloc[-1].endswith("352,698")  # thousands separators, the largest value included
+    assert (table["low"] == np.round(table["low"])).all() and (table["high"] == np.round(table["high"])).all()
+    assert (table["low"].iloc[1:].to_numpy() == table["high"].iloc[:-1].to_numpy() + 1).all()  # no gaps
+    assert table["interactions"].sum() == len(plays)
+
+
+@pytest.mark.parametrize("days, period", [(200, "day"), (1_500, "week"), (8_000, "month"), (40_000, "year")])
+def test_activity_over_time_matches_a_pandas_count(days, period):
+    """Known answers from pandas' own calendar on random listening logs, for each period size."""
+    rng = np.random.default_rng(days)
+    stamps = rng.integers(1_000_000_000, 1_000_000_000 + days * DAY, 5_000)
+    users = rng.integers(0, 40, 5_000)
+    frame, got = activity_over_time(users, stamps)
+    assert got == period
+    when = pd.Series(pd.to_datetime(stamps, unit="s"))
+    starts = {"day": when.dt.floor("D"), "week": when.dt.floor("D") - pd.to_timedelta(when.dt.day_of_week, unit="D"),
+              "month": when.dt.to_period("M").dt.start_time, "year": when.dt.to_period("Y").dt.start_time}[period]
+    expected = pd.DataFrame({"period": starts, "user": users}).groupby("period")
+    table = frame.set_index("period")
+    assert table.loc[expected.size().index, "interactions"].tolist() == expected.size().tolist()
+    assert table.loc[expected.size().index, "active_users"].tolist() == expected["user"].nunique().tolist()
+    assert frame["interactions"].sum() == 5_000 and (frame["period"].diff().dropna() > pd.Timedelta(0)).all()
+    assert frame["period"].iloc[0] == starts.min() and frame["period"].iloc[-1] == starts.max()

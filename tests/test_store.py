@@ -160,7 +160,7 @@ def test_run_results_reload_exactly(store):
     evaluated = store.load_run_model(run_id, evaluated=True)
     np.testing.assert_array_equal(evaluated.recommend(k=5)[0], model.recommend(k=5)[0])
     serving = store.load_run_model(run_id)  # trained on everything: knows every interaction
-    assert serving.user_items_.nnz == len(inter) and evaluated.user_items_.nnz == len(split.fit_train)
+    assert serving.user_items_.nnz == len(inter) and evaluated.user_items_.nnz == len(split.train)  # one-step: fit-train + validation
     np.testing.assert_array_equal(serving.recommend(k=5)[0], make_model("popularity").fit(inter).recommend(k=5)[0])
     evaluation = store.load_evaluation(run_id)
     np.testing.assert_array_equal(evaluation.recs, original.recs)  # the test users' lists, as scored
@@ -299,21 +299,3 @@ def test_submit_refuses_with_reasons(store):
     assert run["status"] == "queued" and run["device_requested"] == "cuda"
     assert run["protocol"] == store.dataset(dataset_id)["report"].get("suggested_split", "random")
     assert run["estimate"]["fits"] is True and run["estimate"]["seconds"] > 0
-
-
-def test_progress_known_answers():
-    assert jobs.progress({"status": "queued", "estimate": {"seconds": 30}}) == {"fraction": 0.0, "eta_seconds": 30}
-    assert jobs.progress({"status": "done"}) == {"fraction": 1.0, "eta_seconds": 0.0}
-    half = jobs.progress({"status": "running", "phase": "training", "epochs_done": 5, "epochs_total": 10,
-                          "epoch_seconds": 10.0, "duration_seconds": 12.0, "estimate": {}})
-    assert half["fraction"] == pytest.approx(0.05 + 0.85 * 0.5)
-    assert half["eta_seconds"] == pytest.approx(2.0 * 5 + 1.2)
-    one_shot = jobs.progress({"status": "running", "phase": "training", "epochs_done": 0, "epochs_total": None,
-                              "duration_seconds": 5.0, "estimate": {"seconds": 20.0}})
-    assert 0.05 < one_shot["fraction"] < 0.9 and one_shot["eta_seconds"] == pytest.approx(15.0)
-    stopped = jobs.progress({"status": "interrupted", "epochs_done": 3, "epochs_total": 12})
-    assert stopped == {"fraction": 0.25, "eta_seconds": None}
-    # rows of list_runs() hold NaN where a figure is missing
-    row = pd.Series({"status": "running", "phase": "training", "epochs_done": 0, "epochs_total": float("nan"),
-                     "epoch_seconds": float("nan"), "duration_seconds": 1.0, "estimate": {"seconds": 10.0}})
-    assert jobs.progress(row)["eta_seconds"] == pytest.approx(9.0)

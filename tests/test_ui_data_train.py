@@ -75,8 +75,8 @@ def test_fresh_start_opens_on_the_demo_with_report_and_titled_charts(home):
     assert at.title[0].value == "Your data"
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Ratings"] == "100,836"
-    assert metrics["People"] == "610"
-    assert metrics["Items"] == "9,724"
+    assert metrics["Viewers"] == "610"  # the demo's own words: movie ratings by viewers
+    assert metrics["Movies"] == "9,724"
     text = " ".join(m.value for m in at.markdown)
     assert "Suggested way to test" in text and "Models worth trying" in text
     specs = chart_specs(at)
@@ -86,8 +86,8 @@ def test_fresh_start_opens_on_the_demo_with_report_and_titled_charts(home):
         assert layout["title"]["text"]
         assert layout["xaxis"]["title"]["text"] and layout["yaxis"]["title"]["text"]
     titles = {spec["layout"]["title"]["text"] for spec in specs}
-    assert "How active are people?" in titles and "Activity over time" in titles
-    per_user = next(s for s in specs if s["layout"]["title"]["text"] == "How active are people?")
+    assert "How active are viewers?" in titles and "Activity over time" in titles
+    per_user = next(s for s in specs if s["layout"]["title"]["text"] == "How active are viewers?")
     assert per_user["layout"]["yaxis"]["type"] == "log"
     assert sum(values(per_user["data"][0]["y"])) == 610  # every person lands in exactly one bar
 
@@ -119,6 +119,27 @@ def test_upload_confirm_columns_check_and_save(home):
     assert list(saved["name"]) == ["MovieLens (demo)", "Pilot ratings"]
     assert saved.iloc[1]["n_interactions"] == 3000
     assert at.session_state["tm_current_dataset"] == int(saved.iloc[1]["id"])
+
+
+def test_a_catalogue_says_who_made_each_item_detected_and_changeable(home, tmp_path):
+    from synthetic_music import music_files
+
+    log, catalogue = music_files(tmp_path)
+    at = open_app()
+    upload(at, "plays.csv", log.read_bytes())
+    at.file_uploader(key="upload_catalog").set_value(("tracks.csv", catalogue.read_bytes(), "text/csv")).run()
+    assert not at.exception and not at.error
+    picker = next(sb for sb in at.selectbox if sb.key and sb.key.startswith("catalog_creator_"))
+    assert picker.value == "artist"  # found by its name
+    picker.select("label").run()  # the record label instead
+    at.button(key="check_data").click().run()
+    at.button(key="save_dataset").click().run()
+    assert not at.exception and not at.error
+    store = Store(home)
+    dataset = int(store.list_datasets().iloc[-1]["id"])
+    _, saved = store.load_dataset(dataset)
+    assert saved.report["columns"]["creator"] == "label"
+    assert set(saved.frame["creator"]) == set(pd.read_csv(catalogue)["label"])
 
 
 def test_changed_column_needs_a_new_check(home):
@@ -172,7 +193,7 @@ def test_rename_and_delete_a_dataset(home):
 
 # -- Train page --------------------------------------------------------------------------------------
 def test_train_page_preselects_the_suggested_split_and_estimates(home):
-    at = open_app("pages/train.py")
+    at = open_app("views/train.py")
     assert at.title[0].value == "Train models"
     demo = Store(home).list_datasets().iloc[0]
     protocol = at.selectbox(key=f"protocol_{demo['id']}")
@@ -206,7 +227,7 @@ def shown_text(at: AppTest) -> str:
 
 
 def test_train_page_settings_come_from_the_declarations_in_plain_words(home):
-    at = open_app("pages/train.py")
+    at = open_app("views/train.py")
     demo_id = int(Store(home).list_datasets().iloc[0]["id"])
     picker = at.multiselect(key=f"models_{demo_id}")
     picker.set_value(list(MODELS)).run()  # the demo has a catalogue: every model is offered
@@ -251,7 +272,7 @@ def test_a_run_can_be_submitted_shown_and_cancelled(home):
     store = Store(home)
     demo_id = store.ensure_demo()
     long_run = jobs.submit(store, demo_id, "ials", {"epochs": 5000, "factors": 4}, protocol="random")
-    at = open_app("pages/train.py")
+    at = open_app("views/train.py")
     at.selectbox(key=f"protocol_{demo_id}").set_value("random").run()
     at.multiselect(key=f"models_{demo_id}").set_value(["random"]).run()
     at.button(key="start_training").click().run()
@@ -290,7 +311,7 @@ def wait_until(condition, at: AppTest, timeout: float = 90.0) -> None:
 
 @pytest.mark.slow
 def test_a_submitted_run_finishes_and_is_listed(home):
-    at = open_app("pages/train.py")
+    at = open_app("views/train.py")
     demo_id = int(Store(home).list_datasets().iloc[0]["id"])
     at.multiselect(key=f"models_{demo_id}").set_value(["popularity"]).run()
     at.button(key="start_training").click().run()

@@ -17,7 +17,7 @@ from tests.test_ui_data_train import APP, home  # noqa: F401 - the fixture
 def open_train_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     assert not at.exception, at.exception
     return at
 

@@ -13,15 +13,11 @@ A page typically starts with::
     dataset_id = ui.dataset_picker()
 """
 
-from ui import boot
-
-boot.leave_legacy_multipage_mode()  # before anything is drawn: see ui/boot.py
-
-from ui import charts, errors, layout, state  # noqa: E402
-from ui import format as fmt  # noqa: E402
-from ui.errors import guard, show_error  # noqa: E402
-from ui.layout import page_header, pills  # noqa: E402
-from ui.state import (  # noqa: E402
+from ui import charts, errors, layout, state
+from ui import format as fmt
+from ui.errors import guard, show_error
+from ui.layout import page_header, pills
+from ui.state import (
     current_dataset,
     dataset_picker,
     dataset_summary,
@@ -32,12 +28,15 @@ from ui.state import (  # noqa: E402
     load_dataset,
     load_evaluation,
     load_run_model,
+    nouns,
     run_recommendations,
     set_current_dataset,
+    url_selectbox,
 )
 
 __all__ = [
     "charts", "errors", "fmt", "layout", "state", "guard", "show_error", "page_header", "pills",
     "current_dataset", "dataset_picker", "dataset_summary", "datasets", "device_info", "finished_runs_or_stop", "get_store",
-    "load_dataset", "load_evaluation", "load_run_model", "run_recommendations", "set_current_dataset",
+    "load_dataset", "load_evaluation", "load_run_model", "nouns", "run_recommendations", "set_current_dataset",
+    "url_selectbox",
 ]

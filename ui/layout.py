@@ -67,7 +67,9 @@ def sidebar() -> None:
         if summary is None:
             st.html(_side_block("Dataset", "None yet", "Add one on the Data page."))
         else:
-            note = f"{fmt.compact(summary['n_interactions'])} interactions · {fmt.compact(summary['n_users'])} users · {fmt.compact(summary['n_items'])} items"
+            words = state.nouns(summary["id"])
+            note = (f"{fmt.compact(summary['n_interactions'])} {words.events} · {fmt.compact(summary['n_users'])} "
+                    f"{words.people} · {fmt.compact(summary['n_items'])} {words.items}")
             st.html(_side_block("Dataset", summary["name"], note))
 
         device = state.device_info()
@@ -78,5 +80,18 @@ def sidebar() -> None:
             st.html(_side_block("Compute", "CPU", "No GPU found: models train on the processor.", dot="#B8BCC4"))
 
         worker = state.worker_info()
-        st.html(_side_block("Training worker", worker["label"], worker.get("note"),
-                            dot=WORKER_DOTS.get(worker["state"], "#B8BCC4")))
+        if worker.get("active"):
+            _worker_live()
+        else:
+            _worker_block(worker)
+
+
+def _worker_block(worker: dict) -> None:
+    st.html(_side_block("Training worker", worker["label"], worker.get("note"),
+                        dot=WORKER_DOTS.get(worker["state"], "#B8BCC4")))
+
+
+@st.fragment(run_every=2)
+def _worker_live() -> None:
+    """The worker's state, refreshed every 2 s while something trains or waits (from the runs' records)."""
+    _worker_block(state.worker_info())

@@ -2,7 +2,10 @@
 
 * ``get_store()``: the one :class:`recsys.store.Store` for this server (per ``TASTEMAKER_HOME``).
 * ``current_dataset()`` / ``set_current_dataset(id)``: the dataset every page works on, kept in
-  ``st.session_state`` so it follows the user from page to page; ``dataset_picker()`` changes it.
+  ``st.session_state`` so it follows the user from page to page, in the URL (``?dataset=3``) so a reload,
+  back/forward or a shared link lands on it, and in the store (``Store.preference("last_dataset")``) so a
+  new tab opens on the dataset last used; ``dataset_picker()`` changes it.
+* ``url_selectbox(...)``: a select box whose choice is also in the URL (``?run=5``, ``?person=42``...).
 * Cached loaders: ``load_dataset``, ``load_run_model``, ``load_evaluation``, ``run_recommendations``,
   ``profile`` (chart data of a dataset), ``device_info``. Everything in the cache is keyed by the store's
   folder and by ids that never change meaning (a dataset's content hash, a finished run's id).
@@ -15,10 +18,14 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 
 CURRENT_DATASET = "tm_current_dataset"
+MAX_CHOICES = 50_000  # items a type-ahead picker lists at once (larger catalogues are narrowed by a search)
+LAST_DATASET = "last_dataset"  # the store's preference: the dataset a new tab opens on
+DATASET_PARAM = "dataset"  # the URL's query parameter for the current dataset
 
 
 # -- store -----------------------------------------------------------------------------------------
@@ -53,10 +60,52 @@ def start_session() -> None:
         demo = store.ensure_demo()
     else:
         demo = _demo_id(_home())
+    table = datasets()
+    ids = [int(i) for i in table["id"]]
+    in_url = _url_int(DATASET_PARAM)
     current = st.session_state.get(CURRENT_DATASET)
-    if current is None or not _dataset_exists(current):
-        ids = datasets()["id"].tolist()
-        st.session_state[CURRENT_DATASET] = demo if demo in ids else (ids[0] if ids else None)
+    if in_url in ids:  # a reload, back/forward or a shared link: the URL says which dataset
+        chosen = in_url
+    elif current is not None and int(current) in ids:
+        chosen = int(current)
+    else:  # a new tab: the dataset last used, else the newest of the user's own, else the demo
+        chosen = _opening_dataset(store, table, demo)
+    st.session_state[CURRENT_DATASET] = chosen
+    _publish_dataset(chosen, remember=in_url is not None and in_url == chosen and in_url != current)
+
+
+def _opening_dataset(store, table: pd.DataFrame, demo: int | None) -> int | None:
+    """The dataset a session without one opens on: the one last used (remembered by the store), else the
+    newest dataset that is not the demo, else the demo; never the demo while the user has their own."""
+    ids = [int(i) for i in table["id"]]
+    last = store.preference(LAST_DATASET)
+    if isinstance(last, int) and last in ids:
+        return last
+    own = table[~table["is_demo"].astype(bool)]
+    if not own.empty:
+        return int(own["id"].iloc[-1])
+    return demo if demo in ids else (ids[0] if ids else None)
+
+
+def _url_int(name: str) -> int | None:
+    """The URL's query parameter ``name`` as a whole number, None when absent or not a number."""
+    raw = st.query_params.get(name)
+    try:
+        return int(str(raw))
+    except (TypeError, ValueError):
+        return None
+
+
+def _publish_dataset(dataset_id: int | None, remember: bool = True) -> None:
+    """Put the current dataset in the URL and, when ``remember``, in the store for the next new tab."""
+    if dataset_id is None:
+        if DATASET_PARAM in st.query_params:
+            del st.query_params[DATASET_PARAM]
+        return
+    if st.query_params.get(DATASET_PARAM) != str(dataset_id):
+        st.query_params[DATASET_PARAM] = str(dataset_id)
+    if remember:
+        get_store().set_preference(LAST_DATASET, int(dataset_id))
 
 
 # -- datasets --------------------------------------------------------------------------------------
@@ -75,8 +124,53 @@ def current_dataset() -> int | None:
 
 
 def set_current_dataset(dataset_id: int | None) -> None:
-    """Make ``dataset_id`` the dataset every page works on."""
+    """Make ``dataset_id`` the dataset every page works on (in this session, the URL and, for new tabs,
+    the store)."""
     st.session_state[CURRENT_DATASET] = None if dataset_id is None else int(dataset_id)
+    _publish_dataset(st.session_state[CURRENT_DATASET])
+
+
+def url_value(param: str, key: str) -> str | None:
+    """The URL's ``?param=`` when it came from outside this session's own choices (a reload, back/forward
+    or a shared link), else None: a value the session wrote itself must not override what the user does
+    next (a new search, another pick)."""
+    raw = st.query_params.get(param)
+    if raw is None or st.session_state.get(f"{key}__in_url") == raw:
+        return None
+    return str(raw)
+
+
+def _write_url(param: str, key: str, value: Any) -> None:
+    if st.query_params.get(param) != str(value):
+        st.query_params[param] = str(value)
+    st.session_state[f"{key}__in_url"] = str(value)
+
+
+def url_selectbox(label: str, options: list, *, key: str, param: str, default: Any = None, where: Any = None,
+                  **kwargs: Any) -> Any:
+    """``st.selectbox`` over ``options`` whose choice also lives in the URL as ``?param=<option>``: a
+    reload, back/forward or a shared link lands on the same choice (:func:`url_value`); otherwise the
+    session's choice stays, else the URL's, else ``default`` (else the first option). Options are compared as text, so
+    ids work as they are. ``where``: the container to draw in (a column...)."""
+    if not options:
+        return None
+    by_text = {str(option): option for option in options}
+    linked = url_value(param, key)
+    in_url = st.query_params.get(param)
+    if linked is not None and linked in by_text:
+        st.session_state[key] = by_text[linked]
+    elif st.session_state.get(key) not in options:  # e.g. back on this page: the URL still says which
+        st.session_state[key] = by_text.get(str(in_url), default if default in options else options[0])
+    user_change = kwargs.pop("on_change", None)
+
+    def _changed() -> None:
+        _write_url(param, key, st.session_state[key])
+        if user_change is not None:
+            user_change()
+
+    value = (where or st).selectbox(label, options, key=key, on_change=_changed, **kwargs)
+    _write_url(param, key, value)
+    return value
 
 
 def dataset_summary(dataset_id: int | None) -> dict[str, Any] | None:
@@ -86,6 +180,15 @@ def dataset_summary(dataset_id: int | None) -> dict[str, Any] | None:
     table = datasets()
     rows = table[table["id"] == int(dataset_id)]
     return None if rows.empty else rows.iloc[0].to_dict()
+
+
+def nouns(dataset_id: int | None = None):
+    """The words of a dataset (``recsys.nouns.Nouns``: "artist", "listener", "plays"...), the current
+    dataset's by default; the generic "item"/"person" when there is none."""
+    from recsys.nouns import Nouns, dataset_nouns
+
+    summary = dataset_summary(current_dataset() if dataset_id is None else dataset_id)
+    return Nouns() if summary is None else dataset_nouns(summary)
 
 
 def dataset_picker(label: str = "Dataset", key: str = "dataset_picker", help: str | None = None) -> int | None:
@@ -113,19 +216,54 @@ def dataset_picker(label: str = "Dataset", key: str = "dataset_picker", help: st
 
 
 @st.cache_resource(show_spinner="Loading the dataset…", max_entries=4)
-def _load_dataset(home: str, dataset_id: int, content_hash: str):
+def _load_dataset(home: str, dataset_id: int, version: str):
     return _store_for(home).load_dataset(dataset_id)
+
+
+def dataset_version(dataset_id: int) -> str:
+    """What a cache of a dataset's contents is keyed by: its content hash and its catalogue's (a catalogue
+    attached later changes it)."""
+    summary = dataset_summary(dataset_id)
+    if summary is None:
+        return ""
+    catalog = (summary.get("report") or {}).get("catalog") or {}
+    return f"{summary.get('content_hash', '')}:{int(bool(summary.get('has_catalog')))}:{catalog.get('hash', '')}"
 
 
 def load_dataset(dataset_id: int):
     """``(Interactions, Catalog | None)`` of a saved dataset, cached (read-only: shared between tabs)."""
-    summary = dataset_summary(dataset_id)
-    content_hash = "" if summary is None else str(summary.get("content_hash", ""))
-    return _load_dataset(_home(), int(dataset_id), content_hash)
+    return _load_dataset(_home(), int(dataset_id), dataset_version(dataset_id))
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def _item_choices(home: str, dataset_id: int, version: str, events: str) -> tuple[list[str], dict[str, str], list[str]]:
+    from recsys.explore import item_labels
+
+    inter, catalog = _load_dataset(home, dataset_id, version)
+    counts = inter.item_counts()
+    order = np.argsort(-counts, kind="stable")
+    labels = item_labels(inter.item_ids, catalog)
+    ids = labels["item_id"].to_numpy()[order].tolist()
+    titles = labels["title"].to_numpy()[order].tolist()
+    shown = {i: f"{t} ({int(n):,} {events})" for i, t, n in zip(ids, titles, counts[order], strict=True)}
+    return ids, shown, [str(t).lower() for t in titles]
+
+
+def item_choices(dataset_id: int, query: str = "", limit: int = MAX_CHOICES) -> tuple[list[str], dict[str, str]]:
+    """Every item of a dataset for a type-ahead picker, most interacted first: (item ids, id -> "Title
+    (1,234 plays)"). Built once per dataset (cached). A catalogue of more than ``limit`` items is narrowed
+    to the titles containing ``query`` (all items match an empty query), so the picker stays quick."""
+    n = nouns(dataset_id)
+    ids, shown, lowered = _item_choices(_home(), int(dataset_id), dataset_version(dataset_id), n.events)
+    if len(ids) <= limit:
+        return ids, shown
+    query = (query or "").strip().lower()
+    picked = [i for i, t in zip(ids, lowered, strict=True) if query in t or i == query] if query else ids
+    return picked[:limit], shown
 
 
 @st.cache_data(show_spinner="Profiling the dataset…", max_entries=8)
-def _profile(home: str, dataset_id: int, content_hash: str) -> dict[str, Any]:
+def _profile(home: str, dataset_id: int, version: str) -> dict[str, Any]:
     from recsys.profile import profile_frames
 
     inter, _ = _store_for(home).load_dataset(dataset_id)
@@ -134,9 +272,7 @@ def _profile(home: str, dataset_id: int, content_hash: str) -> dict[str, Any]:
 
 def profile(dataset_id: int) -> dict[str, Any]:
     """Chart data of a saved dataset (``recsys.profile.profile_frames``), cached."""
-    summary = dataset_summary(dataset_id)
-    content_hash = "" if summary is None else str(summary.get("content_hash", ""))
-    return _profile(_home(), int(dataset_id), content_hash)
+    return _profile(_home(), int(dataset_id), dataset_version(dataset_id))
 
 
 # -- runs ------------------------------------------------------------------------------------------
@@ -185,33 +321,47 @@ def cuda_available() -> bool:
 
 
 def worker_info() -> dict[str, Any]:
-    """The background worker in words: ``state`` (running / idle / stopped), ``label``, ``note``."""
+    """The background worker in words, from the runs' own records: ``state`` (running / idle / stopped),
+    ``label`` ("Training Implicit ALS · run #5"), ``note`` ("pass 3 of 10 · 2 waiting") and ``active``
+    (True while anything is training or waiting, so the sidebar keeps itself fresh)."""
+    from ui import words
+
     try:
         from recsys import jobs
 
-        info = jobs.worker_state(get_store())
+        store = get_store()
+        info = jobs.worker_state(store)
+        running = store.list_runs(status="running")
     except Exception:  # noqa: BLE001 - the sidebar must never break a page
-        return {"state": "stopped", "label": "Unknown", "note": "The worker's state cannot be read."}
+        return {"state": "stopped", "label": "Unknown", "note": "The worker's state cannot be read.", "active": False}
     queued = int(info.get("queued") or 0)
     waiting = f"{queued} waiting" if queued else "nothing waiting"
+    if not running.empty:
+        run = running.sort_values("id").iloc[0]
+        step = words.PHASE_LABELS.get(str(run.get("phase") or ""), "Working")
+        if str(run.get("phase")) == "training" and run.get("epochs_total"):
+            step = f"pass {int(run['epochs_done'] or 0)} of {int(run['epochs_total'])}"
+        more = f" · {len(running) - 1} more training" if len(running) > 1 else ""
+        return {"state": "running", "label": f"Training {words.model_label(run['model'])} · run #{int(run['id'])}",
+                "note": f"{step}{more} · {waiting}", "active": True}
     if not info.get("alive"):
         note = "Starts by itself when you train a model." if not queued else f"{waiting}: starting…"
-        return {"state": "stopped", "label": "Asleep", "note": note}
-    if info.get("run_id") is not None:
-        return {"state": "running", "label": f"Training run #{info['run_id']}", "note": waiting}
-    return {"state": "idle", "label": "Ready", "note": waiting}
+        return {"state": "stopped", "label": "Asleep", "note": note, "active": bool(queued)}
+    if queued:
+        return {"state": "idle", "label": "Starting the next run", "note": waiting, "active": True}
+    return {"state": "idle", "label": "Ready", "note": waiting, "active": False}
 
 
 def finished_runs_or_stop(dataset_id: int | None, empty_state) -> pd.DataFrame:
-    """The dataset's finished runs (``explore.finished_runs``); when there are none, draw
+    """The dataset's finished runs (``leaderboard.finished_runs``); when there are none, draw
     ``empty_state()`` (only if a dataset is chosen) and stop the page."""
-    from recsys import explore
+    from recsys import leaderboard
     from ui.errors import guard
 
     runs = None
     if dataset_id is not None:
         with guard("listing the trained models"):
-            runs = explore.finished_runs(get_store().list_runs(dataset_id))
+            runs = leaderboard.finished_runs(get_store().list_runs(dataset_id))
     if runs is None or runs.empty:
         if dataset_id is not None:
             empty_state()

@@ -3,15 +3,12 @@ their own plain labels in each model's declaration: :mod:`recsys.models.settings
 
 from __future__ import annotations
 
-from recsys.explore import model_title
+import re
 
-PROTOCOL_LABELS: dict[str, str] = {
-    "random": "Random 20% of each person's interactions",
-    "temporal": "Each person's most recent 20%",
-    "global_temporal": "Everything after a cut-off date",
-    "loo": "One interaction per person",
-    "users": "Whole new people",
-}
+from recsys.leaderboard import model_title
+from recsys.split import PROTOCOL_TITLES
+
+PROTOCOL_LABELS: dict[str, str] = PROTOCOL_TITLES
 
 STATUS_LABELS: dict[str, tuple[str, str]] = {
     # status: (emoji, words)
@@ -56,3 +53,19 @@ SERVING_NOTE = ("Scores on Results come from held-out data the model never saw; 
                 "the same settings retrained on all the data.")
 SCORED_NOTE = ("Each model is scored on held-out data it never saw while training; Explore, Recommendations "
                "and exports use the same settings retrained on all the data.")
+
+
+_GENERIC = {"users": "people", "user": "person", "people": "people", "person": "person", "items": "items",
+            "item": "item", "interactions": "events", "interaction": "event"}
+_GENERIC_WORDS = re.compile(r"\b(users|user|people|person|items|item|interactions|interaction)\b", re.IGNORECASE)
+
+
+def in_words(text: str, nouns) -> str:
+    """``text`` written with the library's generic words (users, items, interactions) in a dataset's own
+    nouns (listeners, artists, plays); capitals kept. Ids stay: "user id" becomes "listener id"."""
+    def swap(match: re.Match) -> str:
+        word = match.group(0)
+        mine = getattr(nouns, _GENERIC[word.lower()], word)
+        return mine[:1].upper() + mine[1:] if word[:1].isupper() else mine
+
+    return _GENERIC_WORDS.sub(swap, str(text))

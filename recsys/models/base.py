@@ -67,6 +67,10 @@ class Recommender:
     iterative: ClassVar[bool] = False
     needs_catalog: ClassVar[bool] = False
     supports_fold_in: ClassVar[bool] = True
+    # What item similarity means for this model, completing "How alike two items are: ..."
+    similarity_basis: ClassVar[str] = (
+        "the cosine of their vectors in the model (1 = same direction, 0 = unrelated, below 0 = opposite)"
+    )
     settings: ClassVar[tuple[Setting, ...]] = ()  # every constructor argument, declared (see above)
 
     # -- hyperparameters ---------------------------------------------------------------------
@@ -131,19 +135,7 @@ class Recommender:
         :func:`recsys.training.run_epochs`) and, given ``validation``, its NDCG@10 every
         ``validate_every`` epochs. With ``validation_input`` (people held out of ``train``), the
         validation people are scored by fold-in of that history instead of their training rows."""
-        declared = {setting.name for setting in self.settings}
-        self.set_params(**{k: v for k, v in self.get_params().items() if k in declared})  # constructor values too
-        if self.needs_catalog and catalog is None:
-            raise ModelError(f"{self.name} needs an item catalogue (titles, genres or tags): add one first.")
-        self.device_ = pick_device(getattr(self, "device", None))
-        self.n_users_ = train.n_users
-        self.n_items_ = train.n_items
-        self.user_ids_ = np.asarray(train.user_ids)
-        self.item_ids_ = np.asarray(train.item_ids)
-        self.user_items_ = train.to_csr(use_values=True)
-        # What "I like this item" means for a new user (fold-in): the top of a rating scale, else 1.
-        explicit = train.explicit and train.values is not None and len(train)
-        self.liked_value_ = float(train.values.max()) if explicit else 1.0
+        self.begin_fit(train, catalog)
         if self.iterative:
             self._start_training(train, catalog)
             validate = None
@@ -165,10 +157,32 @@ class Recommender:
         else:
             self._fit(train, catalog)
             self.history_ = []
+        self.check_learned_values()
+        return self
+
+    def begin_fit(self, train: Interactions, catalog: Catalog | None = None) -> None:
+        """What every fit does before learning: check the settings (constructor values too) and the
+        catalogue, pick the device, and record the numbering and training matrix of ``train``. An
+        engine that learns the parameters elsewhere (:mod:`recsys.engines.spark`) calls it too."""
+        declared = {setting.name for setting in self.settings}
+        self.set_params(**{k: v for k, v in self.get_params().items() if k in declared})  # constructor values too
+        if self.needs_catalog and catalog is None:
+            raise ModelError(f"{self.name} needs an item catalogue (titles, genres or tags): add one first.")
+        self.device_ = pick_device(getattr(self, "device", None))
+        self.n_users_ = train.n_users
+        self.n_items_ = train.n_items
+        self.user_ids_ = np.asarray(train.user_ids)
+        self.item_ids_ = np.asarray(train.item_ids)
+        self.user_items_ = train.to_csr(use_values=True)
+        # What "I like this item" means for a new user (fold-in): the top of a rating scale, else 1.
+        explicit = train.explicit and train.values is not None and len(train)
+        self.liked_value_ = float(train.values.max()) if explicit else 1.0
+
+    def check_learned_values(self) -> None:
+        """``ModelError`` with advice when some learned number is NaN or infinite."""
         if not self._learned_values_are_finite():
             raise ModelError(f"{self.name}'s training went wrong: some learned values became NaN or infinite. "
                              f"{self._divergence_advice()}")
-        return self
 
     def _divergence_advice(self) -> str:
         """What to change when training produced NaN or infinite values, naming the setting's value now."""
@@ -389,17 +403,55 @@ class Recommender:
         """A (n_items, d) tensor of item vectors, or ``None`` when the model has none."""
         return None
 
-    def _item_similarities(self, items: torch.Tensor) -> torch.Tensor:
-        """Similarity (len(items), n_items) of the given items to every item. Default: cosine of
-        ``item_embeddings()``."""
-        emb = self.item_embeddings()
-        if emb is None:
+    def _similarity_vectors(self) -> torch.Tensor | sp.csr_matrix | None:
+        """What this model's item similarity is the cosine of: one row per item, as a (n_items, d) tensor
+        or scipy CSR matrix; None when the model has no notion of item similarity. Default: the item
+        vectors (``item_embeddings()``). :attr:`similarity_basis` says it in words."""
+        return self.item_embeddings()
+
+    def _similarity_space(self) -> tuple[torch.Tensor | sp.csr_matrix, torch.Tensor]:
+        """(similarity vectors, their norms on the device), worked out once per fitted model."""
+        cache = getattr(self, "_similarity_cache", None)
+        if cache is not None and cache[0] is self.user_items_:
+            return cache[1], cache[2]
+        vectors = self._similarity_vectors()
+        if vectors is None:
             raise ModelError(f"{self.name} has no notion of item similarity.")
-        emb = torch.nn.functional.normalize(emb.float(), dim=1)
-        return emb[items] @ emb.T
+        if sp.issparse(vectors):
+            vectors = sp.csr_matrix(vectors, dtype=np.float32)
+            norms = torch.as_tensor(np.sqrt(np.asarray(vectors.multiply(vectors).sum(axis=1)).ravel()),
+                                    device=self.device_).float()
+        else:
+            vectors = vectors.detach().float()
+            norms = torch.linalg.vector_norm(vectors, dim=1)
+        self._similarity_cache = (self.user_items_, vectors, norms)
+        return vectors, norms
+
+    def _item_similarities(self, items: torch.Tensor, among: torch.Tensor | None = None) -> torch.Tensor:
+        """Similarity (len(items), len(among)) of the given items to the items ``among`` (None: every
+        item), on one scale for every model: the cosine of their similarity vectors (see
+        :meth:`_similarity_vectors`), in [-1, 1], and exactly 1 for an item with itself (also an item
+        whose vector is zero, such as one nobody interacted with)."""
+        vectors, norms = self._similarity_space()
+        if sp.issparse(vectors):
+            left = torch.as_tensor(vectors[items.cpu().numpy()].toarray(), device=self.device_)
+            if among is None:
+                from recsys.models.als import torch_csr
+
+                sims = torch.sparse.mm(torch_csr(vectors, self.device_), left.T).T
+            else:
+                sims = left @ torch.as_tensor(vectors[among.cpu().numpy()].toarray(), device=self.device_).T
+        else:
+            sims = vectors[items] @ (vectors if among is None else vectors[among]).T
+        right = norms if among is None else norms[among]
+        sims = (sims / (norms[items][:, None] * right[None, :]).clamp_min(1e-12)).clamp_(-1.0, 1.0)
+        targets = torch.arange(self.n_items_, device=self.device_) if among is None else among
+        sims[items[:, None] == targets[None, :]] = 1.0
+        return sims
 
     def similar_items(self, item: int, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
-        """The ``k`` items most similar to item number ``item`` (itself excluded): (items, similarities)."""
+        """The ``k`` items most similar to item number ``item`` (itself excluded): (items, similarities),
+        on the scale of :meth:`_item_similarities`."""
         self._check_fitted()
         with torch.no_grad():
             sims = self._item_similarities(torch.as_tensor([int(item)], device=self.device_))[0].float().clone()
@@ -409,11 +461,11 @@ class Recommender:
         return top_items[keep].cpu().numpy(), top_sims[keep].cpu().numpy()
 
     def item_similarity_matrix(self, items: np.ndarray) -> np.ndarray:
-        """Pairwise similarities among the given items (for heatmaps)."""
+        """Pairwise similarities among the given items (for heatmaps): symmetric, 1 on the diagonal."""
         self._check_fitted()
         items_t = torch.as_tensor(np.asarray(items, dtype=np.int64), device=self.device_)
         with torch.no_grad():
-            return self._item_similarities(items_t)[:, items_t].float().cpu().numpy()
+            return self._item_similarities(items_t, among=items_t).float().cpu().numpy()
 
     def explain(self, user: int, item: int, n: int = 5) -> list[tuple[int, float]]:
         """The ``n`` items of ``user``'s training history that contributed most to ``item``'s score, as

@@ -58,6 +58,10 @@ class ContentBased(Recommender):
         "Works for brand-new items; needs an item catalogue."
     )
     feedback = "both"
+    similarity_basis = (
+        "the cosine of their catalogue descriptions: tags, genres and words weighted by rarity (TF-IDF; 1 = the "
+        "same description, 0 = nothing in common)"
+    )
     needs_catalog = True
     settings = (
         Setting("popularity_weight", "float", 0.6, "Popularity blend",
@@ -144,10 +148,9 @@ class ContentBased(Recommender):
             self._embeddings = torch.as_tensor(svd.fit_transform(features).astype(np.float32))
         return self._embeddings.to(self.device_)
 
-    def _item_similarities(self, items: torch.Tensor) -> torch.Tensor:
-        """Exact TF-IDF cosine (rows are unit length)."""
-        chosen = _dense(self.item_features_[items.cpu().numpy()], self.device_)
-        return torch.sparse.mm(self._features(), chosen.T).T
+    def _similarity_vectors(self) -> sp.csr_matrix:
+        """The TF-IDF rows themselves (exact, not the reduced embeddings)."""
+        return self.item_features_
 
 
 def _identity(tokens: list[str]) -> list[str]:

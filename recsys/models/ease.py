@@ -41,6 +41,10 @@ class EASE(Recommender):
         "catalogues (up to ~30k items); implicit feedback."
     )
     feedback = "implicit"
+    similarity_basis = (
+        "the cosine of their rows of item-to-item weights (1 = they raise the same other items in the same "
+        "proportions, 0 = none in common)"
+    )
     settings = (
         REGULARIZATION.but(default=200.0, low=1e-3, high=1e7, tune=(10.0, 10_000.0),
                            help="The ridge penalty: larger suits sparser data (typically 100 to 1,000)."),
@@ -117,6 +121,8 @@ class EASE(Recommender):
         index = torch.as_tensor(history, device=self.device_)
         return self.weights_[index, int(item)].float().cpu().numpy()  # x_uh is 1 for every history item
 
-    def _item_similarities(self, items: torch.Tensor) -> torch.Tensor:
-        """Symmetrised weights ``(B[i, :] + B[:, i]) / 2``: how strongly each item predicts the other."""
-        return (self.weights_[items] + self.weights_[:, items].T) / 2
+    def _similarity_vectors(self) -> torch.Tensor:
+        """Each item's row of weights ``B[i, :]``: how much it raises every other item's score. Two items
+        are alike when they raise the same items (the weights themselves are small, mostly 0.01-0.1, and
+        ``B[i, i] = 0``, so they read badly as a similarity)."""
+        return self.weights_

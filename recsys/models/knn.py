@@ -65,6 +65,10 @@ class ItemKNN(Recommender):
         "Item-to-item neighbours: 'people who liked this also liked'. Fast, easy to explain; implicit feedback."
     )
     feedback = "implicit"
+    similarity_basis = (
+        "the cosine of who interacted with them, very active people counting a little less (1 = exactly the "
+        "same people, 0 = nobody in common)"
+    )
     settings = (
         NEIGHBORS,
         SHRINKAGE,
@@ -149,14 +153,10 @@ class ItemKNN(Recommender):
         strength = values if self.use_values else np.ones(len(history), np.float32)
         return (weights * strength).astype(np.float32)
 
-    def _item_similarities(self, items: torch.Tensor) -> torch.Tensor:
-        """Full symmetric cosine (with the user weighting) of the given items to every item, not only
-        the kept neighbours."""
-        weighted = self._weighted_matrix()
-        chosen = _dense(weighted[:, items.cpu().numpy()], self.device_)  # users x len(items)
-        gram = torch.sparse.mm(torch_csr(weighted.T.tocsr(), self.device_), chosen).T
-        norms = torch.as_tensor(self.item_sq_norms_, device=self.device_).sqrt()
-        return gram / (norms[items][:, None] * norms[None, :] + 1e-12)
+    def _similarity_vectors(self) -> sp.csr_matrix:
+        """Each item's column of the (user-weighted) interaction matrix: the plain cosine of who
+        interacted with it, not only the kept neighbours."""
+        return self._weighted_matrix().T.tocsr()
 
 
 class UserKNN(Recommender):
@@ -169,6 +169,7 @@ class UserKNN(Recommender):
     name = "userknn"
     description = "User-to-user neighbours: 'people like you also liked'. Good on small data; implicit feedback."
     feedback = "implicit"
+    similarity_basis = "the cosine of who interacted with them (1 = exactly the same people, 0 = nobody in common)"
     settings = (
         NEIGHBORS,
         SHRINKAGE,
@@ -264,11 +265,6 @@ class UserKNN(Recommender):
         shares = np.divide(overlap, totals, out=np.zeros_like(overlap), where=totals > 0)
         return (votes @ shares).astype(np.float32)
 
-    def _item_similarities(self, items: torch.Tensor) -> torch.Tensor:
-        """Cosine of the item columns (who interacted with them)."""
-        _, matrix_t = self._matrices()
-        interactions = _interaction_matrix(self.user_items_, self.use_values)
-        chosen = _dense(interactions[:, items.cpu().numpy()], self.device_)
-        gram = torch.sparse.mm(matrix_t, chosen).T
-        sq = torch.as_tensor(np.asarray(interactions.power(2).sum(axis=0)).ravel(), device=self.device_)
-        return gram / (sq[items].sqrt()[:, None] * sq.sqrt()[None, :] + 1e-12)
+    def _similarity_vectors(self) -> sp.csr_matrix:
+        """Each item's column of the interaction matrix (who interacted with it)."""
+        return _interaction_matrix(self.user_items_, self.use_values).T.tocsr()

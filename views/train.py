@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 
 import ui
 from recsys import jobs
+from recsys.engines import SPARK_MODELS, spark
 from recsys.models import MODELS
 from recsys.models.settings import Setting
 from recsys.split import PROTOCOL_DESCRIPTIONS, PROTOCOLS
@@ -22,6 +23,7 @@ ACTIVE = ("queued", "running")
 POLL_SECONDS = 1.5
 NEEDS_TIME = ("temporal", "global_temporal")
 HIDDEN_SETTINGS = ("device",)  # chosen once for all models below
+SKIPPED = "tm_train_skipped"  # models the last start could not queue, with the reasons
 
 
 # -- the form --------------------------------------------------------------------------------------
@@ -65,10 +67,18 @@ def _model_settings(model: str) -> dict:
         st.markdown(_describe(model))
         if not shown:
             st.caption("This model has nothing to tune.")
-        cols = st.columns(3)
-        for i, setting in enumerate(shown):
-            with cols[i % 3]:
+        # the form is a narrow column: numbers two across (three broke labels mid-word), switches and
+        # choices on their own line so their labels are never cut
+        numbers = [s for s in shown if s.kind in ("int", "float")]
+        others = [s for s in shown if s.kind not in ("int", "float")]
+        cols = st.columns(2)
+        for i, setting in enumerate(numbers):
+            with cols[i % 2]:
                 value = _setting_input(model, setting)
+            if value != setting.default:
+                chosen[setting.name] = value
+        for setting in others:
+            value = _setting_input(model, setting)
             if value != setting.default:
                 chosen[setting.name] = value
     return chosen
@@ -83,11 +93,33 @@ def _describe(model: str) -> str:
     return f"**{words.model_label(model)}**: {description}"
 
 
-def _default_models(summary: dict) -> list[str]:
+def _default_models(summary: dict, available: list[str]) -> list[str]:
     suggested = [m["model"] for m in (summary.get("report") or {}).get("suggested_models", [])]
-    personalised = [m for m in suggested if m in MODELS and m != "popularity"
-                    and (summary["has_catalog"] or not MODELS[m].needs_catalog)]
+    personalised = [m for m in suggested if m in available and m != "popularity"]
     return personalised[:2] or ["itemknn"]
+
+
+def how_values_are_used(picked: list[str], settings: dict, summary: dict, nouns) -> None:
+    """On data with numbers (plays, clicks, stars): say, for each picked model, whether it weighs them or
+    counts every interaction once, and which setting changes that."""
+    from recsys.value_use import uses_values, value_setting
+
+    report = summary.get("report") or {}
+    if not (report.get("value_range") or report.get("rating_scale")) or not picked:
+        return
+    value = nouns.value or "values"
+    lines = []
+    for model in picked:
+        label = words.model_label(model)
+        switch = value_setting(model)
+        change = f" (setting “{switch.label}”)" if switch is not None else ""
+        if uses_values(model, settings.get(model)):
+            lines.append(f"- **{label}** weighs each {nouns.event} by its {value}: a {nouns.item} with many {value} "
+                         f"counts more than one with few{change}.")
+        else:
+            lines.append(f"- **{label}** counts every {nouns.event} once, however many {value}{change}.")
+    with st.container(border=True):
+        st.markdown(f"**How the {value} are used**\n\n" + "\n".join(lines))
 
 
 def training_form(dataset_id: int, summary: dict) -> None:
@@ -97,27 +129,32 @@ def training_form(dataset_id: int, summary: dict) -> None:
     if suggested not in protocols:
         suggested = protocols[0]
 
+    nouns = ui.nouns(dataset_id)
     st.markdown("**How to test**")
     protocol = st.selectbox(
-        "Which interactions are hidden from the models, to test them on",
+        f"Which {nouns.events} are hidden from the models, to test them on",
         protocols, index=protocols.index(suggested), key=f"protocol_{dataset_id}",
-        format_func=lambda p: words.protocol_label(p) + ("  (suggested)" if p == suggested else ""),
+        format_func=lambda p: words.in_words(words.protocol_label(p), nouns) + ("  (suggested)" if p == suggested else ""),
     )
-    st.caption(PROTOCOL_DESCRIPTIONS.get(protocol, ""))
+    st.caption(words.in_words(PROTOCOL_DESCRIPTIONS.get(protocol, ""), nouns))
     if protocol == suggested and report.get("split_reason"):
-        st.caption(f"Why this one: {report['split_reason']}")
+        st.caption(f"Why this one: {words.in_words(report['split_reason'], nouns)}")
 
     st.markdown("**Which models**")
-    available = [m for m in MODELS if (summary["has_catalog"] or not MODELS[m].needs_catalog)
+    refused = jobs.model_refusals(ui.get_store(), dataset_id)
+    available = [m for m in MODELS if m not in refused
                  and (protocol != "users" or MODELS[m].supports_fold_in)]  # held-out people need fold-in
     picked = st.multiselect(
         "Models to train (Popularity is always trained too, as the yardstick)", available,
-        default=[m for m in _default_models(summary) if m in available], key=f"models_{dataset_id}",
+        default=[m for m in _default_models(summary, available) if m in available], key=f"models_{dataset_id}",
         format_func=words.model_label, placeholder="Choose one or more models",
     )
+    for reason in refused.values():
+        st.caption(f"Not offered: {reason}")
     for model in picked:
         st.markdown(f"- {_describe(model)}")
     settings = {model: _model_settings(model) for model in picked}
+    how_values_are_used(picked, settings, summary, nouns)
 
     st.markdown("**Where to train**")
     device_names = {"auto": "Automatic (the GPU when there is one)", "cpu": "CPU"}
@@ -126,6 +163,7 @@ def training_form(dataset_id: int, summary: dict) -> None:
         device_names["cuda"] = f"GPU: {info['name']}"
     device = st.radio("Device", list(device_names), format_func=device_names.get, horizontal=True,
                       key="train_device", label_visibility="collapsed")
+    engine = _engine_choice(picked)
 
     st.markdown("**Tuning**")
     tune = tuning_ui.tune_choice("train_tune")
@@ -135,39 +173,121 @@ def training_form(dataset_id: int, summary: dict) -> None:
         st.info("Pick at least one model to see how long it will take.")
         return
     store = ui.get_store()
-    rows, blocked = [], []
+    rows, blocked, learned = [], [], []
     for model in picked:
-        if budgets[model] is not None:
-            guess = jobs.estimate_tuning(summary, model, budgets[model], settings[model], device)
+        if budgets[model] is not None:  # a tuning run: the search's budget, then one run (on this machine)
+            guess = jobs.estimate_tuning(summary, model, budgets[model], settings[model], device, store=store)
         else:
-            guess = jobs.estimate(summary, model, settings[model], device)
-        rows.append({"Model": words.model_label(model) + tuning_ui.tuned_label({"tune": budgets[model]}),
-                     "Time": "≈ " + fmt.duration(guess.seconds),
+            guess = jobs.estimate(summary, model, settings[model], device, store=store)
+        if guess.basis.startswith("calibrated"):
+            learned.append(words.model_label(model))
+        on_spark = bool(engine) and model in SPARK_MODELS and budgets[model] is None
+        seconds = guess.seconds
+        if on_spark:
+            params = {**MODELS[model].default_params(), **settings[model]}
+            seconds += spark.estimate_seconds(summary["n_users"], summary["n_items"], summary["n_interactions"],
+                                              params, engine["master"])
+        rows.append({"Model": words.model_label(model) + tuning_ui.tuned_label({"tune": budgets[model]}), "Time": "≈ " + fmt.duration(seconds),
                      "Memory": "≈ " + fmt.size(guess.memory_bytes),
-                     "Runs on": "GPU" if guess.device.startswith("cuda") else "CPU",
+                     "Runs on": "Spark" if on_spark else "GPU" if guess.device.startswith("cuda") else "CPU",
                      "Fits": "Yes" if guess.fits else "No"})
         if not guess.fits:
             blocked.append(f"**{words.model_label(model)}** cannot run: {guess.reason}.")
     st.markdown("**Estimate**")
-    st.dataframe(pd.DataFrame(rows), hide_index=True)
+    estimate_table(pd.DataFrame(rows))
+    if not learned:
+        basis = "These are first guesses until each model has run here once."
+    elif len(learned) < len(picked):
+        basis = (f"Learned from earlier runs on this machine for {', '.join(learned)}; first guesses for the others, "
+                 "until they have run here once.")
+    else:
+        basis = f"Learned from earlier runs on this machine for {', '.join(learned)}; they get closer with every run."
+    st.caption("Times include training each model again on all the data, for the recommendations it will make. "
+               + basis)
     for message in blocked:
         st.warning(message)
     tuning_ui.untuned_note(picked, budgets, tune)
 
     if st.button(f"Start training {fmt.plural(len(picked), 'model')}", key="start_training", type="primary", disabled=len(blocked) == len(picked)):
-        submitted = []
-        with ui.guard("queueing the training") as outcome:
-            for model in picked:
-                if any(model in message for message in blocked):
-                    continue
-                submitted.append(jobs.submit(store, dataset_id, model, settings[model], protocol=protocol,
-                                             device=device, tune=budgets[model]))
+        submitted, skipped = queue_models(store, dataset_id, picked, settings, protocol, device, engine, budgets)
+        st.session_state[SKIPPED] = skipped
         if submitted:
             with ui.guard("starting the background worker"):
                 jobs.ensure_worker(store)
             st.toast(f"Queued {fmt.plural(len(submitted), 'run')}: training has started.")
-            if outcome.ok:
-                st.rerun()
+            st.rerun()
+    show_skipped()
+
+
+def estimate_table(rows: pd.DataFrame) -> None:
+    """The estimate per model; the columns fit the form's narrow column from 1280 px wide up (where it
+    runs is said once below, not in a fifth column)."""
+    st.dataframe(rows, hide_index=True, width="stretch", column_order=["Model", "Time", "Memory", "Fits"],
+                 column_config={
+        "Model": st.column_config.TextColumn("Model", width=120),
+        "Time": st.column_config.TextColumn("Time", width=90, help="Training, testing and retraining on all the "
+                                                                    "data, about."),
+        "Memory": st.column_config.TextColumn("Memory", width=70, help="The most it needs at once, about."),
+        "Fits": st.column_config.TextColumn("Fits", width=40, help="Whether it fits this machine's memory and "
+                                                                    "time limits."),
+    })
+    places = sorted(set(rows["Runs on"]))
+    st.caption("Runs on the " + (places[0] if len(places) == 1 else " and the ".join(places)) + ".")
+
+
+def queue_models(store, dataset_id: int, picked: list[str], settings: dict, protocol: str,
+                 device: str, engine: dict | None = None, budgets: dict | None = None) -> tuple[list[int], dict[str, str]]:
+    """Queue each picked model (on ``engine``, ``jobs.submit``'s Spark options, for the models that can
+    train there; a model with a tuning budget in ``budgets`` as a tuning run, on this machine); one that
+    is refused is skipped with its reason and the others still go.
+    Returns (run ids queued, model -> why it was skipped)."""
+    submitted: list[int] = []
+    skipped: dict[str, str] = {}
+    budgets = budgets or {}
+    for model in picked:
+        tune = budgets.get(model)
+        try:
+            submitted.append(jobs.submit(store, dataset_id, model, settings[model], protocol=protocol, device=device,
+                                         tune=tune, **((engine or {}) if model in SPARK_MODELS and tune is None else {})))
+        except Exception as exc:  # noqa: BLE001 - refusals (JobRefused), settings, store faults: worded for people
+            if not ui.errors.is_user_error(exc):
+                raise
+            skipped[model] = str(exc)
+    return submitted, skipped
+
+
+def show_skipped() -> None:
+    """Which chosen models were not queued at the last start, and why (kept across the page's rerun)."""
+    for model, reason in (st.session_state.get(SKIPPED) or {}).items():
+        st.warning(f"**{words.model_label(model)} was not queued**: {reason} The other models were queued.")
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _spark_installed() -> bool:
+    return spark.installed()
+
+
+def _engine_choice(picked: list[str]) -> dict:
+    """Where the models that can train on Spark learn, offered only when Spark is installed here: ``{}``
+    for this machine, else ``jobs.submit``'s ``engine`` and ``master``."""
+    if not _spark_installed():
+        return {}
+    names = {"local": "This machine", "spark": "Apache Spark"}
+    choice = st.radio("Engine", list(names), format_func=names.get, horizontal=True, key="train_engine",
+                      help="Spark trains Implicit ALS on a cluster and brings the result back here.")
+    if choice == "local":
+        return {}
+    st.caption("Spark is for scale, not for speed on small data: it pays off when the interactions no longer "
+               "fit on one machine (hundreds of millions of rows and more). On data this size this machine is "
+               "faster, because starting Spark alone takes longer than the whole training here.")
+    master = st.text_input(
+        "Spark master URL", value=spark.default_master(), key="train_spark_master",
+        help="local[2]: Spark on 2 cores of this machine. spark://HOST:7077: a standalone Spark cluster. "
+             "yarn: a Hadoop cluster. k8s://https://HOST:443: Kubernetes.")
+    others = [words.model_label(m) for m in picked if m not in SPARK_MODELS]
+    if others:
+        st.caption(f"Only Implicit ALS trains on Spark; {', '.join(others)} train on this machine.")
+    return {"engine": "spark", "master": master.strip()}
 
 
 # -- the live view ---------------------------------------------------------------------------------
@@ -225,7 +345,7 @@ def active_run_card(run: dict) -> None:
     with st.container(border=True):
         head, button = st.columns([5, 1], vertical_alignment="center")
         head.markdown(f"**{_run_title(run)}** · {run['dataset_name']} · "
-                      f"{words.protocol_label(run['protocol'])}")
+                      f"{words.in_words(words.protocol_label(run['protocol']), ui.nouns(int(run['dataset_id'])))}")
         if button.button("Cancel", key=f"cancel_{run['id']}", disabled=bool(run["cancel_requested"])):
             with ui.guard("cancelling the run"):
                 jobs.cancel(store, int(run["id"]))
@@ -248,6 +368,10 @@ def active_run_card(run: dict) -> None:
             text += " · stopping after this pass"
         if eta is not None:
             text += f" · about {fmt.duration(eta)} left"
+        elif run["status"] == "running" and progress["late"]:
+            text += " · taking longer than estimated"
+        elif run["status"] == "running" and run["phase"] in ("evaluating", "refitting", "saving"):
+            text += " · finishing"
         st.progress(float(progress["fraction"] or 0.0), text=text)
         if run["status"] == "running" and run.get("tune"):
             with st.expander("Settings tried so far", expanded=run["phase"] == "tuning"):
@@ -261,22 +385,42 @@ def active_run_card(run: dict) -> None:
                     st.caption(check)
 
 
+def failure_cards(runs: pd.DataFrame, limit: int = 5) -> None:
+    """The latest runs that failed or were interrupted, each with its reason in plain words and what to
+    do, in full (never in a table column off the edge)."""
+    failed = runs[runs["status"].isin(("failed", "interrupted"))].head(limit)
+    for run in failed.to_dict("records"):
+        what = "failed" if run["status"] == "failed" else "was interrupted"
+        when = f" on {fmt.when(run['finished_at'])}" if run.get("finished_at") else ""
+        st.error(f"**{_run_title(run)} {what}**{when}. {run['error'] or 'No reason was recorded.'}", icon="❌")
+
+
 def runs_table(runs: pd.DataFrame) -> None:
     metric = next((m for m in ("ndcg", "ndcg@10") if m in runs), None)
+    failed = runs["status"].isin(("failed", "interrupted"))
     shown = pd.DataFrame({
         "Run": runs["id"].map(lambda i: f"#{i}"),
         "Model": runs["model"].map(words.model_label) + runs["is_baseline"].map({True: " (yardstick)", False: ""})
         + runs["tune"].map(lambda tune: tuning_ui.tuned_label({"tune": tune})),
-        "Status": runs["status"].map(words.status_label),
-        "Took": runs["duration_seconds"].map(fmt.duration),
+        "Status": runs["status"].map(words.status_label) + failed.map({True: ": see above", False: ""}),
+        "Took": runs["duration_seconds"].map(lambda s: "< 1 s" if s is not None and s == s and s < 1 else fmt.duration(s)),
         "NDCG@10": runs[metric].map(fmt.metric) if metric else "–",
-        "Device": runs["device"].fillna("–").str.upper(),
+        "Device": runs["device"].fillna("–").str.upper().where(
+            ~runs["engine"].map(lambda e: isinstance(e, dict) and e.get("name") == "spark"), "SPARK"),
         "Tested on": runs["protocol"].map(words.protocol_label),
-        "Note": runs["error"].fillna(""),
     })
-    st.dataframe(shown, hide_index=True, column_config={
-        "Run": st.column_config.TextColumn(width="small"),
-        "NDCG@10": st.column_config.TextColumn(help="Ranking quality on the held-out test data, 0 to 1: higher is better."),
+    # the columns fit the page's right-hand column from 1280 px wide up; device and split only when they vary
+    order = ["Run", "Model", "Status", "Took", "NDCG@10"]
+    order += [c for c in ("Device", "Tested on") if shown[c].nunique() > 1]
+    st.dataframe(shown, hide_index=True, width="stretch", column_order=order, column_config={
+        "Run": st.column_config.TextColumn("Run", width=44),
+        "Model": st.column_config.TextColumn("Model", width=160),
+        "Status": st.column_config.TextColumn("Status", width=120),
+        "Took": st.column_config.TextColumn("Took", width=72),
+        "NDCG@10": st.column_config.TextColumn(
+            "NDCG@10", width=70, help="Ranking quality on the held-out test data, 0 to 1: higher is better."),
+        "Device": st.column_config.TextColumn("Device", width=60),
+        "Tested on": st.column_config.TextColumn("Tested on", width=200),
     })
 
 
@@ -297,6 +441,7 @@ def live_view(dataset_id: int) -> None:
     if finished.empty:
         st.caption("No finished runs yet.")
         return
+    failure_cards(finished)
     runs_table(finished.head(30))
     done = finished[finished["status"].eq("done") & finished["epochs_total"].fillna(0).gt(0)]
     if not done.empty:
@@ -310,7 +455,7 @@ def live_view(dataset_id: int) -> None:
                 if check:
                     st.caption(check)
     tuning_ui.finished_trials(store, finished)
-    st.page_link("pages/results.py", label="Compare them on the Results page →")
+    st.page_link("views/results.py", label="Compare them on the Results page →")
 
 
 def _something_active() -> bool:
