@@ -54,19 +54,43 @@ def model_title(name: str) -> str:
 
 def finished_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The finished (``status == "done"``) rows of a ``Store.list_runs`` table, newest first, with a
-    ``label`` column for pickers: "Similar items (ItemKNN) · run #3" (plus the split when runs were
-    tested in more than one way)."""
+    ``label`` column for pickers: "Similar items (ItemKNN) · run #3", "BPR (tuned) · run #5" for a tuning
+    run (plus the split when runs were tested in more than one way)."""
     if runs is None or runs.empty or "status" not in runs:
         return pd.DataFrame(columns=["id", "model", "protocol", "seed", "label"])
     done = runs[runs["status"] == "done"].sort_values("id", ascending=False).reset_index(drop=True)
     several_splits = done[["protocol", "seed"]].drop_duplicates().shape[0] > 1
+    tuned = done["tune"].map(bool).tolist() if "tune" in done else [False] * len(done)
     labels = []
-    for row in done.itertuples(index=False):
-        label = f"{model_title(row.model)} · run #{row.id}"
+    for row, was_tuned in zip(done.itertuples(index=False), tuned, strict=True):
+        label = f"{model_title(row.model)}{' (tuned)' if was_tuned else ''} · run #{row.id}"
         if several_splits:
             label += f" ({PROTOCOL_TITLES.get(row.protocol, 'another split')}, seed {row.seed})"
         labels.append(label)
     return done.assign(label=labels)
+
+
+def tuned_settings(runs: pd.DataFrame) -> pd.DataFrame:
+    """The tuning runs among ``finished_runs`` rows, one row each: ``run_id``, ``label``, ``settings`` (the
+    chosen settings in plain words, as the worker stored them), ``validation`` (their validation
+    NDCG@10), ``defaults`` (the defaults' validation NDCG@10), ``trials`` (how many were tried) and
+    ``minutes`` (the search's time). Empty when no run was tuned."""
+    columns = ["run_id", "label", "settings", "validation", "defaults", "trials", "minutes"]
+    if runs is None or runs.empty or "tune" not in runs:
+        return pd.DataFrame(columns=columns)
+    rows = []
+    for row in runs.to_dict("records"):
+        tune = row.get("tune")
+        if not tune:
+            continue
+        counts = tune.get("counts") or {}
+        rows.append({
+            "run_id": int(row["id"]), "label": row.get("label") or model_title(row["model"]),
+            "settings": tune.get("settings_words") or "", "validation": tune.get("best_value"),
+            "defaults": tune.get("default_value"), "trials": int(sum(counts.values())) if counts else None,
+            "minutes": (tune.get("seconds") or 0.0) / 60 if tune.get("seconds") is not None else None,
+        })
+    return pd.DataFrame(rows, columns=columns)
 
 
 def pending_runs(runs: pd.DataFrame) -> pd.DataFrame:

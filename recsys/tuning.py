@@ -449,12 +449,14 @@ def search_parts(split, seed: int = 42, relevance: float | str | None = "auto"
 def summary(result: TuningResult) -> dict[str, Any]:
     """What a search found, in a few plain values (stored on a tuning run as its ``tune``): the best
     and the defaults' validation scores, the best trial, how the search ended, trial counts, seconds,
-    the names searched and the fixed settings."""
+    the names searched, the fixed settings and the chosen ones in plain words (``settings_words``, so
+    pages show them without loading the models)."""
     return {
         "metric": METRIC, "best_value": _finite(result.best_value), "default_value": result.default_value,
         "best_trial": result.best_trial, "ended_by": result.ended_by, "counts": result.counts(),
         "seconds": round(result.seconds, 3), "searched": [d.name for d in result.space],
         "fixed": {k: v for k, v in result.fixed.items() if k != "device"},
+        "settings_words": settings_in_words(result.model, result.best_params) if result.best_trial >= 0 else "",
     }
 
 

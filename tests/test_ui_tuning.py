@@ -83,3 +83,36 @@ def test_a_tuning_run_shows_its_trials_charts_and_chosen_settings(home, tuned_ru
     assert importance["layout"]["xaxis"]["title"]["text"] and importance["data"][0]["y"]
     chosen = " ".join(m.value for m in at.markdown)
     assert "Chosen settings" in chosen and "Neighbours" in chosen
+
+
+def test_the_leaderboard_marks_the_tuned_run_and_says_what_it_chose(home, tuned_run):  # noqa: F811
+    dataset_id, run_id = tuned_run
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["tm_current_dataset"] = dataset_id
+    at.run()
+    at.switch_page("views/results.py").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    board = next(df.value for df in at.get("dataframe") if "Model" in df.value)
+    assert [m for m in board["Model"] if "(tuned)" in m] == [f"Similar items (ItemKNN) (tuned) · run #{run_id}"]
+    chosen = " ".join(m.value for m in at.markdown)
+    run = Store(home).run(run_id)
+    assert run["tune"]["settings_words"] and run["tune"]["settings_words"] in chosen
+    assert "Neighbours" in run["tune"]["settings_words"] and "from 5 trials" in chosen
+
+
+def test_tuned_settings_in_the_leaderboard_module():
+    import pandas as pd
+
+    from recsys import leaderboard
+
+    runs = pd.DataFrame([
+        {"id": 3, "model": "bpr", "status": "done", "protocol": "random", "seed": 42, "tune": None},
+        {"id": 4, "model": "bpr", "status": "done", "protocol": "random", "seed": 42,
+         "tune": {"settings_words": "Learning rate 0.04", "best_value": 0.18, "default_value": 0.16,
+                  "counts": {"complete": 3, "pruned": 4, "failed": 1}, "seconds": 240.0}},
+    ])
+    finished = leaderboard.finished_runs(runs)
+    assert list(finished["label"]) == ["BPR (tuned) · run #4", "BPR · run #3"]
+    tuned = leaderboard.tuned_settings(finished)
+    assert tuned.to_dict("records") == [{"run_id": 4, "label": "BPR (tuned) · run #4", "settings": "Learning rate 0.04",
+                                         "validation": 0.18, "defaults": 0.16, "trials": 8, "minutes": 4.0}]

@@ -100,6 +100,23 @@ def leaderboard_columns(table, config: dict, k: int) -> tuple[list[str], list[st
     return shown, rest
 
 
+def tuned_runs_section(runs) -> None:
+    """The settings each tuned run on the board chose, in plain words, with their validation scores."""
+    tuned = leaderboard.tuned_settings(runs)
+    if tuned.empty:
+        return
+    with st.expander(f"Settings chosen by tuning ({fmt.plural(len(tuned), 'tuned model')})", expanded=True):
+        for row in tuned.to_dict("records"):
+            gain = ""
+            if row["validation"] is not None and row["defaults"] is not None:
+                gain = (f" (validation NDCG@10 {fmt.metric(row['validation'])}; the defaults scored "
+                        f"{fmt.metric(row['defaults'])})")
+            st.markdown(f"**{row['label'].split(' · ')[0]}**: {row['settings'] or 'the defaults'}{gain}, "
+                        f"from {fmt.plural(int(row['trials'] or 0), 'trial')} in {fmt.duration((row['minutes'] or 0) * 60)}.")
+        st.caption("Tuning tried settings on a validation part of the training data, never the test data; the "
+                   "scores in the table above are on the test data, measured once.")
+
+
 # -- page -------------------------------------------------------------------------------------------
 dataset_id = ui.dataset_picker(help="The dataset whose trained models you want to compare.")
 runs = None
@@ -200,6 +217,8 @@ ready = st.session_state.get("results_csv_data")
 if ready and ready[0] == tuple(ids):
     st.download_button("Download the full table (CSV)", ready[1], file_name=f"leaderboard-{protocol}-seed{seed}.csv",
                        mime="text/csv", key="results_csv")
+
+tuned_runs_section(same)
 
 # -- one metric in detail ---------------------------------------------------------------------------
 st.subheader("One measure in detail", anchor=False)
