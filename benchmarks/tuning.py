@@ -6,9 +6,8 @@ users (every held-out rating counts, as in ``benchmarks.quality``). For each mod
 
 * **default**: the model with its defaults (seed 42) fitted on the training part, scored on test;
 * **tuned**: :func:`recsys.tuning.tune` searches on the validation part of the training part only
-  (:func:`recsys.tuning.tuning_split` and :func:`recsys.tuning.search_parts`: the validation part a
-  tuning run carves, 20% of each person's training rows, every rating counting as on test; the same
-  test rows), for ``--minutes`` per model; the best settings are refitted on the whole
+  (:func:`recsys.tuning.search_parts`: the split's own validation part, 10% of each person's training
+  rows, every rating counting as on test), for ``--minutes`` per model; the best settings are refitted on the whole
   training part (:func:`recsys.tuning.refit_params`) and scored on test once, exactly as a tuning run in
   the worker does.
 
@@ -42,7 +41,7 @@ def test_ndcg(model: Recommender, split: Split, k: int = 10) -> float:
     return float(np.mean(metrics.ndcg(recs, split.test.to_csr(use_values=False)[users], k)))
 
 
-def compare(name: str, inter, split: Split, catalog, minutes: float | None, trials: int | None, seed: int = 42) -> dict[str, Any]:
+def compare(name: str, split: Split, catalog, minutes: float | None, trials: int | None, seed: int = 42) -> dict[str, Any]:
     """Default and tuned test NDCG@10 of one model, with what the search did."""
     default = make_model(name)
     if "seed" in default.param_names():
@@ -54,9 +53,7 @@ def compare(name: str, inter, split: Split, catalog, minutes: float | None, tria
     del default
 
     # every held-out rating counts on validation, as on test (the demo protocol)
-    searched = tuning.tuning_split(inter, "random", seed=seed)  # as a tuning run splits
-    assert searched.fingerprint() == split.fingerprint()  # the same test rows
-    fit_train, validation, validation_input = tuning.search_parts(searched, seed=seed, relevance=None)
+    fit_train, validation, validation_input = tuning.search_parts(split, seed=seed, relevance=None)
     load_before = os.getloadavg()[0]
     result = tuning.tune(name, fit_train, validation, minutes=minutes, trials=trials, seed=seed, catalog=catalog,
                          validation_input=validation_input)
@@ -126,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         "models": [],
     }
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-        results["models"].append(compare(name, inter, split, catalog, args.minutes, args.trials, args.seed))
+        results["models"].append(compare(name, split, catalog, args.minutes, args.trials, args.seed))
         r = results["models"][-1]
         print(f"{name}: default {r['default_ndcg@10']:.4f}, tuned {r['tuned_ndcg@10']:.4f} ({r['settings']}; "
               f"{r['trials']} trials in {r['search_minutes']:.1f} min)", flush=True)

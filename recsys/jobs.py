@@ -1069,7 +1069,6 @@ def _search_then_train(store: Store, run: dict[str, Any], worker_id: str, phase,
         return cancelled["value"]
 
     phase("tuning")
-    split = tuning.tuning_split(inter, run["protocol"], seed=int(run["seed"]))  # the same test rows
     fit_train, validation, validation_input = tuning.search_parts(split, seed=int(run["seed"]))  # never the test
     result = tuning.tune(
         run["model"], fit_train, validation, trials=budget.get("trials"), minutes=budget.get("minutes"),

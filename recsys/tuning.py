@@ -47,10 +47,6 @@ from recsys.training import validation_ndcg
 
 DEFAULT_MINUTES = 5.0
 VALIDATION_FRACTION = 0.2  # share of each person's rows validated on when tuning a whole file (the CLI)
-# share of a split's training part a tuning run validates on: twice a plain run's (recsys.split), as its
-# scores choose settings (on the demo, item-KNN's settings chosen on a 10% part lost 0.005 NDCG@10 on test
-# where the defaults led on a 20% part); the test rows stay those of any run of the same split
-TUNING_VALIDATION_FRACTION = 0.2
 METRIC = "ndcg@10"
 PATIENCE = 5  # validations in a row without improvement that end a trial (a quarter of its epochs)
 VALIDATIONS_PER_TRIAL = 20  # about this many validations over a trial's most epochs
@@ -417,16 +413,6 @@ def validation_split(inter: Interactions, seed: int = 42, fraction: float = VALI
 
     carved = random_split(inter, test_fraction=fraction, seed=seed)
     return carved.train, carved.test
-
-
-def tuning_split(inter: Interactions, protocol: str, seed: int = 42):
-    """The split a tuning run searches on: ``protocol`` and ``seed`` as for any run (the same test rows,
-    so its scores sit on the same leaderboard), with a validation part of
-    :data:`TUNING_VALIDATION_FRACTION` of the training part (leave-one-out keeps its one row)."""
-    from recsys.split import make_split
-
-    options = {} if protocol == "loo" else {"validation_fraction": TUNING_VALIDATION_FRACTION}
-    return make_split(inter, protocol, seed=seed, **options)
 
 
 def search_parts(split, seed: int = 42, relevance: float | str | None = "auto"

@@ -229,20 +229,3 @@ def test_cli_tune_refuses_bad_requests_in_one_line(argv, words, tmp_path, capsys
     err = capsys.readouterr().err.strip()
     assert words in err and len(err.splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.parametrize("protocol", ["random", "temporal", "global_temporal", "users", "loo"])
-def test_a_tuning_run_validates_on_more_rows_and_tests_on_the_same_ones(protocol):
-    from recsys.split import make_split
-
-    frame = listening_log()
-    frame["played_at"] = 1_600_000_000 + np.random.default_rng(0).permutation(len(frame)) * 3600
-    inter = Interactions.from_frame(frame, user="listener", item="artist", value="plays", timestamp="played_at")
-    plain = make_split(inter, protocol, seed=3)
-    searched = tuning.tuning_split(inter, protocol, seed=3)
-    assert searched.fingerprint() == plain.fingerprint()  # the same test rows: the same leaderboard
-    assert pairs(searched.train) == pairs(plain.train)
-    if protocol != "loo":
-        assert len(searched.validation) > 1.5 * len(plain.validation)
-    fit_train, validation, _ = tuning.search_parts(searched)
-    assert not (pairs(fit_train) | pairs(validation)) & pairs(searched.test)

@@ -165,7 +165,7 @@ def test_the_worker_never_lets_the_search_see_the_test_split(store, monkeypatch)
     inter, _ = store.load_dataset(dataset_id)
     split = make_split(inter, "random", seed=9)
     test = pairs(split.test)
-    fit_train, validation, _ = tuning.search_parts(tuning.tuning_split(inter, "random", seed=9))
+    fit_train, validation, _ = tuning.search_parts(split)
     run_id = jobs.submit(store, dataset_id, "recording", protocol="random", seed=9, tune={"trials": 3})
     assert jobs.run_worker(store, once=True) >= 1  # in this process, so the recording model is registered
     assert store.run(run_id)["status"] == "done", store.run(run_id)["error"]
