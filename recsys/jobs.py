@@ -515,8 +515,7 @@ def estimate_tuning(source: Any, model: str, budget: dict[str, Any], params: dic
     phases = {"loading": phases.pop("loading", 0.0), "tuning": search, **phases}
     return Estimate(seconds=search + single.seconds, memory_bytes=max(worst.memory_bytes, single.memory_bytes),
                     fits=worst.fits and single.fits, reason=worst.reason or single.reason, device=worst.device,
-                    phases=phases, epoch_seconds=single.epoch_seconds,
-                    basis=f"the search's time budget, then {single.basis}" if single.basis else "")
+                    phases=phases, epoch_seconds=single.epoch_seconds, basis=single.basis)
 
 
 def cancel(store: Store, run_id: int) -> str:
@@ -1116,6 +1115,7 @@ def _search_then_train(store: Store, run: dict[str, Any], worker_id: str, phase,
         return was_cancelled()
     phase("saving")
     store.save_serving_model(run_id, serving, inter)
+    _save_exposure(store, run_id, inter, catalog, int(run["k"]))
     if not _finish(store, run_id, worker_id, "done"):
         _remove_partial(store, run_id)
         return _status_or_gone(store, run_id)

@@ -187,7 +187,8 @@ def training_form(dataset_id: int, summary: dict) -> None:
             params = {**MODELS[model].default_params(), **settings[model]}
             seconds += spark.estimate_seconds(summary["n_users"], summary["n_items"], summary["n_interactions"],
                                               params, engine["master"])
-        rows.append({"Model": words.model_label(model) + tuning_ui.tuned_label({"tune": budgets[model]}), "Time": "≈ " + fmt.duration(seconds),
+        rows.append({"Model": words.model_label(model) + tuning_ui.tuned_label({"tune": budgets[model]}),
+                     "Time": "≈ " + fmt.duration(seconds),
                      "Memory": "≈ " + fmt.size(guess.memory_bytes),
                      "Runs on": "Spark" if on_spark else "GPU" if guess.device.startswith("cuda") else "CPU",
                      "Fits": "Yes" if guess.fits else "No"})
