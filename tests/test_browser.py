@@ -124,7 +124,10 @@ def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):
     save = page.get_by_role("button", name="Save dataset")
     assert save.is_disabled()
     page.get_by_text("Save it anyway: this file").click()
-    page.get_by_role("textbox", name="Dataset name").fill("Artists by mistake")
+    settle(page)  # the tick reruns the page: type into the fresh name box, not the one being replaced
+    name_box = page.get_by_role("textbox", name="Dataset name")
+    name_box.fill("Artists by mistake")
+    name_box.press("Enter")  # commit the name before Save (a click can beat the blur under load)
     settle(page)
     enabled = page.locator("button:enabled", has_text="Save dataset")
     enabled.wait_for()
@@ -154,7 +157,10 @@ def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):
     page.locator('[data-testid="stPlotlyChart"]:visible', has_text="How are plays spread?").wait_for()
     assert page.get_by_text("it looks like").count() == 0  # nothing wrong with this one
     shoot(page, "data-upload")
-    page.get_by_role("textbox", name="Dataset name").fill("Label plays")
+    name_box = page.get_by_role("textbox", name="Dataset name")
+    name_box.fill("Label plays")
+    name_box.press("Enter")  # commit the name before Save (a click can beat the blur under load)
+    settle(page)
     page.get_by_role("button", name="Save dataset").click()
     page.get_by_text("Saved as").wait_for()
     sidebar_dataset(page, "Label plays")
