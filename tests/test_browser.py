@@ -264,6 +264,10 @@ def test_a_short_tuning_run_shows_its_trials_as_they_end(streamlit_server, brows
     page.goto(streamlit_server.url)
     wait_for_app(page, "Your data")
     open_page(page, "Train", "Train models")
+    page.get_by_role("combobox", name="Dataset", exact=True).click()
+    page.get_by_role("option", name="MovieLens (demo)").click()  # whatever the tab opened on
+    wait_for_app(page, "Train models")
+    page.get_by_test_id("stSidebar").get_by_text("MovieLens (demo)", exact=True).wait_for()
     pick_only(page, "itemknn")
     page.get_by_text("Tune automatically").click()
     budget = page.get_by_test_id("stSlider").filter(has_text="Time to spend searching")

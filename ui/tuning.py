@@ -129,9 +129,9 @@ def history_figure(trials: list[dict[str, Any]], title: str = "How the search we
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="Best so far", line=dict(color=charts.INK, width=2,
                                  shape="hv"), hovertemplate="Best after trial %{x}: %{y:.3f}<extra></extra>"))
     fig.update_xaxes(rangemode="tozero", dtick=1 if len(trials) <= 15 else None)
-    fig.update_yaxes(tickformat=".3f", rangemode="tozero")
-    return charts.style(fig, title, x="Trial", y="Validation NDCG@10 (higher is better)", height=320,
-                        legend="Trial")
+    fig.update_yaxes(tickformat=".3f")
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22, x=0))
+    return charts.style(fig, title, x="Trial", y="Validation NDCG@10", height=340)
 
 
 def importance_figure(model: str, importances: dict[str, float], title: str = "Which settings mattered") -> go.Figure:
@@ -168,20 +168,20 @@ def tuning_panel(run: dict[str, Any], trials: list[dict[str, Any]], key: str) ->
     if found.get("ended_by"):
         text += " " + {"time": "The time budget ended the search.", "trials": "All planned trials ran.",
                        "cancelled": "The search was cancelled."}.get(found["ended_by"], "")
-    st.caption(text + " Scores are on the validation part, never the test data.")
-    left, right = st.columns([3, 2])
-    with left:
-        charts.show(history_figure(trials), key=f"{key}_history")
+    st.caption(text + " Scores are on the validation part, never the test data (higher is better).")
+    charts.show(history_figure(trials), key=f"{key}_history")
     importances = tuning.setting_importances(model, trials)
-    with right:
-        if importances:
-            charts.show(importance_figure(model, importances), key=f"{key}_importance")
-        else:
-            st.caption("Which settings mattered most shows once three trials have run in full.")
-    st.dataframe(trials_frame(model, trials), hide_index=True, key=f"{key}_table", column_config={
-        "Trial": st.column_config.NumberColumn(width="small"),
-        "Validation NDCG@10": st.column_config.NumberColumn(format="%.4f",
-                                                           help="Ranking quality on the validation part, 0 to 1."),
+    if importances:
+        charts.show(importance_figure(model, importances), key=f"{key}_importance")
+    else:
+        st.caption("Which settings mattered most shows once three trials have run in full.")
+    st.dataframe(trials_frame(model, trials), hide_index=True, key=f"{key}_table", width="stretch", column_config={
+        "Trial": st.column_config.NumberColumn("Trial", width=44),
+        "Settings": st.column_config.TextColumn("Settings", width="medium"),
+        "Validation NDCG@10": st.column_config.NumberColumn(
+            "Validation", format="%.4f", width=70, help="NDCG@10 on the validation part: ranking quality, 0 to 1."),
+        "Outcome": st.column_config.TextColumn("Outcome", width="medium"),
+        "Took": st.column_config.TextColumn("Took", width=60),
     })
 
 
