@@ -1051,7 +1051,7 @@ def _search_then_train(store: Store, run: dict[str, Any], worker_id: str, phase,
     its ``tune``; refit them on the whole training part (fit-train and validation), score the test part
     once, then refit them on every interaction as the run's serving model, and save both.
 
-    Cancel stops the search within one epoch; the run is then ``cancelled`` with every finished trial
+    Cancel stops the search within one epoch (one trial for a one-step model); the run is then ``cancelled`` with every finished trial
     kept and the best settings so far named in its message (nothing is refitted or scored: a cancel
     means stop using the machine). A worker killed meanwhile leaves it ``interrupted`` with its trials."""
     from recsys import tuning

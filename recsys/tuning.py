@@ -23,7 +23,7 @@ Definitions.
   default is :data:`DEFAULT_MINUTES` minutes. A trial running when the time is up is stopped (pruned),
   unless it leads (no trial has a score yet, or its best so far beats them all): it then runs to its own
   end, so the search overruns by at most one trial and the chosen trial's epoch count is its real best.
-  ``should_stop`` (a cancel) stops the search within one epoch.
+  ``should_stop`` (a cancel) stops the search within one epoch (one trial for a one-step model).
 
 The test part never enters this module: callers pass fit-train and validation only.
 """
