@@ -61,6 +61,29 @@ def settle(page, timeout: float = 10_000) -> None:
         pass
 
 
+def type_name(page, label: str, value: str, attempts: int = 3) -> None:
+    """Type VALUE into the text box LABEL and commit it with Enter, until the settled page holds exactly one
+    such box with that value. A rerun that was still on its way can replace the box being typed into
+    (Streamlit keeps the stale one on screen until the run ends), so a lost value is typed again."""
+    settled_with_value = """([label, value]) => {
+        const boxes = [...document.querySelectorAll('input[aria-label="' + label + '"]')];
+        return boxes.length === 1 && boxes[0].value === value
+            && !document.querySelector('[data-testid="stStatusWidget"]');
+    }"""
+    for attempt in range(attempts):
+        page.wait_for_function(
+            "(label) => document.querySelectorAll('input[aria-label=\"' + label + '\"]').length === 1", arg=label)
+        box = page.get_by_role("textbox", name=label)
+        box.fill(value)
+        box.press("Enter")
+        try:
+            page.wait_for_function(settled_with_value, arg=[label, value], timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+
+
 def shoot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.mouse.move(0, 0)  # no hover tooltips in the pictures
@@ -124,11 +147,8 @@ def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):
     save = page.get_by_role("button", name="Save dataset")
     assert save.is_disabled()
     page.get_by_text("Save it anyway: this file").click()
-    settle(page)  # the tick reruns the page: type into the fresh name box, not the one being replaced
-    name_box = page.get_by_role("textbox", name="Dataset name")
-    name_box.fill("Artists by mistake")
-    name_box.press("Enter")  # commit the name before Save (a click can beat the blur under load)
-    settle(page)
+    page.get_by_text("Saving needs the choice above").wait_for(state="detached")  # the tick's rerun is done
+    type_name(page, "Dataset name", "Artists by mistake")
     enabled = page.locator("button:enabled", has_text="Save dataset")
     enabled.wait_for()
     enabled.click()
@@ -157,10 +177,7 @@ def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):
     page.locator('[data-testid="stPlotlyChart"]:visible', has_text="How are plays spread?").wait_for()
     assert page.get_by_text("it looks like").count() == 0  # nothing wrong with this one
     shoot(page, "data-upload")
-    name_box = page.get_by_role("textbox", name="Dataset name")
-    name_box.fill("Label plays")
-    name_box.press("Enter")  # commit the name before Save (a click can beat the blur under load)
-    settle(page)
+    type_name(page, "Dataset name", "Label plays")
     page.get_by_role("button", name="Save dataset").click()
     page.get_by_text("Saved as").wait_for()
     sidebar_dataset(page, "Label plays")
