@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from pathlib import Path
 
 import torch
+
+# What a CPU's caches are taken to be when the system does not say (a small laptop core's).
+DEFAULT_CPU_CACHES = {2: 1 << 20, 3: 8 << 20}
 
 
 def pick_device(preference: str | torch.device | None = None) -> torch.device:
@@ -63,3 +68,29 @@ def available_memory(device: str | torch.device) -> int | None:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return None
+
+
+@functools.cache
+def cpu_cache_bytes() -> dict[int, int]:
+    """This machine's CPU data caches by level, in bytes: ``{1: per-core L1d, 2: per-core L2, 3: L3}``,
+    as Linux reports them for CPU 0 (``/sys/devices/system/cpu/cpu0/cache``). Levels the system does not
+    report take :data:`DEFAULT_CPU_CACHES`. Work that is cut into cache-sized pieces (iALS's item
+    half-step) sizes its pieces from this, not from a constant tuned on one CPU."""
+    found: dict[int, int] = {}
+    for index in sorted(Path("/sys/devices/system/cpu/cpu0/cache").glob("index*")):
+        try:
+            kind = (index / "type").read_text().strip()
+            level = int((index / "level").read_text())
+            size = _parse_size((index / "size").read_text())
+        except (OSError, ValueError):
+            continue
+        if kind in ("Data", "Unified") and size:
+            found[level] = size
+    return {**DEFAULT_CPU_CACHES, **found}
+
+
+def _parse_size(text: str) -> int:
+    """``"1024K"`` -> 1048576, ``"32M"`` -> 33554432, ``"512"`` -> 512."""
+    text = text.strip().upper()
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
+    return int(text[:-1] if text[-1:] in "KMG" else text) * scale

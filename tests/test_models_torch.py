@@ -10,7 +10,9 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from recsys import device as device_module
 from recsys.data import Interactions
+from recsys.device import cpu_cache_bytes
 from recsys.models import als, make_model
 from recsys.models.als import ImplicitALS
 from recsys.models.base import ModelError
@@ -138,6 +140,33 @@ def test_ials_user_blocks_give_the_one_block_result(binary, monkeypatch):
     np.testing.assert_allclose(blocked.user_factors_.numpy(), whole.user_factors_.numpy(), atol=1e-5)
     np.testing.assert_allclose(blocked.item_factors_.numpy(), whole.item_factors_.numpy(), atol=1e-5)
     assert [h["loss"] for h in blocked.history_] == pytest.approx([h["loss"] for h in whole.history_], rel=1e-5)
+
+
+@pytest.mark.parametrize("binary", [True, False])
+def test_ials_item_side_column_blocks_give_the_one_block_result(binary, monkeypatch):
+    train = make_interactions(clustered(90, 40, seed=4))
+    params = {"factors": 6, "epochs": 3, "regularization": 0.5, "binary": binary, "device": "cpu"}
+    monkeypatch.setitem(als.ITEM_BLOCK_BYTES, "cpu", 0)  # one block: the whole items x users product
+    whole, counts = ImplicitALS(**params), []
+    whole.fit(train, on_epoch=lambda record: counts.append(len(whole._state.item_blocks)))
+    monkeypatch.setitem(als.ITEM_BLOCK_BYTES, "cpu", 4 * 6 * 7)  # 7 users (of 6 factors) a block
+    blocked = ImplicitALS(**params)
+    blocked.fit(train, on_epoch=lambda record: counts.append(len(blocked._state.item_blocks)))
+    assert counts == [1, 1, 1, 13, 13, 13]  # 90 users, 7 a block
+    np.testing.assert_allclose(blocked.user_factors_.numpy(), whole.user_factors_.numpy(), atol=1e-5)
+    np.testing.assert_allclose(blocked.item_factors_.numpy(), whole.item_factors_.numpy(), atol=1e-5)
+    assert [h["loss"] for h in blocked.history_] == pytest.approx([h["loss"] for h in whole.history_], rel=1e-5)
+
+
+def test_item_block_width_comes_from_the_cpu_caches(monkeypatch):
+    caches = cpu_cache_bytes()
+    assert caches[2] > 0 and caches[3] > 0
+    expected = max(caches[2], caches[3] // 8) // (4 * 64)
+    assert als.item_block_users(200_000, 64, torch.device("cpu")) == expected
+    assert als.item_block_users(200_000, 64, torch.device("cuda")) == 200_000  # a GPU: one block
+    monkeypatch.setitem(als.ITEM_BLOCK_BYTES, "cpu", 4096)
+    assert als.item_block_users(200_000, 64, torch.device("cpu")) == 16
+    assert device_module._parse_size("1024K") == 2**20 and device_module._parse_size("32M") == 2**25
 
 
 @pytest.mark.parametrize("binary", [True, False])
