@@ -142,20 +142,41 @@ def test_ials_user_blocks_give_the_one_block_result(binary, monkeypatch):
     assert [h["loss"] for h in blocked.history_] == pytest.approx([h["loss"] for h in whole.history_], rel=1e-5)
 
 
+def test_ials_item_side_product_in_column_blocks_is_the_whole_product(monkeypatch):
+    rng = np.random.default_rng(0)
+    dense = (rng.random((90, 40)) < 0.3).astype(np.float32)
+    dense[5] = 0  # a user without cells
+    csr = sp.csr_matrix(dense)
+    monkeypatch.setitem(als.ITEM_BLOCK_BYTES, "cpu", 4 * 6 * 7)  # 7 users (of 6 factors) a block
+    state = als._TrainingState(csr, lambda v: 1.0 + v, torch.device("cpu"), None, 6)
+    assert len(state.item_blocks) == 13  # 90 users, 7 a block
+    state.item_values.copy_(torch.as_tensor(rng.standard_normal(csr.nnz), dtype=torch.float32))
+    # the items x users matrix the values stand for: item_values[to_item_major == n] sits at cell n
+    user_major = np.empty(csr.nnz, np.float64)
+    user_major[state.to_item_major.numpy()] = state.item_values.numpy()
+    users = np.repeat(np.arange(90), state.row_lengths.numpy())
+    weights = np.zeros((40, 90))
+    weights[state.cols.numpy(), users] = user_major
+    x = torch.as_tensor(rng.standard_normal((90, 6)), dtype=torch.float32)
+    start = torch.as_tensor(rng.standard_normal((40, 6)), dtype=torch.float32)
+    out = state.item_spmm(start.clone(), x, beta=-1.0)
+    np.testing.assert_allclose(out.numpy(), -start.numpy() + weights @ x.double().numpy(), atol=1e-5)
+
+
 @pytest.mark.parametrize("binary", [True, False])
-def test_ials_item_side_column_blocks_give_the_one_block_result(binary, monkeypatch):
+def test_ials_item_side_column_blocks_train_as_one_block(binary, monkeypatch):
     train = make_interactions(clustered(90, 40, seed=4))
     params = {"factors": 6, "epochs": 3, "regularization": 0.5, "binary": binary, "device": "cpu"}
     monkeypatch.setitem(als.ITEM_BLOCK_BYTES, "cpu", 0)  # one block: the whole items x users product
-    whole, counts = ImplicitALS(**params), []
-    whole.fit(train, on_epoch=lambda record: counts.append(len(whole._state.item_blocks)))
-    monkeypatch.setitem(als.ITEM_BLOCK_BYTES, "cpu", 4 * 6 * 7)  # 7 users (of 6 factors) a block
-    blocked = ImplicitALS(**params)
-    blocked.fit(train, on_epoch=lambda record: counts.append(len(blocked._state.item_blocks)))
-    assert counts == [1, 1, 1, 13, 13, 13]  # 90 users, 7 a block
-    np.testing.assert_allclose(blocked.user_factors_.numpy(), whole.user_factors_.numpy(), atol=1e-5)
-    np.testing.assert_allclose(blocked.item_factors_.numpy(), whole.item_factors_.numpy(), atol=1e-5)
-    assert [h["loss"] for h in blocked.history_] == pytest.approx([h["loss"] for h in whole.history_], rel=1e-5)
+    whole = ImplicitALS(**params).fit(train)
+    monkeypatch.setitem(als.ITEM_BLOCK_BYTES, "cpu", 4 * 6 * 7)
+    blocked = ImplicitALS(**params).fit(train)
+    # the same sums in another order (the product itself is exact: the test above): float rounding,
+    # grown by three CG steps a half-step to a few 1e-4 on factors of about 0.5; a lost block moves them
+    # by tenths
+    np.testing.assert_allclose(blocked.user_factors_.numpy(), whole.user_factors_.numpy(), atol=1e-3)
+    np.testing.assert_allclose(blocked.item_factors_.numpy(), whole.item_factors_.numpy(), atol=1e-3)
+    assert [h["loss"] for h in blocked.history_] == pytest.approx([h["loss"] for h in whole.history_], rel=1e-4)
 
 
 def test_item_block_width_comes_from_the_cpu_caches(monkeypatch):
