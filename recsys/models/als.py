@@ -34,6 +34,7 @@ import torch
 from recsys.data import Catalog, Interactions
 from recsys.device import cpu_cache_bytes
 from recsys.models.base import Recommender
+from recsys.models.products import scores_product
 from recsys.models.settings import EPOCHS, FACTORS, INIT_SCALE, ITERATIVE, REGULARIZATION, Setting
 
 
@@ -270,7 +271,7 @@ class ImplicitALS(Recommender):
 
     # -- scoring ------------------------------------------------------------------------------
     def _score_users(self, users: torch.Tensor) -> torch.Tensor:
-        return self.user_factors_[users] @ self.item_factors_.T
+        return scores_product(self.user_factors_[users], self.item_factors_)
 
     def _fold_in(self, history: sp.csr_matrix) -> torch.Tensor:
         """User factors solved exactly from a history, with the item factors fixed."""
@@ -278,7 +279,7 @@ class ImplicitALS(Recommender):
         return ridge_fold_in(y, history, self._weight, self._coefficient, float(self.regularization), gram=y.T @ y)
 
     def _score_histories(self, history: sp.csr_matrix) -> torch.Tensor:
-        return self._fold_in(history) @ self.item_factors_.T
+        return scores_product(self._fold_in(history), self.item_factors_)
 
     def item_embeddings(self) -> torch.Tensor:
         return self.item_factors_

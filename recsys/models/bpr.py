@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from recsys.data import Catalog, Interactions
 from recsys.models.als import cpu_threads, ridge_attribution, ridge_fold_in
 from recsys.models.base import Recommender
+from recsys.models.products import scores_product
 from recsys.models.settings import (
     BATCH_SIZE,
     EPOCHS,
@@ -207,7 +208,7 @@ class BPR(Recommender):
 
     # -- scoring ------------------------------------------------------------------------------
     def _score_users(self, users: torch.Tensor) -> torch.Tensor:
-        return torch.addmm(self.item_bias_, self.user_factors_[users], self.item_factors_.T)  # bias added in the same pass
+        return scores_product(self.user_factors_[users], self.item_factors_, self.item_bias_)  # bias in the same pass
 
     def _fold_in(self, history: sp.csr_matrix) -> torch.Tensor:
         """Each row's factor: ``argmin_p sum_i (p . (q_i - q_mean) - m)^2 + reg |p|^2`` over the row's
@@ -234,7 +235,7 @@ class BPR(Recommender):
     def _score_histories(self, history: sp.csr_matrix) -> torch.Tensor:
         if hasattr(self, "_generator"):  # still training (validating held-out people): today's margin
             self._set_fold_in_margin()
-        return torch.addmm(self.item_bias_, self._fold_in(history), self.item_factors_.T)
+        return scores_product(self._fold_in(history), self.item_factors_, self.item_bias_)
 
     def item_embeddings(self) -> torch.Tensor:
         return self.item_factors_

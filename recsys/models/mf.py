@@ -21,6 +21,7 @@ import torch
 from recsys.data import Catalog, Interactions
 from recsys.models.als import cpu_threads, ridge_attribution, ridge_fold_in
 from recsys.models.base import Recommender
+from recsys.models.products import scores_product
 from recsys.models.settings import (
     BATCH_SIZE,
     EPOCHS,
@@ -140,7 +141,7 @@ class BiasedMF(Recommender):
     def _ratings(self, factors: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         """Predicted ratings of every item for rows with these factors and ``mu + b_u`` offsets: one
         users x items array, the item biases added inside the product."""
-        scores = torch.addmm(self.item_bias_, factors, self.item_factors_.T)
+        scores = scores_product(factors, self.item_factors_, self.item_bias_)
         scores += offsets.unsqueeze(1)
         return self._clip(scores)
 
