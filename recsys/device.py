@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -94,3 +96,25 @@ def _parse_size(text: str) -> int:
     text = text.strip().upper()
     scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:], 1)
     return int(text[:-1] if text[-1:] in "KMG" else text) * scale
+
+
+@contextlib.contextmanager
+def cpu_threads(count: int | None) -> Iterator[None]:
+    """Run the block with ``count`` intra-op CPU threads (unchanged when ``None``), then restore.
+
+    The SGD models (bpr, mf) train on the CPU with one thread: their steps are many small gathers and
+    scatters, where a parallel region costs more than it saves, and on a busy machine each one waits for
+    a second core (measured on a shared 2-core box: BPR's demo fit 126 s with 2 threads, 7 s with 1).
+    One thread also makes their scatter-adds sequential, hence deterministic. ``recommend`` selects
+    each block's top-k on one thread for the same reason (about 30 small steps a block of scores; at
+    200k x 50k with one of the two cores busy elsewhere: 18-45 s on two threads, 17.5-19 s on one; on a
+    quiet machine 7.1-12 s against 8.6-8.9 s)."""
+    if count is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -23,16 +23,15 @@ objective (implicit's ``alpha`` is our ``1 + alpha``) the per-epoch NDCG matches
 
 from __future__ import annotations
 
-import contextlib
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from recsys.data import Catalog, Interactions
-from recsys.device import cpu_cache_bytes
+from recsys.device import cpu_cache_bytes, cpu_threads  # noqa: F401 - cpu_threads: bpr and mf import it here
 from recsys.models.base import Recommender
 from recsys.models.products import scores_product
 from recsys.models.settings import EPOCHS, FACTORS, INIT_SCALE, ITERATIVE, REGULARIZATION, Setting
@@ -70,25 +69,6 @@ def padded_rows(history: sp.csr_matrix, device: torch.device) -> tuple[torch.Ten
 
 
 Weights = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-
-
-@contextlib.contextmanager
-def cpu_threads(count: int | None) -> Iterator[None]:
-    """Run the block with ``count`` intra-op CPU threads (unchanged when ``None``), then restore.
-
-    The SGD models (bpr, mf) train on the CPU with one thread: their steps are many small gathers and
-    scatters, where a parallel region costs more than it saves, and on a busy machine each one waits for
-    a second core (measured on a shared 2-core box: BPR's demo fit 126 s with 2 threads, 7 s with 1).
-    One thread also makes their scatter-adds sequential, hence deterministic."""
-    if count is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def ridge_fold_in(

@@ -39,7 +39,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys.data import Catalog, Interactions, lookup_ids
-from recsys.device import cpu_cache_bytes, pick_device
+from recsys.device import cpu_cache_bytes, cpu_threads, pick_device
 from recsys.models.topk import top_k
 from recsys.training import EpochCallback, TrainingDiverged, run_epochs, validation_ndcg
 
@@ -284,18 +284,20 @@ class Recommender:
             batch_size = max(1, min(len(users), score_batch_elements(self.device_) // max(1, self.n_items_)))
         out_items = np.full((len(users), k), -1, dtype=np.int64)
         out_scores = np.full((len(users), k), -np.inf, dtype=np.float32)
+        selecting = 1 if self.device_.type == "cpu" else None  # threads for the selection (cpu_threads)
         with torch.no_grad():
             for start in range(0, len(users), batch_size):
                 batch = users[start : start + batch_size]
                 scores = self._score_users(torch.as_tensor(batch, device=self.device_)).float()
-                if exclude_seen:
-                    self._mask_rows(scores, self.user_items_[batch])
-                if exclude is not None:
-                    self._mask_rows(scores, exclude[batch])
-                if candidates is not None:
-                    scores[:, ~candidates] = -torch.inf
-                top_scores, top_items = top_k(scores, k)
-                top_items[torch.isneginf(top_scores)] = -1
+                with cpu_threads(selecting):
+                    if exclude_seen:
+                        self._mask_rows(scores, self.user_items_[batch])
+                    if exclude is not None:
+                        self._mask_rows(scores, exclude[batch])
+                    if candidates is not None:
+                        scores[:, ~candidates] = -torch.inf
+                    top_scores, top_items = top_k(scores, k)
+                    top_items[torch.isneginf(top_scores)] = -1
                 out_items[start : start + len(batch)] = top_items.cpu().numpy()
                 out_scores[start : start + len(batch)] = top_scores.cpu().numpy()
         return out_items, out_scores
@@ -322,14 +324,16 @@ class Recommender:
             batch_size = max(1, min(max(1, n), score_batch_elements(self.device_) // max(1, self.n_items_)))
         out_items = np.full((n, k), -1, dtype=np.int64)
         out_scores = np.full((n, k), -np.inf, dtype=np.float32)
+        selecting = 1 if self.device_.type == "cpu" else None  # as in recommend
         with torch.no_grad():
             for start in range(0, n, batch_size):
                 rows = history[start : start + batch_size]
                 scores = self._score_histories(rows).float().to(self.device_)
-                if exclude_seen:
-                    self._mask_rows(scores, rows)
-                top_scores, top_items = top_k(scores, k)
-                top_items[torch.isneginf(top_scores)] = -1
+                with cpu_threads(selecting):
+                    if exclude_seen:
+                        self._mask_rows(scores, rows)
+                    top_scores, top_items = top_k(scores, k)
+                    top_items[torch.isneginf(top_scores)] = -1
                 out_items[start : start + rows.shape[0]] = top_items.cpu().numpy()
                 out_scores[start : start + rows.shape[0]] = top_scores.cpu().numpy()
         return out_items, out_scores
