@@ -76,6 +76,7 @@ def machine_info() -> dict[str, Any]:
         usable = os.cpu_count()
     info: dict[str, Any] = {
         "cpu": cpu_model(),
+        "cpu_identity": cpu_identity(),
         "cores": os.cpu_count(),
         "usable_cores": usable,
         "memory_gb": round(memory_total_gb() or 0, 1),
@@ -94,6 +95,7 @@ def machine_info() -> dict[str, Any]:
     except ImportError:
         pass
     info["threadpools"] = threadpools()
+    info["torch_kernels"] = torch_kernels(info.get("torch_threads"))
     return info
 
 
@@ -111,6 +113,7 @@ def machine_markdown(info: dict[str, Any]) -> str:
         f"- torch {info.get('torch')} ({info.get('torch_threads')} threads, MKL {info.get('torch_mkl')}), "
         f"numpy {info.get('numpy')}, scipy {info.get('scipy')}, implicit {info.get('implicit') or 'not installed'}",
         f"- thread pools (threadpoolctl): {pools or 'n/a'}",
+        f"- kernels: {cpu_caption(info)}",
         f"- BLAS/OpenMP environment: {info.get('env') or 'none set'}",
     ]
     return "\n".join(lines)
@@ -157,3 +160,86 @@ def size_label(n: int) -> str:
     if n >= 1_000 and n % 100 == 0:
         return f"{n / 1_000:g}k"
     return str(n)
+
+
+def cpu_identity() -> dict[str, Any]:
+    """This CPU's vendor, model name, family and model numbers, and its widest vector extensions, from
+    /proc/cpuinfo (the model name alone, from platform, elsewhere)."""
+    keys = {"vendor_id": "vendor", "model name": "model", "cpu family": "family", "model": "model_number"}
+    found: dict[str, Any] = {}
+    flags: set[str] = set()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if not line.strip():
+                    break  # the first processor is enough
+                key, _, value = (part.strip() for part in line.partition(":"))
+                if key in keys:
+                    found[keys[key]] = value
+                elif key == "flags":
+                    flags = set(value.split())
+    except OSError:
+        pass
+    found.setdefault("vendor", "unknown")
+    found.setdefault("model", cpu_model())
+    found["vector"] = [flag for flag in ("avx2", "avx512f", "avx512_bf16", "amx_tile") if flag in flags]
+    return found
+
+
+_KERNEL_PROBE = r"""
+import json, torch
+from recsys.models import products
+torch.set_num_threads(THREADS)
+a, b = torch.randn(83, 64), torch.randn(50000, 64)
+torch.mm(a, b.T)
+products.scores_product(a, b)
+print("@@" + json.dumps({"scores": "oneDNN" if products._FASTER_ONEDNN.get((64, THREADS)) else "torch (MKL)",
+                         "capability": torch.backends.cpu.get_cpu_capability()}))
+"""
+
+
+def torch_kernels(threads: int | None = None) -> dict[str, Any]:
+    """What torch's CPU kernels chose on this machine, from a short probe process with MKL's and
+    oneDNN's verbose output on: MKL's code path (its verbose header names the instruction set it took,
+    e.g. "Intel(R) AVX-512 ... enabled processors", or "Intel(R) Architecture processors" for its generic
+    path, what it takes on non-Intel CPUs), oneDNN's instruction set and the kernel of one scoring
+    product, torch's own vectorisation level, and which kernel :mod:`recsys.models.products` picked
+    for the scores. Empty where the probe fails."""
+    import subprocess
+
+    threads = threads or os.cpu_count() or 1
+    env = dict(os.environ, MKL_VERBOSE="1", ONEDNN_VERBOSE="1")
+    env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).resolve().parents[1]), env.get("PYTHONPATH", "")])
+    try:
+        probe = subprocess.run([sys.executable, "-c", _KERNEL_PROBE.replace("THREADS", str(int(threads)))],
+                               capture_output=True, text=True, timeout=120, env=env)
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    out: dict[str, Any] = {}
+    for line in (probe.stdout + probe.stderr).splitlines():
+        if line.startswith("@@"):
+            out.update(json.loads(line[2:]))
+        elif line.startswith("MKL_VERBOSE") and "mkl" not in out and " architecture " in line:
+            out["mkl"] = line.split(" architecture ", 1)[1].split(",", 1)[0].strip()
+            out["mkl_version"] = line.split("MKL_VERBOSE", 1)[1].split(" Product", 1)[0].strip()
+        elif line.startswith("onednn_verbose") and ",isa:" in line:
+            out["onednn_isa"] = line.split(",isa:", 1)[1].strip()
+        elif line.startswith("onednn_verbose") and ",exec,cpu," in line and "onednn_kernel" not in out:
+            out["onednn_kernel"] = line.split(",exec,cpu,", 1)[1].split(",")[1]
+    return out
+
+
+def cpu_caption(info: dict[str, Any]) -> str:
+    """One line naming the CPU and the kernels each library chose, for under every table."""
+    cpu = info.get("cpu_identity") or {}
+    vector = ", ".join(cpu.get("vector") or []) or "no AVX2"
+    family = f"family {cpu['family']} model {cpu['model_number']}; " if cpu.get("family") else ""
+    blas = "; ".join(
+        f"{p['internal_api']} {p.get('version')} {p.get('architecture')} kernels"
+        for p in info.get("threadpools", []) if p.get("user_api") == "blas"
+    ) or "n/a"
+    kernels = info.get("torch_kernels") or {}
+    torch_part = (f"torch {kernels.get('capability', '?')}, MKL: {kernels.get('mkl', '?')}, "
+                  f"oneDNN: {kernels.get('onednn_kernel', '?')}, scores by {kernels.get('scores', '?')}")
+    return (f"CPU: {cpu.get('vendor', '?')} {cpu.get('model', info.get('cpu'))} ({family}{vector}); "
+            f"numpy/scipy BLAS: {blas}; {torch_part}")

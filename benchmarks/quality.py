@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from benchmarks.machine import machine_info, machine_markdown, markdown_table, publish
+from benchmarks.machine import cpu_caption, machine_info, machine_markdown, markdown_table, publish
 from recsys import metrics
 from recsys.data import Catalog, Interactions, load_demo, load_interactions
 from recsys.evaluation import evaluate
@@ -203,7 +203,7 @@ def report_markdown(results: dict[str, Any]) -> str:
              r.get("top10_all_users_seconds"), r.get("error", "")] for r in results["models"]]
     parts = ["### Machine", "", machine_markdown(results["machine"]), "",
              f"Command: `{results['command']}`", "",
-             f"Data: {results['data']}; split: {results['split']}", "",
+             f"Data: {results['data']}; split: {results['split']}", "", cpu_caption(results["machine"]), "",
              markdown_table(["model", "NDCG@10", "Recall@10", "coverage", "fit s", "top-10 all users s", "note"],
                             rows), ""]
     with_curves = [r for r in results["models"] if r.get("curve")]

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from benchmarks import gpu, quality, speed, synthetic
-from benchmarks.machine import markdown_table, parse_size, size_label
+from benchmarks.machine import cpu_caption, markdown_table, parse_size, size_label
 from recsys.models import make_model
 
 HAVE_IMPLICIT = quality.implicit_available()
@@ -127,7 +127,15 @@ def test_speed_runs_our_side_end_to_end(tmp_path):
         assert ours["peak_rss_mb"] >= ours["import_rss_mb"] > 0
     ease = results["ease"][0]
     assert ease["ours"]["seconds"] > 0 and ease["numpy"]["seconds"] > 0
-    assert "Seconds per epoch" in speed.report_markdown(results)
+    text = speed.report_markdown(results)
+    assert "Seconds per epoch" in text
+    # every table names the CPU and the kernels torch chose on it (the probe ran)
+    machine = results["machine"]
+    assert machine["torch_kernels"]["scores"] in ("oneDNN", "torch (MKL)")
+    caption = cpu_caption(machine)
+    assert machine["cpu_identity"]["vendor"] in caption and machine["torch_kernels"]["capability"] in caption
+    assert text.count("\n|---") == 4  # tables: epochs, top-10, memory, EASE
+    assert text.count(caption) == 4 + 1  # above each table, and in the machine facts
 
 
 @pytest.mark.skipif(not HAVE_IMPLICIT, reason="implicit is not installed (requirements-bench.txt)")
