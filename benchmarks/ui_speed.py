@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ("views/data.py", "views/train.py", "views/results.py", "views/explore.py", "views/recommend.py")
+PAGES = ("pages/data.py", "pages/train.py", "pages/results.py", "pages/explore.py", "pages/recommend.py")
 RUNS = (  # six finished runs: Popularity comes with the first, as every split's yardstick
     ("itemknn", {}), ("userknn", {}), ("ease", {}), ("ials", {"epochs": 5}), ("bpr", {"epochs": 5}),
 )

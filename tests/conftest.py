@@ -75,6 +75,13 @@ def streamlit_server(tmp_path_factory) -> Iterator[Server]:
         yield server
 
 
+@pytest.fixture
+def start_server():
+    """``with start_server(home) as server:`` a dashboard of its own on ``home``, for a test that needs the
+    server's very first request (the session's ``streamlit_server`` has served other tests before)."""
+    return run_streamlit
+
+
 @contextmanager
 def run_streamlit(home: Path) -> Iterator[Server]:
     """``streamlit run app.py`` on ``home`` (its TASTEMAKER_HOME), headless on a free port, polled until

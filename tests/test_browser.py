@@ -120,16 +120,36 @@ def rare_artist(store: Store, dataset: int) -> str:
     return str(titles[str(inter.item_ids[order[2_100]])])
 
 
-def test_a_first_visit_straight_to_a_page_goes_through_the_app(streamlit_server, browser_page):
-    """The first request after the server starts is /train: it must get the app's navigation and sidebar
-    (Streamlit's old pages-folder mode would run the page file on its own). Runs first in this file."""
-    page = browser_page
-    page.goto(f"{streamlit_server.url}/train")
-    wait_for_app(page, "Train models")
-    nav = page.get_by_test_id("stSidebarNav")
-    nav.get_by_text("Recommendations", exact=True).wait_for()  # the app's page titles, not file names
-    assert nav.get_by_text("recommend", exact=True).count() == 0
-    page.get_by_test_id("stSidebar").get_by_text("Training worker").wait_for()
+@pytest.mark.parametrize(("path", "heading"), [("train", "Train models"), ("", "Your data")])
+def test_a_first_visit_straight_to_a_page_goes_through_the_app(path, heading, start_server, browser_page, tmp_path):
+    """The first request after the server starts (its own server, so it is the first) opens a page with a
+    dataset in the URL: it must get the app's navigation and sidebar, on that dataset, with the URL kept
+    (Streamlit's old pages-folder mode would run the file on its own: pages named after files, no sidebar)."""
+    home = tmp_path / "home"
+    store = Store(home)
+    shared = store.add_dataset(_tiny_log(), source_name="shared.csv", name="Shared listening log")
+    store.add_dataset(_tiny_log(), source_name="newer.csv", name="Newer listening log")  # a new tab's pick
+    with start_server(home) as server:
+        page = browser_page
+        page.goto(f"{server.url}/{path}?dataset={shared}")
+        wait_for_app(page, heading)
+        nav = page.get_by_test_id("stSidebarNav")
+        nav.get_by_text("Recommendations", exact=True).wait_for()  # the app's page titles, not file names
+        for file_name in ("app", "recommend"):
+            assert nav.get_by_text(file_name, exact=True).count() == 0
+        sidebar = page.get_by_test_id("stSidebar")
+        sidebar.get_by_text("Training worker").wait_for()
+        sidebar_dataset(page, "Shared listening log")
+        assert re.search(rf"[?&]dataset={shared}(&|$)", page.url), page.url
+        assert page.url.startswith(f"{server.url}/{path}?"), page.url
+        assert page.get_by_text("Page not found").count() == 0
+        assert "Traceback" not in server.log_tail(200)
+
+
+def _tiny_log(people: int = 40, artists: int = 30) -> bytes:
+    lines = ["listener,artist,plays"] + [
+        f"p{person},a{(person * 3 + step * 7) % artists},{1 + step}" for person in range(people) for step in range(5)]
+    return ("\n".join(lines) + "\n").encode()
 
 
 def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):

@@ -79,7 +79,7 @@ def test_train_page_does_not_offer_content_for_names_only(store, music, monkeypa
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["tm_current_dataset"] = dataset
     at.run()
-    at.switch_page("views/train.py").run()
+    at.switch_page("pages/train.py").run()
     assert not at.exception, at.exception
     models = at.multiselect(key=f"models_{dataset}")
     assert "Content-based" not in models.options and "content" not in models.value  # options are labels
@@ -242,7 +242,7 @@ def test_train_page_estimates_learn_from_this_machines_runs(store, music, monkey
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["tm_current_dataset"] = dataset
     at.run()
-    at.switch_page("views/train.py").run()
+    at.switch_page("pages/train.py").run()
     at.radio(key="train_device").set_value("cpu")
     at.multiselect(key=f"models_{dataset}").set_value(["ease", "itemknn"]).run()
     assert not at.exception, at.exception

@@ -465,7 +465,7 @@ def test_train_page_offers_spark_with_the_advice_and_queues_a_spark_run(tmp_path
     monkeypatch.chdir(ROOT)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.run()
-    at.switch_page("views/train.py").run()
+    at.switch_page("pages/train.py").run()
     assert not at.exception, at.exception
     store = Store()
     demo = int(store.list_datasets().iloc[0]["id"])

@@ -134,7 +134,7 @@ def test_a_failed_run_says_why_on_the_train_page(home, files):
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["dataset"] = str(wrong)
     at.run()
-    at.switch_page("views/train.py").run()
+    at.switch_page("pages/train.py").run()
     failure = texts(at.error)
     assert "Similar items (ItemKNN) · run #1 failed" in failure
     assert "nothing to test the model on" in failure and "Check on the Data page" in failure
@@ -148,7 +148,7 @@ def test_a_model_that_cannot_be_queued_does_not_stop_the_others(home, files):
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params["dataset"] = str(dataset)
     at.run()
-    at.switch_page("views/train.py").run()
+    at.switch_page("pages/train.py").run()
     at.multiselect(key=f"models_{dataset}").set_value(["ials", "itemknn"]).run()
     at.number_input(key="param_ials_factors").set_value(4096).run()
     at.number_input(key="param_ials_epochs").set_value(10_000).run()

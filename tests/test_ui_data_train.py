@@ -193,7 +193,7 @@ def test_rename_and_delete_a_dataset(home):
 
 # -- Train page --------------------------------------------------------------------------------------
 def test_train_page_preselects_the_suggested_split_and_estimates(home):
-    at = open_app("views/train.py")
+    at = open_app("pages/train.py")
     assert at.title[0].value == "Train models"
     demo = Store(home).list_datasets().iloc[0]
     protocol = at.selectbox(key=f"protocol_{demo['id']}")
@@ -227,7 +227,7 @@ def shown_text(at: AppTest) -> str:
 
 
 def test_train_page_settings_come_from_the_declarations_in_plain_words(home):
-    at = open_app("views/train.py")
+    at = open_app("pages/train.py")
     demo_id = int(Store(home).list_datasets().iloc[0]["id"])
     picker = at.multiselect(key=f"models_{demo_id}")
     picker.set_value(list(MODELS)).run()  # the demo has a catalogue: every model is offered
@@ -272,7 +272,7 @@ def test_a_run_can_be_submitted_shown_and_cancelled(home):
     store = Store(home)
     demo_id = store.ensure_demo()
     long_run = jobs.submit(store, demo_id, "ials", {"epochs": 5000, "factors": 4}, protocol="random")
-    at = open_app("views/train.py")
+    at = open_app("pages/train.py")
     at.selectbox(key=f"protocol_{demo_id}").set_value("random").run()
     at.multiselect(key=f"models_{demo_id}").set_value(["random"]).run()
     at.button(key="start_training").click().run()
@@ -311,7 +311,7 @@ def wait_until(condition, at: AppTest, timeout: float = 90.0) -> None:
 
 @pytest.mark.slow
 def test_a_submitted_run_finishes_and_is_listed(home):
-    at = open_app("views/train.py")
+    at = open_app("pages/train.py")
     demo_id = int(Store(home).list_datasets().iloc[0]["id"])
     at.multiselect(key=f"models_{demo_id}").set_value(["popularity"]).run()
     at.button(key="start_training").click().run()

@@ -21,7 +21,7 @@ from recsys.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-PAGES = ["views/data.py", "views/train.py", "views/results.py", "views/explore.py", "views/recommend.py"]
+PAGES = ["pages/data.py", "pages/train.py", "pages/results.py", "pages/explore.py", "pages/recommend.py"]
 # Raw names a person must never read: every declared setting with an underscore (learning_rate,
 # validate_every, use_values...) and every split key with one (global_temporal).
 RAW = sorted({s.name for model in MODELS.values() for s in model.settings if "_" in s.name}
@@ -110,14 +110,14 @@ def _offered(multiselect) -> list[str]:
 def test_no_page_shows_a_raw_setting_name(home, page):
     _, dataset = home
     at = visit(page, dataset)
-    if page == "views/train.py":
+    if page == "pages/train.py":
         picker = at.multiselect(key=f"models_{dataset}")
         picker.set_value(_offered(picker)).run()  # every model's settings expander on the page
         assert not at.exception
     text = page_text(at)
     found = [name for name in RAW if re.search(rf"\b{re.escape(name)}\b", text)]
     assert not found, f"{page} shows raw names {found}"
-    if page == "views/train.py":
+    if page == "pages/train.py":
         assert "Count each interaction once" in text  # the plain label stands where the name would
 
 
@@ -125,7 +125,7 @@ def test_no_page_shows_a_raw_setting_name(home, page):
 def test_every_table_has_column_configuration(home, page):
     _, dataset = home
     at = visit(page, dataset)
-    assert at.dataframe or page == "views/data.py", f"{page} shows no table to check"
+    assert at.dataframe or page == "pages/data.py", f"{page} shows no table to check"
     for table in at.dataframe:
         config = json.loads(table.proto.columns or "{}")
         shown = [str(c) for c in table.value.columns]
@@ -139,10 +139,10 @@ def test_every_table_has_column_configuration(home, page):
 
 def test_a_listening_log_is_spoken_of_in_its_own_words(home):
     _, dataset = home
-    recommend = page_text(visit("views/recommend.py", dataset))
+    recommend = page_text(visit("pages/recommend.py", dataset))
     assert "What they played" in recommend and "watched" not in recommend and "Toy Story" not in recommend
     assert "Plays" in recommend  # the history's values are labelled by kind
-    explore = page_text(visit("views/explore.py", dataset))
+    explore = page_text(visit("pages/explore.py", dataset))
     assert "Artist similarity" in explore and "Listeners alike" in explore
-    data = page_text(visit("views/data.py", dataset))
+    data = page_text(visit("pages/data.py", dataset))
     assert "How active are listeners?" in data and "Plays per listener" in data

@@ -117,7 +117,7 @@ def assert_no_errors(at: AppTest) -> None:
 
 
 # -- empty and broken states ----------------------------------------------------------------------------
-@pytest.mark.parametrize("page", ["views/results.py", "views/explore.py", "views/recommend.py"])
+@pytest.mark.parametrize("page", ["pages/results.py", "pages/explore.py", "pages/recommend.py"])
 def test_without_finished_runs_each_page_points_to_train(page, tmp_path, monkeypatch):
     monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "fresh"))
     monkeypatch.chdir(ROOT)
@@ -135,13 +135,13 @@ def test_results_says_when_models_are_still_training(tmp_path, monkeypatch):
     jobs.submit(store, dataset, "popularity")  # queued; no worker runs in this test
     monkeypatch.setenv("TASTEMAKER_HOME", str(folder))
     monkeypatch.chdir(ROOT)
-    at = open_page("views/results.py", dataset)
+    at = open_page("pages/results.py", dataset)
     assert_no_errors(at)
     assert any("Train" in info.value for info in at.info)
     assert any(c.value.startswith("1 model still training or waiting") for c in at.caption)
 
 
-@pytest.mark.parametrize("page", ["views/results.py", "views/explore.py", "views/recommend.py"])
+@pytest.mark.parametrize("page", ["pages/results.py", "pages/explore.py", "pages/recommend.py"])
 def test_a_run_whose_files_are_gone_gives_a_clear_error_not_a_traceback(page, tmp_path, monkeypatch):
     folder = tmp_path / "broken"
     store = Store(folder)
@@ -158,7 +158,7 @@ def test_a_run_whose_files_are_gone_gives_a_clear_error_not_a_traceback(page, tm
 # -- Results ----------------------------------------------------------------------------------------------
 def test_results_leaderboard_against_popularity(home):
     _, dataset, run_ids = home
-    at = open_page("views/results.py", dataset)
+    at = open_page("pages/results.py", dataset)
     assert_no_errors(at)
     assert at.title[0].value == "Results"
     table = at.dataframe[0].value
@@ -197,7 +197,7 @@ def test_results_leaderboard_against_popularity(home):
 
 def test_results_other_measure_and_comparison_target(home):
     _, dataset, run_ids = home
-    at = open_page("views/results.py", dataset)
+    at = open_page("pages/results.py", dataset)
     at.selectbox(key="results_metric").select("ndcg").run()
     at.selectbox(key="results_selected").select(run_ids["popularity"]).run()
     at.selectbox(key="results_other").select("coverage").run()
@@ -213,7 +213,7 @@ def test_results_other_measure_and_comparison_target(home):
 # -- Explore ----------------------------------------------------------------------------------------------
 def test_explore_heatmaps_more_like_this_and_map(home):
     _, dataset, run_ids = home
-    at = open_page("views/explore.py", dataset)
+    at = open_page("pages/explore.py", dataset)
     at.selectbox(key="explore_run").select(run_ids["ials"]).run()  # which run opens first: see the end
     assert_no_errors(at)
     specs = charts(at)
@@ -256,7 +256,7 @@ def _popular_ids(home, n: int) -> list[str]:
 
 def test_explore_chosen_items_and_clustered_map(home):
     _, dataset, run_ids = home
-    at = open_page("views/explore.py", dataset)
+    at = open_page("pages/explore.py", dataset)
     at.selectbox(key="explore_run").select(run_ids["ials"]).run()
     at.radio(key="heat_mode").set_value("Pick items").run()
     at.multiselect(key="heat_items").set_value([]).run()
@@ -283,7 +283,7 @@ def test_explore_chosen_items_and_clustered_map(home):
 
 def test_explore_with_popularity_explains_there_is_no_similarity(home):
     _, dataset, run_ids = home
-    at = open_page("views/explore.py", dataset)
+    at = open_page("pages/explore.py", dataset)
     at.selectbox(key="explore_run").select(run_ids["popularity"]).run()
     assert_no_errors(at)
     assert any("no notion of similar items" in info.value for info in at.info)
@@ -294,7 +294,7 @@ def test_explore_with_popularity_explains_there_is_no_similarity(home):
 # -- Recommendations ----------------------------------------------------------------------------------
 def test_recommendations_history_reasons_and_side_by_side(home):
     _, dataset, run_ids = home
-    at = open_page("views/recommend.py", dataset)
+    at = open_page("pages/recommend.py", dataset)
     at.selectbox(key="rec_run").select(run_ids["ials"]).run()  # which run opens first: see the end
     assert_no_errors(at)
     at.text_input(key="rec_user_query").set_value("7").run()
@@ -320,7 +320,7 @@ def test_recommendations_history_reasons_and_side_by_side(home):
 
 def test_persona_answers_from_every_model_and_export(home):
     _, dataset, _ = home
-    at = open_page("views/recommend.py", dataset)
+    at = open_page("pages/recommend.py", dataset)
     assert any("Pick at least one item" in info.value for info in at.info)
     at.multiselect(key="persona_items").set_value(["1", "260"]).run()  # Toy Story, Star Wars
     assert_no_errors(at)
@@ -345,7 +345,7 @@ def test_every_page_opens_on_the_best_run_not_the_newest(scenes, monkeypatch):
     best = run_ids["ease"]
     assert best not in (min(run_ids.values()), max(run_ids.values()))  # neither the first nor the newest
 
-    at = open_page("views/results.py", dataset)
+    at = open_page("pages/results.py", dataset)
     assert_no_errors(at)
     assert at.selectbox(key="results_selected").value == best
     metrics = {m.label: m.value for m in at.metric}
@@ -353,11 +353,11 @@ def test_every_page_opens_on_the_best_run_not_the_newest(scenes, monkeypatch):
     assert metrics["EASE: NDCG@10"] == f"{runs.loc['ease', 'ndcg']:.3f}"
     assert at.dataframe[0].value["run_id"].iloc[0] == best  # the table agrees with the headline
 
-    at = open_page("views/explore.py", dataset)
+    at = open_page("pages/explore.py", dataset)
     assert_no_errors(at)
     assert at.selectbox(key="explore_run").value == best
 
-    at = open_page("views/recommend.py", dataset)
+    at = open_page("pages/recommend.py", dataset)
     assert_no_errors(at)
     assert at.selectbox(key="rec_run").value == best
     assert at.selectbox(key="export_run").value == best
@@ -368,7 +368,7 @@ def test_results_exposure_view_shows_the_reports_numbers_and_offers_the_report(h
     from recsys.report import _board, pdf_available
 
     folder, dataset, run_ids = home
-    at = open_page("views/results.py", dataset)
+    at = open_page("pages/results.py", dataset)
     assert_no_errors(at)
     assert "Who gets exposure" in [h.value for h in at.subheader]
     store = Store(folder)

@@ -17,7 +17,7 @@ from tests.test_ui_data_train import APP, home  # noqa: F401 - the fixture
 def open_train_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
-    at.switch_page("views/train.py").run()
+    at.switch_page("pages/train.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -90,7 +90,7 @@ def test_the_leaderboard_marks_the_tuned_run_and_says_what_it_chose(home, tuned_
     at = AppTest.from_file(APP, default_timeout=60)
     at.session_state["tm_current_dataset"] = dataset_id
     at.run()
-    at.switch_page("views/results.py").run()
+    at.switch_page("pages/results.py").run()
     assert not at.exception and not at.error, (at.exception, at.error)
     board = next(df.value for df in at.get("dataframe") if "Model" in df.value)
     assert [m for m in board["Model"] if "(tuned)" in m] == [f"Similar items (ItemKNN) (tuned) · run #{run_id}"]

@@ -77,7 +77,7 @@ def test_reload_and_shared_links_keep_the_dataset_and_a_new_tab_opens_on_the_las
     demo = int(store.list_datasets()["id"].iloc[0])
     own = store.add_dataset(listening_log(), source_name="plays.csv", name="Label plays")
 
-    reload = visit("views/train.py", dataset=str(demo))  # a reload of /train?dataset=<demo>
+    reload = visit("pages/train.py", dataset=str(demo))  # a reload of /train?dataset=<demo>
     assert reload.query_params["dataset"] == str(demo)
     assert "MovieLens (demo)" in sidebar_text(reload)
     assert store.preference("last_dataset") == demo
@@ -103,12 +103,12 @@ def test_a_link_lands_on_the_same_run_and_person(home):
     assert set(store.list_runs(dataset)["status"]) == {"done"}
     pop = int(store.list_runs(dataset).query("model == 'popularity'")["id"].iloc[0])
 
-    shared = visit("views/recommend.py", dataset=str(dataset), run=str(pop), person="p17")
+    shared = visit("pages/recommend.py", dataset=str(dataset), run=str(pop), person="p17")
     assert shared.selectbox(key="rec_run").value == pop  # not the page's own default (the best run)
     assert shared.selectbox(key="rec_user").value == "p17"  # not the most active person
     assert shared.query_params["person"] == "p17" and shared.query_params["run"] == str(pop)
     shared.selectbox(key="rec_run").set_value(knn).run()
     assert shared.query_params["run"] == str(knn)
 
-    explore = visit("views/explore.py", dataset=str(dataset), run=str(knn))
+    explore = visit("pages/explore.py", dataset=str(dataset), run=str(knn))
     assert explore.selectbox(key="explore_run").value == knn

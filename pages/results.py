@@ -14,6 +14,8 @@ from recsys import leaderboard, popularity_bands
 from ui import charts, sharing, words
 from ui import format as fmt
 
+ui.through_app()  # before anything else: a page run on its own reruns through app.py (ui/navigation.py)
+
 WORDS = ui.nouns()
 
 ui.page_header(
@@ -50,7 +52,7 @@ def _empty_state() -> None:
         "No finished models on this dataset yet. Train a couple on the Train page (Popularity and Similar "
         "items take seconds); their scores land here as soon as they finish.",
     )
-    st.page_link("views/train.py", label="Go to Train")
+    st.page_link("pages/train.py", label="Go to Train")
 
 
 def _bar_with_errors(rows, title: str, axis: str) -> go.Figure:

@@ -19,6 +19,8 @@ from ui import charts, state, words
 from ui import format as fmt
 from ui import tuning as tuning_ui
 
+ui.through_app()  # before anything else: a page run on its own reruns through app.py (ui/navigation.py)
+
 ACTIVE = ("queued", "running")
 POLL_SECONDS = 1.5
 NEEDS_TIME = ("temporal", "global_temporal")
@@ -456,7 +458,7 @@ def live_view(dataset_id: int) -> None:
                 if check:
                     st.caption(check)
     tuning_ui.finished_trials(store, finished)
-    st.page_link("views/results.py", label="Compare them on the Results page →")
+    st.page_link("pages/results.py", label="Compare them on the Results page →")
 
 
 def _something_active() -> bool:
