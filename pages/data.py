@@ -160,7 +160,7 @@ def overview_tab() -> None:
         words_editor(dataset_id, nouns)
     with right:
         show_suggestions(report, nouns)
-        st.page_link("pages/train.py", label="Train models on this dataset →")
+        st.page_link(ui.navigation.path("train.py"), label="Train models on this dataset →")
     st.subheader("Profile", anchor=False)
     with ui.guard("drawing the profile charts"):
         show_profile(state.profile(dataset_id), key=f"profile_{dataset_id}", nouns=nouns)
@@ -299,7 +299,7 @@ def upload_tab() -> None:
     if upload.file_id in st.session_state.get(SAVED, {}):
         st.success(f"Saved as **{st.session_state[SAVED][upload.file_id]}**. It is now the current dataset. "
                    "Upload another file to add more.")
-        st.page_link("pages/train.py", label="Train models on it →")
+        st.page_link(ui.navigation.path("train.py"), label="Train models on it →")
         return
     record = _read_upload(upload)
     if record["error"] is not None:

@@ -66,7 +66,7 @@ def _empty_state() -> None:
         "No trained models on this dataset yet. Train one (Popularity and Similar items take seconds), "
         "then come back to look inside it.",
     )
-    st.page_link("pages/train.py", label="Go to Train")
+    st.page_link(ui.navigation.path("train.py"), label="Go to Train")
 
 
 # -- more like this -----------------------------------------------------------------------------------

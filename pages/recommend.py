@@ -39,7 +39,7 @@ def _empty_state() -> None:
         "No trained models on this dataset yet. Train one on the Train page (Popularity and Similar items "
         f"take seconds), then come back to see which {WORDS.items} each {WORDS.person} gets, and why.",
     )
-    st.page_link("pages/train.py", label="Go to Train")
+    st.page_link(ui.navigation.path("train.py"), label="Go to Train")
 
 
 def _picture_column(frame, order: list[str], columns: dict) -> None:

@@ -52,7 +52,7 @@ def _empty_state() -> None:
         "No finished models on this dataset yet. Train a couple on the Train page (Popularity and Similar "
         "items take seconds); their scores land here as soon as they finish.",
     )
-    st.page_link("pages/train.py", label="Go to Train")
+    st.page_link(ui.navigation.path("train.py"), label="Go to Train")
 
 
 def _bar_with_errors(rows, title: str, axis: str) -> go.Figure:

@@ -458,7 +458,7 @@ def live_view(dataset_id: int) -> None:
                 if check:
                     st.caption(check)
     tuning_ui.finished_trials(store, finished)
-    st.page_link("pages/results.py", label="Compare them on the Results page →")
+    st.page_link(ui.navigation.path("results.py"), label="Compare them on the Results page →")
 
 
 def _something_active() -> bool:

@@ -5,16 +5,17 @@ and how far a running run is. Real stores in temporary folders; datasets built b
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from benchmarks.synthetic import listening_log
 from recsys import jobs
 from recsys.data import describes_items
 from recsys.store import Store
-from tests.test_ui_data_train import APP, ROOT
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tsv(frame: pd.DataFrame) -> bytes:
@@ -71,15 +72,12 @@ def test_no_catalogue_at_all_refuses_content_saying_so(store, music):
     assert "has none" in jobs.model_refusals(store, dataset)["content"]
 
 
-def test_train_page_does_not_offer_content_for_names_only(store, music, monkeypatch):
+def test_train_page_does_not_offer_content_for_names_only(store, music, monkeypatch, open_app):
     plays, artists = music
     dataset = store.add_dataset(tsv(plays), name="Artists", items=tsv(artists), source_name="user_artists.dat")
     monkeypatch.setenv("TASTEMAKER_HOME", str(store.home))
     monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["tm_current_dataset"] = dataset
-    at.run()
-    at.switch_page("pages/train.py").run()
+    at = open_app("pages/train.py", session={"tm_current_dataset": dataset})
     assert not at.exception, at.exception
     models = at.multiselect(key=f"models_{dataset}")
     assert "Content-based" not in models.options and "content" not in models.value  # options are labels
@@ -230,7 +228,7 @@ def test_progress_never_sits_at_one_second():
     assert late["late"] is True and late["fraction"] == pytest.approx(0.97)
 
 
-def test_train_page_estimates_learn_from_this_machines_runs(store, music, monkeypatch):
+def test_train_page_estimates_learn_from_this_machines_runs(store, music, monkeypatch, open_app):
     from ui import format as fmt
 
     plays, _ = music
@@ -239,10 +237,7 @@ def test_train_page_estimates_learn_from_this_machines_runs(store, music, monkey
     finished(store, dataset, "ease", 3.0 * base)
     monkeypatch.setenv("TASTEMAKER_HOME", str(store.home))
     monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["tm_current_dataset"] = dataset
-    at.run()
-    at.switch_page("pages/train.py").run()
+    at = open_app("pages/train.py", session={"tm_current_dataset": dataset})
     at.radio(key="train_device").set_value("cpu")
     at.multiselect(key=f"models_{dataset}").set_value(["ease", "itemknn"]).run()
     assert not at.exception, at.exception

@@ -453,20 +453,15 @@ def test_worker_without_java_fails_the_run_in_one_sentence(store, tmp_path):
     assert run["finished_at"] - run["started_at"] < 60
 
 
-def test_train_page_offers_spark_with_the_advice_and_queues_a_spark_run(tmp_path, monkeypatch):
+def test_train_page_offers_spark_with_the_advice_and_queues_a_spark_run(tmp_path, monkeypatch, open_app):
     """The Train page (a real Streamlit script run by AppTest): the engine is offered when Spark is
     installed, with the master URL and the plain advice; only ials is sent to Spark. The master here
     answers nothing, so the worker the page starts fails the run at once, in one sentence."""
     require_spark()
-    from streamlit.testing.v1 import AppTest
-
     monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("SPARK_MASTER", raising=False)
     monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("pages/train.py").run()
-    assert not at.exception, at.exception
+    at = open_app("pages/train.py")
     store = Store()
     demo = int(store.list_datasets().iloc[0]["id"])
     engine = at.radio(key="train_engine")

@@ -20,7 +20,6 @@ from recsys.split import PROTOCOLS
 from recsys.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 PAGES = ["pages/data.py", "pages/train.py", "pages/results.py", "pages/explore.py", "pages/recommend.py"]
 # Raw names a person must never read: every declared setting with an underscore (learning_rate,
 # validate_every, use_values...) and every split key with one (global_temporal).
@@ -53,16 +52,6 @@ def home(studio, monkeypatch):
     monkeypatch.setenv("TASTEMAKER_HOME", str(studio[0]))
     monkeypatch.chdir(ROOT)
     return studio
-
-
-def visit(page: str, dataset: int) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params["dataset"] = str(dataset)
-    at.run()
-    if page != PAGES[0]:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def _strings(message, out: list[str]) -> None:
@@ -107,9 +96,9 @@ def _offered(multiselect) -> list[str]:
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_no_page_shows_a_raw_setting_name(home, page):
+def test_no_page_shows_a_raw_setting_name(home, page, open_app):
     _, dataset = home
-    at = visit(page, dataset)
+    at = open_app(page, timeout=90, dataset=dataset)
     if page == "pages/train.py":
         picker = at.multiselect(key=f"models_{dataset}")
         picker.set_value(_offered(picker)).run()  # every model's settings expander on the page
@@ -122,9 +111,9 @@ def test_no_page_shows_a_raw_setting_name(home, page):
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_table_has_column_configuration(home, page):
+def test_every_table_has_column_configuration(home, page, open_app):
     _, dataset = home
-    at = visit(page, dataset)
+    at = open_app(page, timeout=90, dataset=dataset)
     assert at.dataframe or page == "pages/data.py", f"{page} shows no table to check"
     for table in at.dataframe:
         config = json.loads(table.proto.columns or "{}")
@@ -137,12 +126,12 @@ def test_every_table_has_column_configuration(home, page):
             assert config[name].get("label") or config[name].get("width"), f"{page}: {name} has an empty configuration"
 
 
-def test_a_listening_log_is_spoken_of_in_its_own_words(home):
+def test_a_listening_log_is_spoken_of_in_its_own_words(home, open_app):
     _, dataset = home
-    recommend = page_text(visit("pages/recommend.py", dataset))
+    recommend = page_text(open_app("pages/recommend.py", timeout=90, dataset=dataset))
     assert "What they played" in recommend and "watched" not in recommend and "Toy Story" not in recommend
     assert "Plays" in recommend  # the history's values are labelled by kind
-    explore = page_text(visit("pages/explore.py", dataset))
+    explore = page_text(open_app("pages/explore.py", timeout=90, dataset=dataset))
     assert "Artist similarity" in explore and "Listeners alike" in explore
-    data = page_text(visit("pages/data.py", dataset))
+    data = page_text(open_app(timeout=90, dataset=dataset))
     assert "How active are listeners?" in data and "Plays per listener" in data

@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 FIRST_VISIT = """
 import json, os, time
 from streamlit.testing.v1 import AppTest
-at = AppTest.from_file(os.path.join(os.getcwd(), "app.py"), default_timeout=120)
+at = AppTest.from_file(os.path.join(os.getcwd(), "tests", "app_entry.py"), default_timeout=120)
 at.session_state["tm_current_dataset"] = int(os.environ["DATASET"])
 at.run()
 started = time.perf_counter()
-at.switch_page("pages/results.py").run()
+at.switch_page("../pages/results.py").run()
 seconds = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "errors": [e.value for e in at.exception] + [e.value for e in at.error],
                   "rows": len(at.dataframe[0].value) if at.dataframe else 0}))

@@ -37,9 +37,15 @@ PAGES: tuple[tuple[str, str, str], ...] = (
 def pages() -> list[StreamlitPage]:
     """The studio's pages for ``st.navigation``, by absolute path (the URL is the file name: ``/train``)."""
     return [
-        st.Page(str(PAGES_DIR / name), title=title, icon=icon, default=index == 0)
+        st.Page(path(name), title=title, icon=icon, default=index == 0)
         for index, (name, title, icon) in enumerate(PAGES)
     ]
+
+
+def path(name: str) -> str:
+    """The absolute path of the page file ``name`` (``"train.py"``), for ``st.page_link``: a relative one
+    is resolved against whichever script Streamlit was started with."""
+    return str(PAGES_DIR / name)
 
 
 def run(page: StreamlitPage) -> None:
