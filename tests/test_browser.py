@@ -1,10 +1,10 @@
 """End to end in a real browser, on music rather than movies: a synthetic listening log with artist names
 and its catalogue (benchmarks/listening.py, shaped like Last.fm's files). A first visit straight to /train
-goes through the app; a catalogue uploaded as interactions is stopped before Save and, saved anyway, its
-run fails with the reason on the page; the real log is saved, survives a reload and opens in a second tab;
-a model trains and is compared, explored and asked for recommendations, including a persona built from an
-artist outside the 2,000 most popular. A screenshot of every page goes to docs/screenshots/ (the README
-shows them)."""
+(or /) on a fresh server goes through the app; a catalogue uploaded as interactions is stopped before Save
+and, saved anyway, its run fails with the reason on the page; the real log is saved, survives a reload and
+opens in a second tab; a model trains and is compared, explored and asked for recommendations, including a
+persona built from an artist outside the 2,000 most popular; back and forward land on the views they left,
+each on its own dataset. A screenshot of every page goes to docs/screenshots/ (the README shows them)."""
 
 from __future__ import annotations
 
@@ -100,6 +100,14 @@ def upload_interactions(page, path: Path) -> None:
 
 def sidebar_dataset(page, name: str) -> None:
     page.get_by_test_id("stSidebar").get_by_text(name, exact=True).wait_for()
+
+
+def on_dataset(page, name: str, instead_of: str) -> None:
+    """Wait until the sidebar names dataset NAME and no longer INSTEAD_OF (the last run's sidebar stays on
+    screen until the new run draws its own)."""
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text(name, exact=True).wait_for()
+    sidebar.get_by_text(instead_of, exact=True).wait_for(state="detached")
 
 
 def pick_only(page, model: str) -> None:
@@ -289,6 +297,27 @@ def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):
     panel = page.get_by_role("tabpanel", name="Persona")
     panel.get_by_test_id("stDataFrame").wait_for(timeout=FIRST_VISIT_MS)
     assert panel.get_by_text("Pick at least one artist").count() == 0
+
+    # -- back and forward land on the same views: the dataset comes from the URL ---------------------------
+    open_page(page, "Train", "Train models")
+    own_url = page.url
+    page.get_by_role("combobox", name="Dataset", exact=True).click()
+    page.get_by_role("option", name="MovieLens (demo)").click()
+    on_dataset(page, "MovieLens (demo)", instead_of="Label plays")
+    demo_url = page.url
+    assert demo_url != own_url and "/train?" in demo_url, (own_url, demo_url)
+    page.go_back()
+    wait_for_app(page, "Train models")
+    on_dataset(page, "Label plays", instead_of="MovieLens (demo)")
+    assert page.url == own_url
+    page.go_back()  # the Recommendations page, still on the listening log
+    wait_for_app(page, "Recommendations")
+    on_dataset(page, "Label plays", instead_of="MovieLens (demo)")
+    page.go_forward()
+    page.go_forward()
+    wait_for_app(page, "Train models")
+    on_dataset(page, "MovieLens (demo)", instead_of="Label plays")
+    assert page.url == demo_url
 
     problems = [line for line in streamlit_server.log_tail(200).splitlines() if "Traceback" in line]
     assert not problems, streamlit_server.log_tail(200)
