@@ -242,6 +242,6 @@ def test_train_page_estimates_learn_from_this_machines_runs(store, music, monkey
     at.multiselect(key=f"models_{dataset}").set_value(["ease", "itemknn"]).run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value.set_index("Model")
-    assert table.loc["EASE", "Time"] == "≈ " + fmt.duration(3.0 * base)
+    assert table.loc["EASE", "Time"] == fmt.about(3.0 * base)
     assert any("Learned from earlier runs on this machine for EASE; first guesses for the others" in c.value
                for c in at.caption)

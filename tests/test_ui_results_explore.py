@@ -293,6 +293,8 @@ def test_recommendations_history_reasons_and_side_by_side(home, open_app):
     assert len(history) > 0 and {"title", "genres", "rating", "when"} <= set(history.columns)
     assert len(recs) == 10 and recs["rank"].tolist() == list(range(1, 11))
     assert recs["because"].str.startswith("Because you liked ").any()
+    # each reason is read in full, never cut: Streamlit wraps a cell's text in rows taller than 4rem (64 px)
+    assert at.dataframe[1].proto.row_height > 64
     # the serving model trained on everything: nothing the person already has comes back, and no
     # "picked it later" column, which only means something for a model that did not see it all
     assert not recs["item_id"].isin(set(history["item_id"])).any()
