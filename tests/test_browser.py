@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from benchmarks.listening import plays_file
 from benchmarks.listening import write as write_listening_log
 from recsys.models import MODELS
 from recsys.store import Store
@@ -135,8 +136,8 @@ def test_a_first_visit_straight_to_a_page_goes_through_the_app(path, heading, st
     (Streamlit's old pages-folder mode would run the file on its own: pages named after files, no sidebar)."""
     home = tmp_path / "home"
     store = Store(home)
-    shared = store.add_dataset(_tiny_log(), source_name="shared.csv", name="Shared listening log")
-    store.add_dataset(_tiny_log(), source_name="newer.csv", name="Newer listening log")  # a new tab's pick
+    shared = store.add_dataset(plays_file(seed=1), source_name="shared.dat", name="Shared listening log")
+    store.add_dataset(plays_file(seed=2), source_name="newer.dat", name="Newer listening log")  # a new tab's pick
     with start_server(home) as server:
         page = browser_page
         page.goto(f"{server.url}/{path}?dataset={shared}")
@@ -152,12 +153,6 @@ def test_a_first_visit_straight_to_a_page_goes_through_the_app(path, heading, st
         assert page.url.startswith(f"{server.url}/{path}?"), page.url
         assert page.get_by_text("Page not found").count() == 0
         assert "Traceback" not in server.log_tail(200)
-
-
-def _tiny_log(people: int = 40, artists: int = 30) -> bytes:
-    lines = ["listener,artist,plays"] + [
-        f"p{person},a{(person * 3 + step * 7) % artists},{1 + step}" for person in range(people) for step in range(5)]
-    return ("\n".join(lines) + "\n").encode()
 
 
 def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):

@@ -95,9 +95,9 @@ def test_upload_confirm_columns_check_and_save(home, open_app):
 
 
 def test_a_catalogue_says_who_made_each_item_detected_and_changeable(home, tmp_path, open_app):
-    from synthetic_music import music_files
+    from benchmarks.listening import track_files
 
-    log, catalogue = music_files(tmp_path)
+    log, catalogue = track_files(tmp_path)
     at = open_app()
     upload(at, "plays.csv", log.read_bytes())
     at.file_uploader(key="upload_catalog").set_value(("tracks.csv", catalogue.read_bytes(), "text/csv")).run()

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from benchmarks.listening import plays_file
 from recsys.store import Store
 from ui import navigation
 
@@ -34,9 +35,7 @@ def test_a_page_run_on_its_own_is_rerun_through_the_app(home):
     ``pages/train.py`` on its own, as the first request for ``/train`` on a fresh server does."""
     store = Store(home)
     store.ensure_demo()
-    own = store.add_dataset(b"listener,artist,plays\n" + b"".join(
-        f"p{p},a{(p * 3 + s * 7) % 30},{1 + s}\n".encode() for p in range(40) for s in range(5)),
-        source_name="plays.csv", name="Label plays")
+    own = store.add_dataset(plays_file(), source_name="user_artists.dat", name="Label plays")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.query_params["dataset"] = str(own)
     at.run()

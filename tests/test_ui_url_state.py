@@ -9,20 +9,11 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from benchmarks.listening import plays_file
 from recsys import jobs
 from recsys.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def listening_log(people: int = 60, artists: int = 40) -> bytes:
-    """A small play-count log (``listener,artist,plays``) with a known structure."""
-    lines = ["listener,artist,plays"]
-    for person in range(people):
-        for step in range(6):
-            artist = (person * 3 + step * 7) % artists
-            lines.append(f"p{person},a{artist},{1 + (person + step) % 9}")
-    return ("\n".join(lines) + "\n").encode()
 
 
 def sidebar_text(at: AppTest) -> str:
@@ -34,7 +25,7 @@ def test_a_new_tab_opens_on_the_users_data_and_the_url_names_it(home, open_app):
     store = Store(home)
     demo = int(store.list_datasets()["id"].iloc[0])
     assert first.query_params["dataset"] == str(demo)  # a fresh studio: only the demo
-    own = store.add_dataset(listening_log(), source_name="plays.csv", name="Label plays")
+    own = store.add_dataset(plays_file(), source_name="plays.csv", name="Label plays")
 
     tab = open_app()  # a new tab, no query parameters: the user's own data, not the demo
     assert tab.query_params["dataset"] == str(own)
@@ -45,7 +36,7 @@ def test_reload_and_shared_links_keep_the_dataset_and_a_new_tab_opens_on_the_las
     open_app()
     store = Store(home)
     demo = int(store.list_datasets()["id"].iloc[0])
-    own = store.add_dataset(listening_log(), source_name="plays.csv", name="Label plays")
+    own = store.add_dataset(plays_file(), source_name="plays.csv", name="Label plays")
 
     reload = open_app("pages/train.py", dataset=str(demo))  # a reload of /train?dataset=<demo>
     assert reload.query_params["dataset"] == str(demo)
@@ -66,17 +57,17 @@ def test_reload_and_shared_links_keep_the_dataset_and_a_new_tab_opens_on_the_las
 
 def test_a_link_lands_on_the_same_run_and_person(home, open_app):
     store = Store(home)
-    dataset = store.add_dataset(listening_log(), source_name="plays.csv", name="Label plays")
+    dataset = store.add_dataset(plays_file(), source_name="plays.csv", name="Label plays")
     jobs.submit(store, dataset, "popularity", protocol="random", seed=42)
     knn = jobs.submit(store, dataset, "itemknn", protocol="random", seed=42)
     jobs.run_worker(store, once=True)
     assert set(store.list_runs(dataset)["status"]) == {"done"}
     pop = int(store.list_runs(dataset).query("model == 'popularity'")["id"].iloc[0])
 
-    shared = open_app("pages/recommend.py", dataset=str(dataset), run=str(pop), person="p17")
+    shared = open_app("pages/recommend.py", dataset=str(dataset), run=str(pop), person="17")
     assert shared.selectbox(key="rec_run").value == pop  # not the page's own default (the best run)
-    assert shared.selectbox(key="rec_user").value == "p17"  # not the most active person
-    assert shared.query_params["person"] == "p17" and shared.query_params["run"] == str(pop)
+    assert shared.selectbox(key="rec_user").value == "17"  # not the most active person
+    assert shared.query_params["person"] == "17" and shared.query_params["run"] == str(pop)
     shared.selectbox(key="rec_run").set_value(knn).run()
     assert shared.query_params["run"] == str(knn)
 
