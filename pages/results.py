@@ -204,7 +204,7 @@ config: dict[str, Any] = {
         "same people says the difference is unlikely to be luck (p < 0.05)."),
     "Training time (s)": st.column_config.NumberColumn(
         "Time (s)", format="%.1f", help="Training plus measuring, in seconds."),
-    "Device": st.column_config.TextColumn("Device", help="Where it trained: CPU or GPU (CUDA)."),
+    "Device": st.column_config.TextColumn("Device", help="Where it trained: CPU, GPU (CUDA), or a Spark cluster."),
 }
 shown_columns, rest = leaderboard_columns(table, config, k)
 st.dataframe(table, hide_index=True, width="stretch", column_config=config, column_order=shown_columns)

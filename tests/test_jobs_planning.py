@@ -43,7 +43,7 @@ def test_artist_names_alone_do_not_offer_content(store, music):
     assert meta["has_catalog"] and not describes_items(meta["report"]["catalog"])
     assert "content" not in [m["model"] for m in meta["report"]["suggested_models"]]
     refused = jobs.model_refusals(store, dataset)
-    assert set(refused) == {"content"}
+    assert set(refused) == {"content", "mf"}  # mf: play counts are no star ratings
     assert refused["content"] == (
         "Content-based needs a catalogue that describes most items with tags, genres or descriptions; this one "
         "describes 0% of them (names or titles alone do not count): add a catalogue with a genres or tags "
@@ -62,7 +62,7 @@ def test_a_catalogue_with_genres_offers_content(store, music):
     meta = store.dataset(dataset)
     assert describes_items(meta["report"]["catalog"])
     assert "content" in [m["model"] for m in meta["report"]["suggested_models"]]
-    assert jobs.model_refusals(store, dataset) == {}
+    assert set(jobs.model_refusals(store, dataset)) == {"mf"}
     assert store.run(jobs.submit(store, dataset, "content"))["status"] == "queued"
 
 
@@ -70,6 +70,29 @@ def test_no_catalogue_at_all_refuses_content_saying_so(store, music):
     plays, _ = music
     dataset = store.add_dataset(tsv(plays), source_name="plays.tsv")
     assert "has none" in jobs.model_refusals(store, dataset)["content"]
+
+
+# -- rating models only on ratings ------------------------------------------------------------------
+def test_play_counts_refuse_the_rating_model_and_star_ratings_accept_it(store, music):
+    """mf predicts star ratings: on play counts (into the thousands here) it has nothing to predict and its
+    squared error overflowed to NaN; it is refused before queueing, in one sentence that names what to pick."""
+    plays, _ = music
+    counts = store.add_dataset(tsv(plays), source_name="user_artists.dat")
+    assert not store.dataset(counts)["explicit"]
+    with pytest.raises(jobs.JobRefused) as refusal:
+        jobs.submit(store, counts, "mf")
+    assert str(refusal.value) == (
+        "Matrix factorisation predicts star ratings, and this dataset has none (its values are counts or events): "
+        "pick a model built for implicit feedback such as iALS, EASE or item-KNN.")
+    assert store.list_runs().empty
+
+    stars = pd.DataFrame({"reader": [f"r{i % 40}" for i in range(400)],
+                          "book": [f"Book {(i * 7) % 30}" for i in range(400)],
+                          "stars": [1 + (i % 5) for i in range(400)]})
+    rated = store.add_dataset(stars.to_csv(index=False).encode(), source_name="book_ratings.csv")
+    assert store.dataset(rated)["explicit"]
+    assert "mf" not in jobs.model_refusals(store, rated)
+    assert store.run(jobs.submit(store, rated, "mf"))["status"] == "queued"
 
 
 def test_train_page_does_not_offer_content_for_names_only(store, music, monkeypatch, open_app):
