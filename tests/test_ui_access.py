@@ -147,3 +147,16 @@ def test_an_unexpected_error_shows_one_line_and_logs_the_traceback(home):
     assert not at.expander and not at.code  # no folded-away details either
     logged = log.read_text()
     assert "Traceback" in logged and "secret internals" in logged and "while drawing the chart" in logged
+
+
+def test_a_first_visit_straight_to_a_page_asks_for_the_password_too(home, address, monkeypatch):
+    """Started from ``app.py`` with ``pages/`` beside it, AppTest begins every run in Streamlit's old
+    pages-folder mode, as the first request for ``/train`` on a fresh server does: the page file alone
+    would skip ``app.py``'s password gate; ``ui.through_app`` reruns it through the app first."""
+    monkeypatch.setenv(access.PASSWORD_ENV, SECRET)
+    address("0.0.0.0")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/train.py").run()  # the session's first request is /train
+    assert not at.exception, [e.value for e in at.exception]
+    assert _asks_password(at)
+    assert not [t for t in at.title if t.value == "Train models"] and not at.multiselect  # no page ran

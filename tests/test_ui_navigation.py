@@ -38,8 +38,7 @@ def test_a_page_run_on_its_own_is_rerun_through_the_app(home):
     own = store.add_dataset(plays_file(), source_name="user_artists.dat", name="Label plays")
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     at.query_params["dataset"] = str(own)
-    at.run()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("pages/train.py").run()  # the session's first request is /train?dataset=...
     assert not at.exception, [e.value for e in at.exception]
     assert at.title[0].value == "Train models"
     sidebar = " ".join(str(el.proto) for el in at.sidebar.get("html"))

@@ -2,7 +2,8 @@
 
 Streamlit treats a ``pages/`` folder beside the main script as its old file-based multipage mode until some
 session calls ``st.navigation``: in that mode a first visit straight to ``/train`` after the server starts
-runs ``pages/train.py`` on its own (no page config, no sidebar, no access check). So ``app.py`` runs a page
+runs ``pages/train.py`` on its own (no page config, no sidebar, and no password gate: ``app.py``'s
+``access.require_access`` never runs). So ``app.py`` runs a page
 only through :func:`run`, which leaves a one-shot mark in the session, and every page file starts with
 :func:`through_app`: a page that finds no mark was started on its own, so it declares the app's pages with
 the public ``st.navigation`` (which ends the old mode for the whole server) and reruns, and the rerun, on
