@@ -1,10 +1,11 @@
 """End to end in a real browser, on music rather than movies: a synthetic listening log with artist names
 and its catalogue (benchmarks/listening.py, shaped like Last.fm's files). A first visit straight to /train
-(or /) on a fresh server goes through the app; a catalogue uploaded as interactions is stopped before Save
-and, saved anyway, its run fails with the reason on the page; the real log is saved, survives a reload and
-opens in a second tab; a model trains and is compared, explored and asked for recommendations, including a
-persona built from an artist outside the 2,000 most popular; back and forward land on the views they left,
-each on its own dataset. A screenshot of every page goes to docs/screenshots/ (the README shows them)."""
+(or /) on a fresh server goes through the app, behind its password gate when one is set; a catalogue
+uploaded as interactions is stopped before Save and, saved anyway, its run fails with the reason on the
+page; the real log is saved, survives a reload and opens in a second tab; a model trains and is compared,
+explored and asked for recommendations, including a persona built from an artist outside the 2,000 most
+popular; back and forward land on the views they left, each on its own dataset. A screenshot of every page
+goes to docs/screenshots/ (the README shows them)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from benchmarks.listening import plays_file
 from benchmarks.listening import write as write_listening_log
 from recsys.models import MODELS
 from recsys.store import Store
+from ui import access
 from ui.words import model_label
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -153,6 +155,21 @@ def test_a_first_visit_straight_to_a_page_goes_through_the_app(path, heading, st
         assert page.url.startswith(f"{server.url}/{path}?"), page.url
         assert page.get_by_text("Page not found").count() == 0
         assert "Traceback" not in server.log_tail(200)
+
+
+def test_a_first_visit_straight_to_a_page_asks_for_the_password(start_server, browser_page, tmp_path, monkeypatch):
+    """On a server with a password, the first request after it starts is /train: the password is asked
+    before anything of the page is sent (the page file run on its own would skip app.py's gate)."""
+    monkeypatch.setenv(access.PASSWORD_ENV, "correct horse battery staple")
+    home = tmp_path / "home"
+    home.mkdir()
+    with start_server(home) as server:
+        page = browser_page
+        page.goto(f"{server.url}/train")
+        page.locator('input[type="password"]').wait_for(timeout=FIRST_VISIT_MS)
+        settle(page)
+        assert page.get_by_role("heading", name="Train models").count() == 0
+        assert page.get_by_test_id("stSidebarNav").count() == 0
 
 
 def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):
