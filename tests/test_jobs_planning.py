@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks.synthetic import listening_log
+from benchmarks.listening import listening_log
 from recsys import jobs
 from recsys.data import describes_items
 from recsys.store import Store
@@ -32,7 +32,8 @@ def store(tmp_path) -> Store:
 @pytest.fixture(scope="module")
 def music() -> tuple[pd.DataFrame, pd.DataFrame]:
     """A small listening log (play counts) and its artist catalogue of names only."""
-    return listening_log(n_users=150, n_items=400, n_interactions=3_000, seed=2)
+    plays, artists, _ = listening_log(listeners=150, artists=400, seed=2)
+    return plays, artists
 
 
 # -- content only where there is content ---------------------------------------------------------------
@@ -134,7 +135,7 @@ def formula(model: str, meta: dict, **params) -> float:
 def two_sizes(store, music):
     """The same kind of data at two sizes: (small dataset id, large dataset id)."""
     plays, _ = music
-    bigger, _ = listening_log(n_users=300, n_items=800, n_interactions=9_000, seed=3)
+    bigger, _, _ = listening_log(listeners=300, artists=800, seed=3)
     return (store.add_dataset(tsv(plays), source_name="small.tsv"),
             store.add_dataset(tsv(bigger), source_name="large.tsv"))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.synthetic import listening_log
+from benchmarks.listening import listening_log
 from recsys import jobs
 from recsys.store import Store
 
@@ -35,7 +35,7 @@ print(json.dumps({"seconds": seconds, "errors": [e.value for e in at.exception] 
 @pytest.mark.slow
 def test_first_results_visit_with_six_runs_on_100k_rows_takes_under_3_seconds(tmp_path):
     store = Store(tmp_path / "home")
-    plays, artists = listening_log()  # 2,000 listeners, 100,000 play counts
+    plays, artists, _ = listening_log(listeners=4100, artists=3000)  # about 100,000 play counts
     out, cat = io.StringIO(), io.StringIO()
     plays.to_csv(out, sep="\t", index=False)
     artists.to_csv(cat, sep="\t", index=False)
