@@ -22,7 +22,6 @@ from ui import tuning as tuning_ui
 ui.through_app()  # before anything else: a page run on its own reruns through app.py (ui/navigation.py)
 
 ACTIVE = ("queued", "running")
-POLL_SECONDS = 1.5
 NEEDS_TIME = ("temporal", "global_temporal")
 HIDDEN_SETTINGS = ("device",)  # chosen once for all models below
 SKIPPED = "tm_train_skipped"  # models the last start could not queue, with the reasons
@@ -469,7 +468,7 @@ def _something_active() -> bool:
     return bool(runs["status"].isin(ACTIVE).any())
 
 
-@st.fragment(run_every=POLL_SECONDS)
+@st.fragment(run_every=state.POLL_SECONDS)
 def live_polling(dataset_id: int) -> None:
     """Refreshes itself while runs are queued or training; once all are done, refreshes the whole page
     (which stops the polling)."""
