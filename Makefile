@@ -62,7 +62,7 @@ test: install-dev spark
 	TASTEMAKER_REQUIRE_SPARK=1 $(BIN)/python -m pytest -q
 
 lint: install-dev
-	$(BIN)/python -m ruff check recsys ui views app.py tests benchmarks
+	$(BIN)/python -m ruff check recsys ui pages app.py tests benchmarks
 
 # Benchmarks against implicit (docs/benchmarks.md). implicit goes into its own venv under the ignored
 # benchmarks/out/, never into the app's .venv. OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE (set on some hosts

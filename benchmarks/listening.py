@@ -10,8 +10,11 @@ How it is drawn (seeded, so the same arguments give the same files):
 * plays are log-normal and higher for artists of a loved genre (median about 60 against about 6), so
   the counts carry taste: what a listener plays a lot says what else they will like.
 
-Used by the tests (the browser test's non-movie data and screenshots), the count-weighting measurement
-in ``docs/benchmarks.md`` and the page speed measurement (``benchmarks/ui_speed.py``).
+The tests' one source of synthetic music (the browser test's non-movie data and screenshots, a small
+uploaded file with :func:`plays_file`, a track catalogue with artists and labels with :func:`track_files`),
+the count-weighting measurement in ``docs/benchmarks.md`` and the page speed measurement
+(``benchmarks/ui_speed.py``). A test whose known answer needs a structure of its own (taste groups that
+never meet, one scene per listener) builds that log itself.
 
 Command line::
 
@@ -21,6 +24,7 @@ Command line::
 from __future__ import annotations
 
 import argparse
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -113,6 +117,41 @@ def listening_log(
                          "tagValue": [words[i % len(words)] + ("" if i < len(words) else f" {i // len(words)}")
                                       for i in range(artists)]})
     return plays, catalogue, tags
+
+
+def plays_file(listeners: int = 40, artists: int = 30, seed: int = 0) -> bytes:
+    """The plays of :func:`listening_log` as the bytes of an uploaded ``user_artists.dat`` (tab-separated,
+    with its header): a small file for a test to save. Another ``seed`` gives another file."""
+    return listening_log(listeners, artists, seed)[0].to_csv(sep="\t", index=False).encode()
+
+
+def track_files(folder: str | Path, listeners: int = 90, tracks: int = 120, seed: int = 5) -> tuple[Path, Path]:
+    """A listening log of tracks (``plays.csv``: ``listener_id, track_id, plays``) and its catalogue
+    (``tracks.csv``: ``track_id, track_name, artist, label, genre``) in ``folder``: skewed popularity, a
+    few big artists with many tracks and many small ones, each artist on one of four labels. Returns the
+    two paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    artists = artist_names(30, seed)
+    share = 1.0 / np.arange(1, 31) ** 0.8
+    artist_of = [artists[a] for a in rng.choice(30, size=tracks, p=share / share.sum())]
+    weights = 1.0 / np.arange(1, tracks + 1) ** 0.9
+    rows = []
+    for person in range(listeners):
+        for track in rng.choice(tracks, size=int(rng.integers(5, 20)), replace=False, p=weights / weights.sum()):
+            rows.append((f"listener-{person:03d}-{seed}", f"trk{track:04d}", int(rng.integers(1, 40))))
+    log = folder / "plays.csv"
+    pd.DataFrame(rows, columns=["listener_id", "track_id", "plays"]).to_csv(log, index=False)
+    catalogue = folder / "tracks.csv"
+    pd.DataFrame({
+        "track_id": [f"trk{t:04d}" for t in range(tracks)],
+        "track_name": [f"Song {t}" for t in range(tracks)],
+        "artist": artist_of,
+        "label": [f"Label {zlib.crc32(a.encode()) % 4}" for a in artist_of],
+        "genre": [GENRES[t % 4] for t in range(tracks)],
+    }).to_csv(catalogue, index=False)
+    return log, catalogue
 
 
 def write(folder: str | Path, listeners: int = 300, artists: int = 1500, seed: int = 0) -> dict[str, Path]:

@@ -99,6 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from recsys.data import load_interactions, load_items
     from recsys.engines import SPARK_MODELS
+    from recsys.jobs import feedback_refusal
 
     model = model_class(args.model)().set_params(**parse_settings(args.set))
     engine = engine_of(args)
@@ -107,6 +108,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if model.needs_catalog and not args.items:
         raise DataError(f"{args.model} needs an item catalogue (titles, genres or tags): add --items FILE.")
     inter = load_interactions(args.file, columns=column_overrides(args))
+    if refusal := feedback_refusal(args.model, inter.explicit):
+        raise DataError(refusal)
     print_warnings(inter.report.warnings if inter.report is not None else [])
     catalog = load_items(args.items) if args.items else None
     if catalog is not None:

@@ -69,7 +69,10 @@ class Estimate:
         return asdict(self)
 
     def to_text(self) -> str:
-        where = "GPU" if self.device.startswith("cuda") else "CPU"
+        if self.device == "spark":  # the fits run on the cluster; loading, scoring and saving stay here
+            where = "Spark cluster for training, and this machine's CPU for the rest"
+        else:
+            where = "GPU" if self.device.startswith("cuda") else "CPU"
         text = f"about {_duration(self.seconds)} and {_bytes(self.memory_bytes)} of memory on the {where}"
         return text if self.fits else f"{text}: {self.reason}"
 
@@ -426,7 +429,7 @@ def submit(
     if where["name"] == "spark":  # the fits happen on Spark; scoring stays here
         fits = spark.estimate_seconds(meta["n_users"], meta["n_items"], meta["n_interactions"],
                                       instance.get_params(), where["master"])
-        guess = replace(guess, seconds=guess.seconds + fits)
+        guess = replace(guess, seconds=guess.seconds + fits, device="spark")
     epochs_total = int(instance.get_params().get("epochs") or 0) if instance.iterative and tune is None else None
     return store.create_run(
         dataset_id, model, params, protocol, seed, device_requested=device,
@@ -436,33 +439,54 @@ def submit(
 
 def model_refusals(store: Store, dataset_id: int) -> dict[str, str]:
     """The models that cannot train on this dataset, each with one plain sentence saying why and what to
-    do (for the Train page's model list and for :func:`submit`). Today: models that recommend by the
-    catalogue (``needs_catalog``, i.e. content) need one that describes most items with tags, genres or
-    descriptions (:func:`recsys.data.describes_items`); titles or names alone are not enough."""
-    from recsys.data import catalog_coverage, describes_items
+    do (for the Train page's model list and for :func:`submit`):
+
+    - models that predict star ratings (``feedback == "explicit"``, i.e. mf) need a dataset of ratings:
+      on plays, clicks or purchases there is no rating to predict (and raw counts in the hundreds of
+      thousands make its squared error overflow);
+    - models that recommend by the catalogue (``needs_catalog``, i.e. content) need one that describes most
+      items with tags, genres or descriptions (:func:`recsys.data.describes_items`); titles alone are not
+      enough."""
+    from recsys.leaderboard import model_title
     from recsys.models import MODELS
 
-    needy = [name for name, cls in MODELS.items() if cls.needs_catalog]
-    if not needy:
-        return {}
     meta = store.dataset(dataset_id)
-    if not meta["has_catalog"]:
-        why = ("needs an item catalogue with tags, genres or descriptions, and this dataset has none: add one on "
-               "the Data page, or pick another model.")
-    else:
-        coverage = (meta.get("report") or {}).get("catalog")
-        if coverage is None:  # registered without a coverage check: work it out now
-            inter, catalog = store.load_dataset(dataset_id)
-            coverage = catalog_coverage(catalog, inter)
-        if describes_items(coverage):
-            return {}
-        share = float(coverage.get("share_described", 0) or 0)
-        why = (f"needs a catalogue that describes most items with tags, genres or descriptions; this one describes "
-               f"{share:.0%} of them (names or titles alone do not count): add a catalogue with a genres or tags "
-               "column, or pick another model.")
-    from recsys.leaderboard import model_title
+    refusals = {name: why for name in MODELS if (why := feedback_refusal(name, bool(meta["explicit"])))}
+    needy = [name for name, cls in MODELS.items() if cls.needs_catalog]
+    why = _catalog_shortfall(store, dataset_id, meta) if needy else None
+    if why:
+        refusals.update({name: f"{model_title(name)} {why}" for name in needy})
+    return refusals
 
-    return {name: f"{model_title(name)} {why}" for name in needy}
+
+def feedback_refusal(model: str, explicit: bool) -> str | None:
+    """Why ``model`` cannot learn from data whose values are (``explicit``) or are not star ratings."""
+    from recsys.leaderboard import model_title
+    from recsys.models import MODELS
+
+    if MODELS[model].feedback == "explicit" and not explicit:
+        return (f"{model_title(model)} predicts star ratings, and this dataset has none (its values are counts or "
+                "events): pick a model built for implicit feedback such as iALS, EASE or item-KNN.")
+    return None
+
+
+def _catalog_shortfall(store: Store, dataset_id: int, meta: dict[str, Any]) -> str | None:
+    """Why this dataset's catalogue cannot feed a content model (None when it can)."""
+    from recsys.data import catalog_coverage, describes_items
+
+    if not meta["has_catalog"]:
+        return ("needs an item catalogue with tags, genres or descriptions, and this dataset has none: add one on "
+                "the Data page, or pick another model.")
+    coverage = (meta.get("report") or {}).get("catalog")
+    if coverage is None:  # registered without a coverage check: work it out now
+        inter, catalog = store.load_dataset(dataset_id)
+        coverage = catalog_coverage(catalog, inter)
+    if describes_items(coverage):
+        return None
+    share = float(coverage.get("share_described", 0) or 0)
+    return (f"needs a catalogue that describes most items with tags, genres or descriptions; this one describes "
+            f"{share:.0%} of them (names or titles alone do not count): add a catalogue with a genres or tags "
+            "column, or pick another model.")
 
 
 # -- tuning runs ---------------------------------------------------------------------------------

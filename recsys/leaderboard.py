@@ -337,7 +337,9 @@ def leaderboard(
                     row[f"{prefix}_p"] = float(result["p_value"])
                     row[f"{prefix}_badge"] = _badge(result, info.higher_is_better)
             row["seconds"] = float(run.duration_seconds) if _is_number(getattr(run, "duration_seconds", None)) else math.nan
-            row["device"] = str(getattr(run, "device", "") or "")
+            engine = getattr(run, "engine", None)
+            on_spark = isinstance(engine, dict) and engine.get("name") == "spark"
+            row["device"] = "spark" if on_spark else str(getattr(run, "device", "") or "")
             rows.append(row)
     columns = [
         "run_id", "model", "label", "is_baseline", "metric", "title", "kind", "k", "value", "ci_low",

@@ -1,5 +1,7 @@
-"""Shared fixtures. The browser ones start a real ``streamlit run app.py`` on a free localhost port, with its
-own TASTEMAKER_HOME, and drive it with headless Chromium from the Debian packages through Playwright."""
+"""Shared fixtures. ``home`` is a fresh TASTEMAKER_HOME; ``open_app`` opens the real app in Streamlit's
+AppTest (from ``tests/app_entry.py``: see there why) on a page. The browser ones start a real
+``streamlit run app.py`` on a free localhost port, with its own TASTEMAKER_HOME, and drive it with headless
+Chromium from the Debian packages through Playwright."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +26,7 @@ CHROMIUM_ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 SERVER_START_SECONDS = 90
+APP_ENTRY = ROOT / "tests" / "app_entry.py"  # runs app.py; AppTest's main script
 
 
 @dataclass
@@ -68,11 +71,56 @@ def _stop_workers(home: Path) -> None:
             pass
 
 
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Iterator[Path]:
+    """A fresh, empty data folder for the app (TASTEMAKER_HOME), run from the project's root; any training
+    worker the app started is stopped afterwards."""
+    folder = tmp_path / "home"
+    monkeypatch.setenv("TASTEMAKER_HOME", str(folder))
+    monkeypatch.chdir(ROOT)
+    yield folder
+    _stop_workers(folder)
+
+
+def open_app(page: str | None = None, *, session: dict | None = None, secrets: dict | None = None,
+             timeout: float = 60, **query: str):
+    """A new session (a new tab) of the real app in AppTest, run once: on the Data page, or then switched
+    to ``page`` (``"pages/train.py"``, as in ``app.py``), with these query parameters, session values and
+    secrets set before the first run. Fails on an exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP_ENTRY), default_timeout=timeout)
+    for name, value in (secrets or {}).items():
+        at.secrets[name] = value
+    for name, value in query.items():
+        at.query_params[name] = str(value)
+    for name, value in (session or {}).items():
+        at.session_state[name] = value
+    at.run()
+    if page:
+        at.switch_page(os.path.relpath(ROOT / page, APP_ENTRY.parent)).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture(name="open_app")
+def open_app_fixture() -> Callable:
+    """``open_app(page=None, *, session=None, secrets=None, timeout=60, **query)``: see :func:`open_app`."""
+    return open_app
+
+
 @pytest.fixture(scope="session")
 def streamlit_server(tmp_path_factory) -> Iterator[Server]:
     """``streamlit run app.py`` headless on a free port, polled until ``/_stcore/health`` says ok."""
     with run_streamlit(tmp_path_factory.mktemp("browser-home")) as server:
         yield server
+
+
+@pytest.fixture
+def start_server():
+    """``with start_server(home) as server:`` a dashboard of its own on ``home``, for a test that needs the
+    server's very first request (the session's ``streamlit_server`` has served other tests before)."""
+    return run_streamlit
 
 
 @contextmanager

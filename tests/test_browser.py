@@ -1,10 +1,11 @@
 """End to end in a real browser, on music rather than movies: a synthetic listening log with artist names
 and its catalogue (benchmarks/listening.py, shaped like Last.fm's files). A first visit straight to /train
-goes through the app; a catalogue uploaded as interactions is stopped before Save and, saved anyway, its
-run fails with the reason on the page; the real log is saved, survives a reload and opens in a second tab;
-a model trains and is compared, explored and asked for recommendations, including a persona built from an
-artist outside the 2,000 most popular. A screenshot of every page goes to docs/screenshots/ (the README
-shows them)."""
+(or /) on a fresh server goes through the app, behind its password gate when one is set; a catalogue
+uploaded as interactions is stopped before Save and, saved anyway, its run fails with the reason on the
+page; the real log is saved, survives a reload and opens in a second tab; a model trains and is compared,
+explored and asked for recommendations, including a persona built from an artist outside the 2,000 most
+popular; back and forward land on the views they left, each on its own dataset. A screenshot of every page
+goes to docs/screenshots/ (the README shows them)."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ import numpy as np
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from benchmarks.listening import plays_file
 from benchmarks.listening import write as write_listening_log
 from recsys.models import MODELS
 from recsys.store import Store
+from ui import access
 from ui.words import model_label
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,6 +105,14 @@ def sidebar_dataset(page, name: str) -> None:
     page.get_by_test_id("stSidebar").get_by_text(name, exact=True).wait_for()
 
 
+def on_dataset(page, name: str, instead_of: str) -> None:
+    """Wait until the sidebar names dataset NAME and no longer INSTEAD_OF (the last run's sidebar stays on
+    screen until the new run draws its own)."""
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text(name, exact=True).wait_for()
+    sidebar.get_by_text(instead_of, exact=True).wait_for(state="detached")
+
+
 def pick_only(page, model: str) -> None:
     models = page.get_by_test_id("stMultiSelect").first
     models.get_by_role("button", name="Clear all").click()
@@ -120,16 +131,45 @@ def rare_artist(store: Store, dataset: int) -> str:
     return str(titles[str(inter.item_ids[order[2_100]])])
 
 
-def test_a_first_visit_straight_to_a_page_goes_through_the_app(streamlit_server, browser_page):
-    """The first request after the server starts is /train: it must get the app's navigation and sidebar
-    (Streamlit's old pages-folder mode would run the page file on its own). Runs first in this file."""
-    page = browser_page
-    page.goto(f"{streamlit_server.url}/train")
-    wait_for_app(page, "Train models")
-    nav = page.get_by_test_id("stSidebarNav")
-    nav.get_by_text("Recommendations", exact=True).wait_for()  # the app's page titles, not file names
-    assert nav.get_by_text("recommend", exact=True).count() == 0
-    page.get_by_test_id("stSidebar").get_by_text("Training worker").wait_for()
+@pytest.mark.parametrize(("path", "heading"), [("train", "Train models"), ("", "Your data")])
+def test_a_first_visit_straight_to_a_page_goes_through_the_app(path, heading, start_server, browser_page, tmp_path):
+    """The first request after the server starts (its own server, so it is the first) opens a page with a
+    dataset in the URL: it must get the app's navigation and sidebar, on that dataset, with the URL kept
+    (Streamlit's old pages-folder mode would run the file on its own: pages named after files, no sidebar)."""
+    home = tmp_path / "home"
+    store = Store(home)
+    shared = store.add_dataset(plays_file(seed=1), source_name="shared.dat", name="Shared listening log")
+    store.add_dataset(plays_file(seed=2), source_name="newer.dat", name="Newer listening log")  # a new tab's pick
+    with start_server(home) as server:
+        page = browser_page
+        page.goto(f"{server.url}/{path}?dataset={shared}")
+        wait_for_app(page, heading)
+        nav = page.get_by_test_id("stSidebarNav")
+        nav.get_by_text("Recommendations", exact=True).wait_for()  # the app's page titles, not file names
+        for file_name in ("app", "recommend"):
+            assert nav.get_by_text(file_name, exact=True).count() == 0
+        sidebar = page.get_by_test_id("stSidebar")
+        sidebar.get_by_text("Training worker").wait_for()
+        sidebar_dataset(page, "Shared listening log")
+        assert re.search(rf"[?&]dataset={shared}(&|$)", page.url), page.url
+        assert page.url.startswith(f"{server.url}/{path}?"), page.url
+        assert page.get_by_text("Page not found").count() == 0
+        assert "Traceback" not in server.log_tail(200)
+
+
+def test_a_first_visit_straight_to_a_page_asks_for_the_password(start_server, browser_page, tmp_path, monkeypatch):
+    """On a server with a password, the first request after it starts is /train: the password is asked
+    before anything of the page is sent (the page file run on its own would skip app.py's gate)."""
+    monkeypatch.setenv(access.PASSWORD_ENV, "correct horse battery staple")
+    home = tmp_path / "home"
+    home.mkdir()
+    with start_server(home) as server:
+        page = browser_page
+        page.goto(f"{server.url}/train")
+        page.locator('input[type="password"]').wait_for(timeout=FIRST_VISIT_MS)
+        settle(page)
+        assert page.get_by_role("heading", name="Train models").count() == 0
+        assert page.get_by_test_id("stSidebarNav").count() == 0
 
 
 def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):
@@ -269,6 +309,27 @@ def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):
     panel = page.get_by_role("tabpanel", name="Persona")
     panel.get_by_test_id("stDataFrame").wait_for(timeout=FIRST_VISIT_MS)
     assert panel.get_by_text("Pick at least one artist").count() == 0
+
+    # -- back and forward land on the same views: the dataset comes from the URL ---------------------------
+    open_page(page, "Train", "Train models")
+    own_url = page.url
+    page.get_by_role("combobox", name="Dataset", exact=True).click()
+    page.get_by_role("option", name="MovieLens (demo)").click()
+    on_dataset(page, "MovieLens (demo)", instead_of="Label plays")
+    demo_url = page.url
+    assert demo_url != own_url and "/train?" in demo_url, (own_url, demo_url)
+    page.go_back()
+    wait_for_app(page, "Train models")
+    on_dataset(page, "Label plays", instead_of="MovieLens (demo)")
+    assert page.url == own_url
+    page.go_back()  # the Recommendations page, still on the listening log
+    wait_for_app(page, "Recommendations")
+    on_dataset(page, "Label plays", instead_of="MovieLens (demo)")
+    page.go_forward()
+    page.go_forward()
+    wait_for_app(page, "Train models")
+    on_dataset(page, "MovieLens (demo)", instead_of="Label plays")
+    assert page.url == demo_url
 
     problems = [line for line in streamlit_server.log_tail(200).splitlines() if "Traceback" in line]
     assert not problems, streamlit_server.log_tail(200)

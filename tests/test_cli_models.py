@@ -119,18 +119,24 @@ def test_column_options_pick_the_columns(tmp_path, capsys):
     assert info["users"] == 3 and info["items"] == 3
 
 
-def test_mistakes_exit_2_with_one_line(plays, tmp_path, capsys):
+def test_mistakes_exit_2_with_one_line(plays, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "home"))
     cases = [
         ["train", str(plays), "--model", "no-such-model", "--out", str(tmp_path / "m")],
         ["train", str(plays), "--model", "itemknn", "--set", "no_such_setting=3", "--out", str(tmp_path / "m")],
         ["train", str(tmp_path / "missing.csv"), "--model", "itemknn", "--out", str(tmp_path / "m")],
         ["recommend", str(tmp_path / "no-model-here"), "--out", str(tmp_path / "r.csv")],
+        ["train", str(plays), "--model", "mf", "--out", str(tmp_path / "m")],  # play counts are no star ratings
+        ["submit", str(plays), "--model", "mf"],
     ]
     for argv in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("error:") and len(err.splitlines()) == 1, err
+        if "mf" in argv:
+            assert "predicts star ratings, and this dataset has none" in err, err
     assert not (tmp_path / "m").exists()
+    assert Store(tmp_path / "home").list_runs().empty
 
 
 def test_python_dash_m_recsys_recommends_from_a_saved_model(plays, tmp_path):

@@ -109,8 +109,10 @@ def test_every_model_trains_through_the_worker_and_never_recommends_what_people_
     dataset_id = store.add_dataset(interactions, items=catalogue, source_name="log.csv")
     inter, _ = store.load_dataset(dataset_id)
     had = pairs(pd.Series(inter.user_ids[inter.users]), pd.Series(inter.item_ids[inter.items]))
+    refused = jobs.model_refusals(store, dataset_id)
+    assert set(refused) == ({"mf"} if data is listening_log else set()), refused  # mf needs star ratings
     runs = {name: jobs.submit(store, dataset_id, name, short_settings(name), protocol=protocol, seed=5)
-            for name in MODELS}
+            for name in MODELS if name not in refused}
 
     started = time.perf_counter()
     env = dict(os.environ, TASTEMAKER_HOME=str(store.home), PYTHONPATH=str(ROOT))

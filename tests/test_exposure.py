@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from synthetic_music import music_files
 
+from benchmarks.listening import track_files
 from recsys import exposure as ex
 from recsys import popularity_bands as bands
 from recsys.data import DataError, Interactions, load_items
@@ -144,7 +144,7 @@ def test_the_worker_stores_exposure_and_older_runs_get_the_same_figures(tmp_path
     from recsys import jobs
     from recsys.store import Store
 
-    log, catalogue = music_files(tmp_path)
+    log, catalogue = track_files(tmp_path)
     store = Store(tmp_path / "home")
     dataset = store.add_dataset(log, items=catalogue)
     run_id = jobs.submit(store, dataset, "itemknn", protocol="random", seed=3)

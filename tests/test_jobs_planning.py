@@ -5,16 +5,17 @@ and how far a running run is. Real stores in temporary folders; datasets built b
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
 
-from benchmarks.synthetic import listening_log
+from benchmarks.listening import listening_log
 from recsys import jobs
 from recsys.data import describes_items
 from recsys.store import Store
-from tests.test_ui_data_train import APP, ROOT
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tsv(frame: pd.DataFrame) -> bytes:
@@ -31,7 +32,8 @@ def store(tmp_path) -> Store:
 @pytest.fixture(scope="module")
 def music() -> tuple[pd.DataFrame, pd.DataFrame]:
     """A small listening log (play counts) and its artist catalogue of names only."""
-    return listening_log(n_users=150, n_items=400, n_interactions=3_000, seed=2)
+    plays, artists, _ = listening_log(listeners=150, artists=400, seed=2)
+    return plays, artists
 
 
 # -- content only where there is content ---------------------------------------------------------------
@@ -42,7 +44,7 @@ def test_artist_names_alone_do_not_offer_content(store, music):
     assert meta["has_catalog"] and not describes_items(meta["report"]["catalog"])
     assert "content" not in [m["model"] for m in meta["report"]["suggested_models"]]
     refused = jobs.model_refusals(store, dataset)
-    assert set(refused) == {"content"}
+    assert set(refused) == {"content", "mf"}  # mf: play counts are no star ratings
     assert refused["content"] == (
         "Content-based needs a catalogue that describes most items with tags, genres or descriptions; this one "
         "describes 0% of them (names or titles alone do not count): add a catalogue with a genres or tags "
@@ -61,7 +63,7 @@ def test_a_catalogue_with_genres_offers_content(store, music):
     meta = store.dataset(dataset)
     assert describes_items(meta["report"]["catalog"])
     assert "content" in [m["model"] for m in meta["report"]["suggested_models"]]
-    assert jobs.model_refusals(store, dataset) == {}
+    assert set(jobs.model_refusals(store, dataset)) == {"mf"}
     assert store.run(jobs.submit(store, dataset, "content"))["status"] == "queued"
 
 
@@ -71,15 +73,35 @@ def test_no_catalogue_at_all_refuses_content_saying_so(store, music):
     assert "has none" in jobs.model_refusals(store, dataset)["content"]
 
 
-def test_train_page_does_not_offer_content_for_names_only(store, music, monkeypatch):
+# -- rating models only on ratings ------------------------------------------------------------------
+def test_play_counts_refuse_the_rating_model_and_star_ratings_accept_it(store, music):
+    """mf predicts star ratings: on play counts (into the thousands here) it has nothing to predict and its
+    squared error overflowed to NaN; it is refused before queueing, in one sentence that names what to pick."""
+    plays, _ = music
+    counts = store.add_dataset(tsv(plays), source_name="user_artists.dat")
+    assert not store.dataset(counts)["explicit"]
+    with pytest.raises(jobs.JobRefused) as refusal:
+        jobs.submit(store, counts, "mf")
+    assert str(refusal.value) == (
+        "Matrix factorisation predicts star ratings, and this dataset has none (its values are counts or events): "
+        "pick a model built for implicit feedback such as iALS, EASE or item-KNN.")
+    assert store.list_runs().empty
+
+    stars = pd.DataFrame({"reader": [f"r{i % 40}" for i in range(400)],
+                          "book": [f"Book {(i * 7) % 30}" for i in range(400)],
+                          "stars": [1 + (i % 5) for i in range(400)]})
+    rated = store.add_dataset(stars.to_csv(index=False).encode(), source_name="book_ratings.csv")
+    assert store.dataset(rated)["explicit"]
+    assert "mf" not in jobs.model_refusals(store, rated)
+    assert store.run(jobs.submit(store, rated, "mf"))["status"] == "queued"
+
+
+def test_train_page_does_not_offer_content_for_names_only(store, music, monkeypatch, open_app):
     plays, artists = music
     dataset = store.add_dataset(tsv(plays), name="Artists", items=tsv(artists), source_name="user_artists.dat")
     monkeypatch.setenv("TASTEMAKER_HOME", str(store.home))
     monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["tm_current_dataset"] = dataset
-    at.run()
-    at.switch_page("views/train.py").run()
+    at = open_app("pages/train.py", session={"tm_current_dataset": dataset})
     assert not at.exception, at.exception
     models = at.multiselect(key=f"models_{dataset}")
     assert "Content-based" not in models.options and "content" not in models.value  # options are labels
@@ -113,7 +135,7 @@ def formula(model: str, meta: dict, **params) -> float:
 def two_sizes(store, music):
     """The same kind of data at two sizes: (small dataset id, large dataset id)."""
     plays, _ = music
-    bigger, _ = listening_log(n_users=300, n_items=800, n_interactions=9_000, seed=3)
+    bigger, _, _ = listening_log(listeners=300, artists=800, seed=3)
     return (store.add_dataset(tsv(plays), source_name="small.tsv"),
             store.add_dataset(tsv(bigger), source_name="large.tsv"))
 
@@ -230,7 +252,7 @@ def test_progress_never_sits_at_one_second():
     assert late["late"] is True and late["fraction"] == pytest.approx(0.97)
 
 
-def test_train_page_estimates_learn_from_this_machines_runs(store, music, monkeypatch):
+def test_train_page_estimates_learn_from_this_machines_runs(store, music, monkeypatch, open_app):
     from ui import format as fmt
 
     plays, _ = music
@@ -239,14 +261,11 @@ def test_train_page_estimates_learn_from_this_machines_runs(store, music, monkey
     finished(store, dataset, "ease", 3.0 * base)
     monkeypatch.setenv("TASTEMAKER_HOME", str(store.home))
     monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["tm_current_dataset"] = dataset
-    at.run()
-    at.switch_page("views/train.py").run()
+    at = open_app("pages/train.py", session={"tm_current_dataset": dataset})
     at.radio(key="train_device").set_value("cpu")
     at.multiselect(key=f"models_{dataset}").set_value(["ease", "itemknn"]).run()
     assert not at.exception, at.exception
     table = at.dataframe[0].value.set_index("Model")
-    assert table.loc["EASE", "Time"] == "≈ " + fmt.duration(3.0 * base)
+    assert table.loc["EASE", "Time"] == fmt.about(3.0 * base)
     assert any("Learned from earlier runs on this machine for EASE; first guesses for the others" in c.value
                for c in at.caption)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
-import pandas as pd
 import pytest
 
+from benchmarks.listening import listening_log
 from recsys import popularity_bands as bands
 from recsys.data import interactions_from_frame
 from recsys.evaluation import Evaluation, segments
@@ -36,19 +36,8 @@ def test_ranking_ties_and_untouched_items():
     assert "top 10% of items" in bands.definition() and "other 90%" in bands.definition()
 
 
-def _listening_log(seed: int = 3) -> pd.DataFrame:
-    """A music log: 80 listeners, 60 artists with Zipf-like popularity, play counts."""
-    rng = np.random.default_rng(seed)
-    weights = 1.0 / np.arange(1, 61) ** 1.1
-    rows = []
-    for u in range(80):
-        picks = rng.choice(60, size=int(rng.integers(4, 15)), replace=False, p=weights / weights.sum())
-        rows += [(f"listener-{u:03d}", f"artist-{a:02d}", int(rng.integers(1, 50))) for a in picks]
-    return pd.DataFrame(rows, columns=["listener", "artist", "plays"])
-
-
 def test_report_profile_and_segments_use_one_definition():
-    inter = interactions_from_frame(_listening_log())
+    inter = interactions_from_frame(listening_log(listeners=80, artists=60, seed=3)[0])
     counts = inter.item_counts()
     head = bands.head_mask(counts)
     report = inter.report

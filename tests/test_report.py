@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import plotly.offline
 import pytest
-from synthetic_music import music_files
 
+from benchmarks.listening import track_files
 from recsys import report as rp
 from recsys.data import Interactions
 from recsys.store import Store
@@ -50,7 +50,7 @@ def music(tmp_path_factory) -> tuple[Path, int, list[int], pd.DataFrame]:
     plus the Popularity baseline, all through the command line and the worker process."""
     tmp = tmp_path_factory.mktemp("music")
     home = tmp / "home"
-    log, catalogue = music_files(tmp)
+    log, catalogue = track_files(tmp)
     from recsys.cli import main
 
     with pytest.MonkeyPatch.context() as patch:  # `python -m recsys submit`, in this process

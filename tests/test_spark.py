@@ -161,6 +161,8 @@ def test_submit_records_the_engine_and_refuses_what_spark_cannot_train(store, tm
                                              "conf": {"spark.executor.memory": "2g"}}
     # the session start and the two fits (evaluated and serving) are in the estimate
     assert store.run(on_spark)["estimate"]["seconds"] > store.run(local)["estimate"]["seconds"] + spark.SESSION_SECONDS
+    assert "on the Spark cluster for training" in jobs.Estimate(**store.run(on_spark)["estimate"]).to_text()
+    assert jobs.Estimate(**store.run(local)["estimate"]).to_text().endswith("on the CPU")
     for model, kwargs, words in (("ease", {}, "Only ials"), ("ials", {"master": "nowhere:7077"}, "master URL"),
                                  ("ials", {"spark_conf": {"executor.memory": "8g"}}, "spark.NAME=VALUE")):
         with pytest.raises(jobs.JobRefused, match=words):
@@ -393,6 +395,15 @@ def test_worker_trains_on_spark_cancels_and_fails_plainly_and_the_run_works_ever
     stored = store.run_recommendations(trained)
     assert stored["user"].nunique() == inter.n_users
 
+    # Results says where it trained: Spark, not this machine's CPU
+    from recsys import leaderboard
+    runs = leaderboard.leaderboard_runs(store.list_runs(run["dataset_id"]), "random", 42)
+    board = leaderboard.leaderboard(runs, {int(i): store.load_evaluation(int(i)) for i in runs["id"]},
+                                    metrics=["ndcg"], n_resamples=50)
+    devices = dict(zip(board["run_id"], board["device"], strict=True))
+    assert devices[trained] == "spark" and devices[store.baseline_run(run["dataset_id"], "random", 42)] == "cpu"
+    assert leaderboard.leaderboard_table(board).loc[lambda t: t["Device"] == "SPARK"].shape[0] == 1
+
 
 @pytest.mark.slow
 @pytest.mark.spark
@@ -453,20 +464,15 @@ def test_worker_without_java_fails_the_run_in_one_sentence(store, tmp_path):
     assert run["finished_at"] - run["started_at"] < 60
 
 
-def test_train_page_offers_spark_with_the_advice_and_queues_a_spark_run(tmp_path, monkeypatch):
+def test_train_page_offers_spark_with_the_advice_and_queues_a_spark_run(tmp_path, monkeypatch, open_app):
     """The Train page (a real Streamlit script run by AppTest): the engine is offered when Spark is
     installed, with the master URL and the plain advice; only ials is sent to Spark. The master here
     answers nothing, so the worker the page starts fails the run at once, in one sentence."""
     require_spark()
-    from streamlit.testing.v1 import AppTest
-
     monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("SPARK_MASTER", raising=False)
     monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
-    at.run()
-    at.switch_page("views/train.py").run()
-    assert not at.exception, at.exception
+    at = open_app("pages/train.py")
     store = Store()
     demo = int(store.list_datasets().iloc[0]["id"])
     engine = at.radio(key="train_engine")

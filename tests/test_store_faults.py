@@ -17,13 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from recsys import jobs
 from recsys.store import DB_NAME, SCHEMA_VERSION, Store, StoreError, StoreFault, doctor
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 RAW_NAMES = ("OperationalError", "DatabaseError", "unexpected error", "Traceback", "sqlite3", "Errno")
 
 
@@ -152,7 +150,7 @@ def test_disk_full_fails_the_run_and_the_worker_lives(small_disk):
     assert "is full" in one_error_line(submit)
 
 
-def test_read_only_store_lists_and_refuses_writes_in_one_sentence(small_disk, tmp_path, monkeypatch):
+def test_read_only_store_lists_and_refuses_writes_in_one_sentence(small_disk, tmp_path, monkeypatch, open_app):
     home = small_disk.path / "home"
     store, dataset_id, run_id = trained_store(home)
     data = tmp_path / "sales.csv"
@@ -175,16 +173,14 @@ def test_read_only_store_lists_and_refuses_writes_in_one_sentence(small_disk, tm
         opened.rename_dataset(dataset_id, "Kept")
 
     monkeypatch.setenv("TASTEMAKER_HOME", str(home))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
+    at = open_app()
     assert any("is read-only" in w.value for w in at.warning), [w.value for w in at.warning]
     assert not at.error, [e.value for e in at.error]
     shown = " ".join(str(getattr(el, "value", "")) for el in at.main)
     assert_plain(shown)
 
 
-def test_damaged_database_gives_one_sentence_and_doctor_rebuilds_it(tmp_path, monkeypatch):
+def test_damaged_database_gives_one_sentence_and_doctor_rebuilds_it(tmp_path, monkeypatch, open_app):
     home = tmp_path / "home"
     store, dataset_id, run_id = trained_store(home)
     baseline_ids = [r["id"] for r in store.run_records()]
@@ -200,9 +196,7 @@ def test_damaged_database_gives_one_sentence_and_doctor_rebuilds_it(tmp_path, mo
     assert caught.value.kind == "damaged"
 
     monkeypatch.setenv("TASTEMAKER_HOME", str(home))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
+    at = open_app()
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "is damaged" in errors[0] and "doctor --repair" in errors[0]
     assert_plain(errors[0])

@@ -19,23 +19,12 @@ import pandas as pd
 import pytest
 import torch
 
+from benchmarks.listening import plays_file
 from recsys import jobs
 from recsys.device import device_key
 from recsys.store import _MIGRATIONS, MANIFEST, SCHEMA_VERSION, Store, doctor
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def listening_log(n_listeners: int = 40, n_artists: int = 30, rows: int = 700, seed: int = 0) -> bytes:
-    """Plays per (listener, artist), artists by name: implicit feedback, not movies."""
-    rng = np.random.default_rng(seed)
-    artists = [f"Artist {chr(65 + i % 26)}{i}" for i in range(n_artists)]
-    frame = pd.DataFrame({
-        "listener": [f"l{u}" for u in rng.integers(0, n_listeners, rows)],
-        "artist": [artists[i] for i in rng.integers(0, n_artists, rows)],
-        "plays": rng.integers(1, 50, rows),
-    }).drop_duplicates(["listener", "artist"])
-    return frame.to_csv(index=False).encode()
 
 
 def ad_clicks(seed: int = 1) -> bytes:
@@ -88,7 +77,7 @@ def train_in_process(store: Store, dataset_id: int, model_name: str = "popularit
 
 
 def test_every_dataset_and_done_run_folder_carries_its_manifest(store):
-    dataset_id = store.add_dataset(listening_log(), source_name="plays.csv")
+    dataset_id = store.add_dataset(plays_file(), source_name="plays.csv")
     store.rename_dataset(dataset_id, "Spring listening")
     manifest = json.loads((store.dataset_dir(dataset_id) / MANIFEST).read_text())
     assert manifest["kind"] == "dataset" and manifest["id"] == dataset_id
@@ -104,7 +93,7 @@ def test_every_dataset_and_done_run_folder_carries_its_manifest(store):
 def test_emptied_database_then_worker_keeps_every_folder_and_doctor_brings_everything_back(tmp_path):
     home = tmp_path / "home"
     store = Store(home)
-    plays = store.add_dataset(listening_log(), source_name="plays.csv")
+    plays = store.add_dataset(plays_file(), source_name="plays.csv")
     clicks = store.add_dataset(ad_clicks(), source_name="clicks.csv")
     submitted = [jobs.submit(store, plays, "itemknn", protocol="random"),
                  jobs.submit(store, clicks, "popularity", protocol="temporal")]
@@ -135,7 +124,7 @@ def test_emptied_database_then_worker_keeps_every_folder_and_doctor_brings_every
     assert "Traceback" not in check.stdout + check.stderr
 
     # a dataset added before the repair takes a new number: it never lands on a folder's
-    newcomer = Store(home).add_dataset(listening_log(seed=9), source_name="later.csv")
+    newcomer = Store(home).add_dataset(plays_file(seed=9), source_name="later.csv")
     assert newcomer == 3 and folder_names(home)["datasets"] == ["1", "2", "3"]
 
     repair = recsys_cli(home, "doctor", "--repair")
@@ -158,12 +147,12 @@ def test_emptied_database_then_worker_keeps_every_folder_and_doctor_brings_every
     assert store.epochs(submitted[0])["loss"].tolist() == epochs_before["loss"].tolist()
     inter, _ = store.load_dataset(plays)
     assert len(inter) == datasets_before.loc[plays, "n_interactions"]
-    assert store.add_dataset(listening_log(), source_name="plays.csv") == plays  # recognised again
+    assert store.add_dataset(plays_file(), source_name="plays.csv") == plays  # recognised again
     assert recsys_cli(home, "doctor").returncode == 0
 
 
 def test_folders_without_rows_go_only_when_a_delete_removed_the_row(store):
-    kept = store.add_dataset(listening_log(), source_name="plays.csv")
+    kept = store.add_dataset(plays_file(), source_name="plays.csv")
     doomed = store.add_dataset(ad_clicks(), source_name="clicks.csv")
     run_id = train_in_process(store, kept)
     crashed_copy = store.home / "crash-copy"
@@ -200,7 +189,7 @@ REGISTER = textwrap.dedent("""
 
 def test_four_processes_registering_the_same_new_file_create_one_dataset(store, tmp_path):
     data = tmp_path / "plays.csv"
-    data.write_bytes(listening_log(rows=4000, n_listeners=300, n_artists=200))
+    data.write_bytes(plays_file(listeners=300, artists=200))
     go = tmp_path / "go"
     procs = [subprocess.Popen([sys.executable, "-c", REGISTER, str(data), str(go)], env=env_for(store.home),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(4)]
@@ -215,7 +204,7 @@ def test_four_processes_registering_the_same_new_file_create_one_dataset(store, 
 
 
 def test_unique_registration_is_enforced_by_the_database(store):
-    dataset_id = store.add_dataset(listening_log(), source_name="plays.csv")
+    dataset_id = store.add_dataset(plays_file(), source_name="plays.csv")
     with pytest.raises(sqlite3.IntegrityError), store.transaction() as conn:
         conn.execute("INSERT INTO datasets (name, content_hash, n_users, n_items, n_interactions, created_at,"
                      " registration) SELECT name, content_hash, 1, 1, 1, 0, registration FROM datasets WHERE id=?",
@@ -226,7 +215,7 @@ def test_migration_keeps_duplicates_made_before_registrations_were_unique(tmp_pa
     """A schema-1 folder where the same file was registered twice (a race of the old code) upgrades
     without losing either dataset: the first keeps the registration, the copy is reported."""
     old = Store(tmp_path / "old")
-    first = old.add_dataset(listening_log(), source_name="plays.csv")
+    first = old.add_dataset(plays_file(), source_name="plays.csv")
     second = old.add_dataset(ad_clicks(), source_name="clicks.csv")
     home = tmp_path / "v1"
     home.mkdir()
@@ -257,19 +246,19 @@ def test_migration_keeps_duplicates_made_before_registrations_were_unique(tmp_pa
     for number in (1, 2, 3):
         assert (store.dataset_dir(number) / MANIFEST).is_file()  # written on upgrade
         store.load_dataset(number)
-    assert store.add_dataset(listening_log(), source_name="plays.csv") == 1
+    assert store.add_dataset(plays_file(), source_name="plays.csv") == 1
     report = doctor(home)
     assert report.ok and any("1 dataset(s) repeat a file" in fact for fact in report.facts)
 
 
 def test_reupload_repairs_a_dataset_whose_parquet_copy_was_deleted(store):
-    dataset_id = store.add_dataset(listening_log(), source_name="plays.csv")
+    dataset_id = store.add_dataset(plays_file(), source_name="plays.csv")
     run_id = train_in_process(store, dataset_id)
     (store.dataset_dir(dataset_id) / "interactions.parquet").unlink()
     assert store.dataset_problems(dataset_id) == ["interactions.parquet is missing"]
     with pytest.raises(ValueError, match="upload the same file again"):
         store.load_dataset(dataset_id)
-    assert store.add_dataset(listening_log(), source_name="plays.csv") == dataset_id  # repaired in place
+    assert store.add_dataset(plays_file(), source_name="plays.csv") == dataset_id  # repaired in place
     assert store.dataset_problems(dataset_id) == []
     inter, _ = store.load_dataset(dataset_id)
     assert len(inter) == store.dataset(dataset_id)["n_interactions"]
@@ -277,7 +266,7 @@ def test_reupload_repairs_a_dataset_whose_parquet_copy_was_deleted(store):
     assert len(store.list_datasets()) == 1
     (store.dataset_dir(dataset_id) / "interactions.parquet").write_bytes(b"PAR1 not really")
     assert store.dataset_problems(dataset_id) == ["interactions.parquet is damaged"]
-    assert store.add_dataset(listening_log(), source_name="plays.csv") == dataset_id
+    assert store.add_dataset(plays_file(), source_name="plays.csv") == dataset_id
     assert store.dataset_problems(dataset_id) == []
 
 
@@ -302,7 +291,7 @@ DIES_AFTER_SAVING = textwrap.dedent("""
 
 
 def test_worker_killed_between_saving_and_recording_leaves_a_run_without_files_or_score(store):
-    dataset_id = store.add_dataset(listening_log(), source_name="plays.csv")
+    dataset_id = store.add_dataset(plays_file(), source_name="plays.csv")
     run_id = jobs.submit(store, dataset_id, "popularity", protocol="random")
     proc = subprocess.run([sys.executable, "-c", DIES_AFTER_SAVING], env=env_for(store.home), cwd=store.home,
                           capture_output=True, text=True, timeout=120)
@@ -319,7 +308,7 @@ def test_worker_killed_between_saving_and_recording_leaves_a_run_without_files_o
 
 
 def test_a_finish_by_a_worker_that_lost_the_run_keeps_no_files(store):
-    dataset_id = store.add_dataset(listening_log(), source_name="plays.csv")
+    dataset_id = store.add_dataset(plays_file(), source_name="plays.csv")
     run_id = train_in_process(store, dataset_id)
     other = store.create_run(dataset_id, "popularity", {}, "random", 5)
     store.register_worker("w:1", 1, "w")
@@ -340,7 +329,7 @@ def test_cuda_and_cuda_0_are_booked_as_one_card(store):
         assert device_key("cuda") == device_key("cuda:0") == "cpu"
         return
     assert device_key("cuda") == device_key("cuda:0") == f"cuda:{torch.cuda.current_device()}"
-    dataset_id = store.add_dataset(listening_log(), source_name="plays.csv")
+    dataset_id = store.add_dataset(plays_file(), source_name="plays.csv")
     first = store.create_run(dataset_id, "popularity", {}, "random", 1, device_requested="cuda")
     second = store.create_run(dataset_id, "popularity", {}, "random", 2, device_requested="cuda:0")
     store.register_worker("a:1", 1, "a")

@@ -18,18 +18,15 @@ except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 SECRET = "correct horse battery staple"
 
 
 @pytest.fixture
-def home(tmp_path, monkeypatch):
-    folder = tmp_path / "home"
-    monkeypatch.setenv("TASTEMAKER_HOME", str(folder))
+def home(home, monkeypatch):
+    """The shared fresh data folder (conftest.py), with no password set and no delay after a wrong one."""
     monkeypatch.delenv(access.PASSWORD_ENV, raising=False)
     monkeypatch.setattr(access, "WRONG_PASSWORD_DELAY_S", 0.0)
-    monkeypatch.chdir(ROOT)
-    return folder
+    return home
 
 
 @pytest.fixture
@@ -72,17 +69,17 @@ def test_loopback_addresses(value, loopback):
     assert access.is_loopback(value) is loopback
 
 
-def test_on_loopback_without_a_password_the_studio_opens(home, address):
+def test_on_loopback_without_a_password_the_studio_opens(home, address, open_app):
     address("127.0.0.1")
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = open_app()
     assert not at.exception
     assert not _asks_password(at) and "Add your own" in " ".join(t.label for t in at.tabs)
 
 
 @pytest.mark.parametrize("bound", ["0.0.0.0", "", "192.168.1.20"])
-def test_a_network_address_without_a_password_serves_nothing(home, address, bound):
+def test_a_network_address_without_a_password_serves_nothing(home, address, bound, open_app):
     address(bound)
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = open_app()
     assert not at.exception
     assert len(at.error) == 1 and "no password is set, so it serves nothing" in at.error[0].value
     assert "TASTEMAKER_PASSWORD" in at.error[0].value
@@ -90,10 +87,10 @@ def test_a_network_address_without_a_password_serves_nothing(home, address, boun
     assert not (home / "tastemaker.db").exists()  # not even the store was opened
 
 
-def test_the_password_gate(home, address, monkeypatch):
+def test_the_password_gate(home, address, monkeypatch, open_app):
     monkeypatch.setenv(access.PASSWORD_ENV, SECRET)
     address("0.0.0.0")
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = open_app()
     assert not at.exception and not at.tabs
     assert at.text_input(key="tm_password").proto.type == at.text_input(key="tm_password").proto.PASSWORD
 
@@ -110,21 +107,19 @@ def test_the_password_gate(home, address, monkeypatch):
     assert not _asks_password(at) and at.tabs
 
 
-def test_a_password_from_streamlit_secrets(home, address, tmp_path, monkeypatch):
+def test_a_password_from_streamlit_secrets(home, address, tmp_path, monkeypatch, open_app):
     address("0.0.0.0")
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.secrets["password"] = SECRET
-    at.run()
+    at = open_app(secrets={"password": SECRET})
     assert not at.tabs and _asks_password(at)
     at.text_input(key="tm_password").input(SECRET)
     at.button[0].click().run()
     assert at.tabs and not at.error
 
 
-def test_an_empty_password_is_no_password(home, address, monkeypatch):
+def test_an_empty_password_is_no_password(home, address, monkeypatch, open_app):
     monkeypatch.setenv(access.PASSWORD_ENV, "")
     address("0.0.0.0")
-    at = AppTest.from_file(APP, default_timeout=60).run()
+    at = open_app()
     assert "serves nothing" in at.error[0].value
 
 
@@ -152,3 +147,16 @@ def test_an_unexpected_error_shows_one_line_and_logs_the_traceback(home):
     assert not at.expander and not at.code  # no folded-away details either
     logged = log.read_text()
     assert "Traceback" in logged and "secret internals" in logged and "while drawing the chart" in logged
+
+
+def test_a_first_visit_straight_to_a_page_asks_for_the_password_too(home, address, monkeypatch):
+    """Started from ``app.py`` with ``pages/`` beside it, AppTest begins every run in Streamlit's old
+    pages-folder mode, as the first request for ``/train`` on a fresh server does: the page file alone
+    would skip ``app.py``'s password gate; ``ui.through_app`` reruns it through the app first."""
+    monkeypatch.setenv(access.PASSWORD_ENV, SECRET)
+    address("0.0.0.0")
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.switch_page("pages/train.py").run()  # the session's first request is /train
+    assert not at.exception, [e.value for e in at.exception]
+    assert _asks_password(at)
+    assert not [t for t in at.title if t.value == "Train models"] and not at.multiselect  # no page ran

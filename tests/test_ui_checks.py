@@ -6,19 +6,12 @@ shaped like the public Last.fm files (benchmarks/listening.py)."""
 
 from __future__ import annotations
 
-import os
-import signal
-from pathlib import Path
-
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from benchmarks.listening import listening_log
 from recsys import jobs
 from recsys.store import Store
-
-ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 
 
 @pytest.fixture(scope="module")
@@ -33,29 +26,6 @@ def files() -> dict[str, bytes]:
             "renamed": tsv(artists.assign(name="Band " + artists["id"].astype(str)))}
 
 
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    folder = tmp_path / "home"
-    monkeypatch.setenv("TASTEMAKER_HOME", str(folder))
-    monkeypatch.chdir(ROOT)
-    yield folder
-    if (folder / "tastemaker.db").exists():
-        for worker in jobs.worker_state(Store(folder))["workers"]:
-            try:
-                os.kill(int(worker["pid"]), signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-
-
-def open_app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def upload(at: AppTest, name: str, data: bytes, key: str = "upload_interactions") -> None:
     at.file_uploader(key=key).set_value((name, data, "text/tab-separated-values"))
     at.run()
@@ -66,7 +36,7 @@ def texts(elements) -> str:
     return " ".join(e.value for e in elements)
 
 
-def test_a_catalogue_uploaded_as_interactions_is_stopped_before_save(home, files):
+def test_a_catalogue_uploaded_as_interactions_is_stopped_before_save(home, files, open_app):
     at = open_app()
     upload(at, "artists.dat", files["artists"])
     at.button(key="check_data").click().run()
@@ -79,7 +49,7 @@ def test_a_catalogue_uploaded_as_interactions_is_stopped_before_save(home, files
     assert len(Store(home).list_datasets()) == 1  # only the demo: nothing saved yet
 
 
-def test_a_tag_list_as_catalogue_is_shown_beside_the_data_and_needs_confirming(home, files):
+def test_a_tag_list_as_catalogue_is_shown_beside_the_data_and_needs_confirming(home, files, open_app):
     at = open_app()
     upload(at, "tags.dat", files["tags"], key="upload_catalog")
     upload(at, "user_artists.dat", files["plays"])
@@ -97,7 +67,7 @@ def test_a_tag_list_as_catalogue_is_shown_beside_the_data_and_needs_confirming(h
     assert not at.button(key="save_dataset").disabled
 
 
-def test_a_catalogue_for_data_already_saved_attaches_to_it(home, files):
+def test_a_catalogue_for_data_already_saved_attaches_to_it(home, files, open_app):
     store = Store(home)
     store.ensure_demo()
     dataset = store.add_dataset(files["plays"], source_name="user_artists.dat", name="Plays")
@@ -124,31 +94,25 @@ def test_a_catalogue_for_data_already_saved_attaches_to_it(home, files):
     assert catalog.frame.set_index("item_id").loc["7", "title"] == "Band 7"
 
 
-def test_a_failed_run_says_why_on_the_train_page(home, files):
+def test_a_failed_run_says_why_on_the_train_page(home, files, open_app):
     store = Store(home)
     store.ensure_demo()
     wrong = store.add_dataset(files["artists"], source_name="artists.dat", name="Artists by mistake")
     jobs.submit(store, wrong, "itemknn", protocol="random")
     jobs.run_worker(store, once=True)
     assert store.list_runs(wrong)["status"].tolist() == ["failed"]
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["dataset"] = str(wrong)
-    at.run()
-    at.switch_page("views/train.py").run()
+    at = open_app("pages/train.py", dataset=wrong)
     failure = texts(at.error)
     assert "Similar items (ItemKNN) · run #1 failed" in failure
     assert "nothing to test the model on" in failure and "Check on the Data page" in failure
     assert "test set empty" not in failure
 
 
-def test_a_model_that_cannot_be_queued_does_not_stop_the_others(home, files):
+def test_a_model_that_cannot_be_queued_does_not_stop_the_others(home, files, open_app):
     store = Store(home)
     store.ensure_demo()
     dataset = store.add_dataset(files["plays"], source_name="user_artists.dat", name="Plays")
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.query_params["dataset"] = str(dataset)
-    at.run()
-    at.switch_page("views/train.py").run()
+    at = open_app("pages/train.py", dataset=dataset)
     at.multiselect(key=f"models_{dataset}").set_value(["ials", "itemknn"]).run()
     at.number_input(key="param_ials_factors").set_value(4096).run()
     at.number_input(key="param_ials_epochs").set_value(10_000).run()

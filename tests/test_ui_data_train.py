@@ -5,8 +5,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
-import signal
 import time
 from pathlib import Path
 
@@ -20,32 +18,7 @@ from recsys.models import MODELS
 from recsys.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 RATINGS = ROOT / "assets" / "datasets" / "ml-latest-small" / "ratings.csv"
-
-
-@pytest.fixture
-def home(tmp_path, monkeypatch):
-    """A fresh data folder for the app; any worker the app started is stopped afterwards."""
-    folder = tmp_path / "home"
-    monkeypatch.setenv("TASTEMAKER_HOME", str(folder))
-    monkeypatch.chdir(ROOT)
-    yield folder
-    if (folder / "tastemaker.db").exists():
-        for worker in jobs.worker_state(Store(folder))["workers"]:
-            try:
-                os.kill(int(worker["pid"]), signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-
-
-def open_app(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, at.exception
-    return at
 
 
 def sample_csv(rows: int = 3000) -> bytes:
@@ -70,7 +43,7 @@ def upload(at: AppTest, name: str, data: bytes) -> None:
 
 
 # -- Data page ---------------------------------------------------------------------------------------
-def test_fresh_start_opens_on_the_demo_with_report_and_titled_charts(home):
+def test_fresh_start_opens_on_the_demo_with_report_and_titled_charts(home, open_app):
     at = open_app()
     assert at.title[0].value == "Your data"
     metrics = {m.label: m.value for m in at.metric}
@@ -92,14 +65,14 @@ def test_fresh_start_opens_on_the_demo_with_report_and_titled_charts(home):
     assert sum(values(per_user["data"][0]["y"])) == 610  # every person lands in exactly one bar
 
 
-def test_sidebar_shows_dataset_device_and_worker(home):
+def test_sidebar_shows_dataset_device_and_worker(home, open_app):
     at = open_app()
     sidebar_html = " ".join(str(el.proto) for el in at.sidebar.get("html"))
     assert "MovieLens (demo)" in sidebar_html
     assert "Compute" in sidebar_html and "Training worker" in sidebar_html
 
 
-def test_upload_confirm_columns_check_and_save(home):
+def test_upload_confirm_columns_check_and_save(home, open_app):
     at = open_app()
     upload(at, "my-ratings.csv", sample_csv())
     assert not at.exception and not at.error
@@ -121,10 +94,10 @@ def test_upload_confirm_columns_check_and_save(home):
     assert at.session_state["tm_current_dataset"] == int(saved.iloc[1]["id"])
 
 
-def test_a_catalogue_says_who_made_each_item_detected_and_changeable(home, tmp_path):
-    from synthetic_music import music_files
+def test_a_catalogue_says_who_made_each_item_detected_and_changeable(home, tmp_path, open_app):
+    from benchmarks.listening import track_files
 
-    log, catalogue = music_files(tmp_path)
+    log, catalogue = track_files(tmp_path)
     at = open_app()
     upload(at, "plays.csv", log.read_bytes())
     at.file_uploader(key="upload_catalog").set_value(("tracks.csv", catalogue.read_bytes(), "text/csv")).run()
@@ -142,7 +115,7 @@ def test_a_catalogue_says_who_made_each_item_detected_and_changeable(home, tmp_p
     assert set(saved.frame["creator"]) == set(pd.read_csv(catalogue)["label"])
 
 
-def test_changed_column_needs_a_new_check(home):
+def test_changed_column_needs_a_new_check(home, open_app):
     at = open_app()
     upload(at, "my-ratings.csv", sample_csv(500))
     at.button(key="check_data").click().run()
@@ -152,7 +125,7 @@ def test_changed_column_needs_a_new_check(home):
     assert not [b for b in at.button if b.key == "save_dataset"]
 
 
-def test_a_bad_file_shows_an_error_not_a_traceback(home):
+def test_a_bad_file_shows_an_error_not_a_traceback(home, open_app):
     at = open_app()
     upload(at, "photo.csv", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40)
     assert not at.exception
@@ -160,7 +133,7 @@ def test_a_bad_file_shows_an_error_not_a_traceback(home):
     assert not [b for b in at.button if b.key == "check_data"]
 
 
-def test_a_wrong_column_choice_shows_an_error(home):
+def test_a_wrong_column_choice_shows_an_error(home, open_app):
     at = open_app()
     table = pd.DataFrame({"user": [f"u{i % 40}" for i in range(400)], "item": [f"i{i % 70}" for i in range(400)],
                           "comment": ["great", "meh", "loved it", "no"] * 100})
@@ -173,7 +146,7 @@ def test_a_wrong_column_choice_shows_an_error(home):
     assert at.error and "comment" in at.error[0].value
 
 
-def test_rename_and_delete_a_dataset(home):
+def test_rename_and_delete_a_dataset(home, open_app):
     store = Store(home)
     store.ensure_demo()
     extra = store.add_dataset(sample_csv(800), name="Scratch", source_name="scratch.csv")
@@ -192,8 +165,8 @@ def test_rename_and_delete_a_dataset(home):
 
 
 # -- Train page --------------------------------------------------------------------------------------
-def test_train_page_preselects_the_suggested_split_and_estimates(home):
-    at = open_app("views/train.py")
+def test_train_page_preselects_the_suggested_split_and_estimates(home, open_app):
+    at = open_app("pages/train.py")
     assert at.title[0].value == "Train models"
     demo = Store(home).list_datasets().iloc[0]
     protocol = at.selectbox(key=f"protocol_{demo['id']}")
@@ -226,8 +199,8 @@ def shown_text(at: AppTest) -> str:
     return "\n".join(texts)
 
 
-def test_train_page_settings_come_from_the_declarations_in_plain_words(home):
-    at = open_app("views/train.py")
+def test_train_page_settings_come_from_the_declarations_in_plain_words(home, open_app):
+    at = open_app("pages/train.py")
     demo_id = int(Store(home).list_datasets().iloc[0]["id"])
     picker = at.multiselect(key=f"models_{demo_id}")
     picker.set_value(list(MODELS)).run()  # the demo has a catalogue: every model is offered
@@ -267,12 +240,12 @@ def test_train_page_settings_come_from_the_declarations_in_plain_words(home):
     assert params == {"factors": 8, "negative_sampling": "popularity"} and type(params["factors"]) is int
 
 
-def test_a_run_can_be_submitted_shown_and_cancelled(home):
+def test_a_run_can_be_submitted_shown_and_cancelled(home, open_app):
     # a long run queued first keeps the worker busy, so the page's run is still waiting when cancelled
     store = Store(home)
     demo_id = store.ensure_demo()
     long_run = jobs.submit(store, demo_id, "ials", {"epochs": 5000, "factors": 4}, protocol="random")
-    at = open_app("views/train.py")
+    at = open_app("pages/train.py")
     at.selectbox(key=f"protocol_{demo_id}").set_value("random").run()
     at.multiselect(key=f"models_{demo_id}").set_value(["random"]).run()
     at.button(key="start_training").click().run()
@@ -310,8 +283,8 @@ def wait_until(condition, at: AppTest, timeout: float = 90.0) -> None:
 
 
 @pytest.mark.slow
-def test_a_submitted_run_finishes_and_is_listed(home):
-    at = open_app("views/train.py")
+def test_a_submitted_run_finishes_and_is_listed(home, open_app):
+    at = open_app("pages/train.py")
     demo_id = int(Store(home).list_datasets().iloc[0]["id"])
     at.multiselect(key=f"models_{demo_id}").set_value(["popularity"]).run()
     at.button(key="start_training").click().run()

@@ -20,8 +20,7 @@ from recsys.split import PROTOCOLS
 from recsys.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
-PAGES = ["views/data.py", "views/train.py", "views/results.py", "views/explore.py", "views/recommend.py"]
+PAGES = ["pages/data.py", "pages/train.py", "pages/results.py", "pages/explore.py", "pages/recommend.py"]
 # Raw names a person must never read: every declared setting with an underscore (learning_rate,
 # validate_every, use_values...) and every split key with one (global_temporal).
 RAW = sorted({s.name for model in MODELS.values() for s in model.settings if "_" in s.name}
@@ -53,16 +52,6 @@ def home(studio, monkeypatch):
     monkeypatch.setenv("TASTEMAKER_HOME", str(studio[0]))
     monkeypatch.chdir(ROOT)
     return studio
-
-
-def visit(page: str, dataset: int) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=90)
-    at.query_params["dataset"] = str(dataset)
-    at.run()
-    if page != PAGES[0]:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def _strings(message, out: list[str]) -> None:
@@ -107,25 +96,25 @@ def _offered(multiselect) -> list[str]:
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_no_page_shows_a_raw_setting_name(home, page):
+def test_no_page_shows_a_raw_setting_name(home, page, open_app):
     _, dataset = home
-    at = visit(page, dataset)
-    if page == "views/train.py":
+    at = open_app(page, timeout=90, dataset=dataset)
+    if page == "pages/train.py":
         picker = at.multiselect(key=f"models_{dataset}")
         picker.set_value(_offered(picker)).run()  # every model's settings expander on the page
         assert not at.exception
     text = page_text(at)
     found = [name for name in RAW if re.search(rf"\b{re.escape(name)}\b", text)]
     assert not found, f"{page} shows raw names {found}"
-    if page == "views/train.py":
+    if page == "pages/train.py":
         assert "Count each interaction once" in text  # the plain label stands where the name would
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_every_table_has_column_configuration(home, page):
+def test_every_table_has_column_configuration(home, page, open_app):
     _, dataset = home
-    at = visit(page, dataset)
-    assert at.dataframe or page == "views/data.py", f"{page} shows no table to check"
+    at = open_app(page, timeout=90, dataset=dataset)
+    assert at.dataframe or page == "pages/data.py", f"{page} shows no table to check"
     for table in at.dataframe:
         config = json.loads(table.proto.columns or "{}")
         shown = [str(c) for c in table.value.columns]
@@ -137,12 +126,12 @@ def test_every_table_has_column_configuration(home, page):
             assert config[name].get("label") or config[name].get("width"), f"{page}: {name} has an empty configuration"
 
 
-def test_a_listening_log_is_spoken_of_in_its_own_words(home):
+def test_a_listening_log_is_spoken_of_in_its_own_words(home, open_app):
     _, dataset = home
-    recommend = page_text(visit("views/recommend.py", dataset))
+    recommend = page_text(open_app("pages/recommend.py", timeout=90, dataset=dataset))
     assert "What they played" in recommend and "watched" not in recommend and "Toy Story" not in recommend
     assert "Plays" in recommend  # the history's values are labelled by kind
-    explore = page_text(visit("views/explore.py", dataset))
+    explore = page_text(open_app("pages/explore.py", timeout=90, dataset=dataset))
     assert "Artist similarity" in explore and "Listeners alike" in explore
-    data = page_text(visit("views/data.py", dataset))
+    data = page_text(open_app(timeout=90, dataset=dataset))
     assert "How active are listeners?" in data and "Plays per listener" in data

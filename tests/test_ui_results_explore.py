@@ -21,7 +21,6 @@ from recsys.data import Interactions, load_demo
 from recsys.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 CURRENT_DATASET = "tm_current_dataset"  # ui.state's session key for the dataset every page works on
 
 
@@ -81,16 +80,6 @@ def home(trained, monkeypatch) -> tuple[Path, int, dict[str, int]]:
     return trained
 
 
-def open_page(page: str, dataset: int | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    if dataset is not None:
-        at.session_state[CURRENT_DATASET] = dataset
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
 def charts(at: AppTest) -> list[dict]:
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
 
@@ -117,32 +106,32 @@ def assert_no_errors(at: AppTest) -> None:
 
 
 # -- empty and broken states ----------------------------------------------------------------------------
-@pytest.mark.parametrize("page", ["views/results.py", "views/explore.py", "views/recommend.py"])
-def test_without_finished_runs_each_page_points_to_train(page, tmp_path, monkeypatch):
+@pytest.mark.parametrize("page", ["pages/results.py", "pages/explore.py", "pages/recommend.py"])
+def test_without_finished_runs_each_page_points_to_train(page, tmp_path, monkeypatch, open_app):
     monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "fresh"))
     monkeypatch.chdir(ROOT)
-    at = open_page(page)
+    at = open_app(page)
     assert_no_errors(at)
     assert any("Train" in info.value for info in at.info)
     assert any(link.proto.label == "Go to Train" for link in at.get("page_link"))
     assert not at.get("plotly_chart")
 
 
-def test_results_says_when_models_are_still_training(tmp_path, monkeypatch):
+def test_results_says_when_models_are_still_training(tmp_path, monkeypatch, open_app):
     folder = tmp_path / "waiting"
     store = Store(folder)
     dataset = store.ensure_demo()
     jobs.submit(store, dataset, "popularity")  # queued; no worker runs in this test
     monkeypatch.setenv("TASTEMAKER_HOME", str(folder))
     monkeypatch.chdir(ROOT)
-    at = open_page("views/results.py", dataset)
+    at = open_app("pages/results.py", session={CURRENT_DATASET: dataset})
     assert_no_errors(at)
     assert any("Train" in info.value for info in at.info)
     assert any(c.value.startswith("1 model still training or waiting") for c in at.caption)
 
 
-@pytest.mark.parametrize("page", ["views/results.py", "views/explore.py", "views/recommend.py"])
-def test_a_run_whose_files_are_gone_gives_a_clear_error_not_a_traceback(page, tmp_path, monkeypatch):
+@pytest.mark.parametrize("page", ["pages/results.py", "pages/explore.py", "pages/recommend.py"])
+def test_a_run_whose_files_are_gone_gives_a_clear_error_not_a_traceback(page, tmp_path, monkeypatch, open_app):
     folder = tmp_path / "broken"
     store = Store(folder)
     dataset = store.ensure_demo()
@@ -150,15 +139,15 @@ def test_a_run_whose_files_are_gone_gives_a_clear_error_not_a_traceback(page, tm
     store.update_run(run, status="done")  # finished in the table, but its files were lost
     monkeypatch.setenv("TASTEMAKER_HOME", str(folder))
     monkeypatch.chdir(ROOT)
-    at = open_page(page, dataset)
+    at = open_app(page, session={CURRENT_DATASET: dataset})
     assert not at.exception
     assert at.error and any("no saved model" in e.value or "no metrics" in e.value for e in at.error)
 
 
 # -- Results ----------------------------------------------------------------------------------------------
-def test_results_leaderboard_against_popularity(home):
+def test_results_leaderboard_against_popularity(home, open_app):
     _, dataset, run_ids = home
-    at = open_page("views/results.py", dataset)
+    at = open_app("pages/results.py", session={CURRENT_DATASET: dataset})
     assert_no_errors(at)
     assert at.title[0].value == "Results"
     table = at.dataframe[0].value
@@ -195,9 +184,9 @@ def test_results_leaderboard_against_popularity(home):
         assert [len(values(trace["x"])) for trace in segment_chart["data"]] == [2, 2]  # two models x two segments
 
 
-def test_results_other_measure_and_comparison_target(home):
+def test_results_other_measure_and_comparison_target(home, open_app):
     _, dataset, run_ids = home
-    at = open_page("views/results.py", dataset)
+    at = open_app("pages/results.py", session={CURRENT_DATASET: dataset})
     at.selectbox(key="results_metric").select("ndcg").run()
     at.selectbox(key="results_selected").select(run_ids["popularity"]).run()
     at.selectbox(key="results_other").select("coverage").run()
@@ -211,9 +200,9 @@ def test_results_other_measure_and_comparison_target(home):
 
 
 # -- Explore ----------------------------------------------------------------------------------------------
-def test_explore_heatmaps_more_like_this_and_map(home):
+def test_explore_heatmaps_more_like_this_and_map(home, open_app):
     _, dataset, run_ids = home
-    at = open_page("views/explore.py", dataset)
+    at = open_app("pages/explore.py", session={CURRENT_DATASET: dataset})
     at.selectbox(key="explore_run").select(run_ids["ials"]).run()  # which run opens first: see the end
     assert_no_errors(at)
     specs = charts(at)
@@ -254,9 +243,9 @@ def _popular_ids(home, n: int) -> list[str]:
     return [str(data.item_ids[i]) for i in np.argsort(-data.item_counts(), kind="stable")[:n]]
 
 
-def test_explore_chosen_items_and_clustered_map(home):
+def test_explore_chosen_items_and_clustered_map(home, open_app):
     _, dataset, run_ids = home
-    at = open_page("views/explore.py", dataset)
+    at = open_app("pages/explore.py", session={CURRENT_DATASET: dataset})
     at.selectbox(key="explore_run").select(run_ids["ials"]).run()
     at.radio(key="heat_mode").set_value("Pick items").run()
     at.multiselect(key="heat_items").set_value([]).run()
@@ -281,9 +270,9 @@ def test_explore_chosen_items_and_clustered_map(home):
     assert sum(len(values(trace["x"])) for trace in item_map["data"]) == 100
 
 
-def test_explore_with_popularity_explains_there_is_no_similarity(home):
+def test_explore_with_popularity_explains_there_is_no_similarity(home, open_app):
     _, dataset, run_ids = home
-    at = open_page("views/explore.py", dataset)
+    at = open_app("pages/explore.py", session={CURRENT_DATASET: dataset})
     at.selectbox(key="explore_run").select(run_ids["popularity"]).run()
     assert_no_errors(at)
     assert any("no notion of similar items" in info.value for info in at.info)
@@ -292,9 +281,9 @@ def test_explore_with_popularity_explains_there_is_no_similarity(home):
 
 
 # -- Recommendations ----------------------------------------------------------------------------------
-def test_recommendations_history_reasons_and_side_by_side(home):
+def test_recommendations_history_reasons_and_side_by_side(home, open_app):
     _, dataset, run_ids = home
-    at = open_page("views/recommend.py", dataset)
+    at = open_app("pages/recommend.py", session={CURRENT_DATASET: dataset})
     at.selectbox(key="rec_run").select(run_ids["ials"]).run()  # which run opens first: see the end
     assert_no_errors(at)
     at.text_input(key="rec_user_query").set_value("7").run()
@@ -304,6 +293,8 @@ def test_recommendations_history_reasons_and_side_by_side(home):
     assert len(history) > 0 and {"title", "genres", "rating", "when"} <= set(history.columns)
     assert len(recs) == 10 and recs["rank"].tolist() == list(range(1, 11))
     assert recs["because"].str.startswith("Because you liked ").any()
+    # each reason is read in full, never cut: Streamlit wraps a cell's text in rows taller than 4rem (64 px)
+    assert at.dataframe[1].proto.row_height > 64
     # the serving model trained on everything: nothing the person already has comes back, and no
     # "picked it later" column, which only means something for a model that did not see it all
     assert not recs["item_id"].isin(set(history["item_id"])).any()
@@ -318,9 +309,9 @@ def test_recommendations_history_reasons_and_side_by_side(home):
     assert any("id contains “no such person”" in w.value for w in at.warning)
 
 
-def test_persona_answers_from_every_model_and_export(home):
+def test_persona_answers_from_every_model_and_export(home, open_app):
     _, dataset, _ = home
-    at = open_page("views/recommend.py", dataset)
+    at = open_app("pages/recommend.py", session={CURRENT_DATASET: dataset})
     assert any("Pick at least one item" in info.value for info in at.info)
     at.multiselect(key="persona_items").set_value(["1", "260"]).run()  # Toy Story, Star Wars
     assert_no_errors(at)
@@ -336,7 +327,7 @@ def test_persona_answers_from_every_model_and_export(home):
 
 
 # -- every page opens on the best run --------------------------------------------------------------------
-def test_every_page_opens_on_the_best_run_not_the_newest(scenes, monkeypatch):
+def test_every_page_opens_on_the_best_run_not_the_newest(scenes, monkeypatch, open_app):
     folder, dataset, run_ids = scenes
     monkeypatch.setenv("TASTEMAKER_HOME", str(folder))
     monkeypatch.chdir(ROOT)
@@ -345,7 +336,7 @@ def test_every_page_opens_on_the_best_run_not_the_newest(scenes, monkeypatch):
     best = run_ids["ease"]
     assert best not in (min(run_ids.values()), max(run_ids.values()))  # neither the first nor the newest
 
-    at = open_page("views/results.py", dataset)
+    at = open_app("pages/results.py", session={CURRENT_DATASET: dataset})
     assert_no_errors(at)
     assert at.selectbox(key="results_selected").value == best
     metrics = {m.label: m.value for m in at.metric}
@@ -353,22 +344,22 @@ def test_every_page_opens_on_the_best_run_not_the_newest(scenes, monkeypatch):
     assert metrics["EASE: NDCG@10"] == f"{runs.loc['ease', 'ndcg']:.3f}"
     assert at.dataframe[0].value["run_id"].iloc[0] == best  # the table agrees with the headline
 
-    at = open_page("views/explore.py", dataset)
+    at = open_app("pages/explore.py", session={CURRENT_DATASET: dataset})
     assert_no_errors(at)
     assert at.selectbox(key="explore_run").value == best
 
-    at = open_page("views/recommend.py", dataset)
+    at = open_app("pages/recommend.py", session={CURRENT_DATASET: dataset})
     assert_no_errors(at)
     assert at.selectbox(key="rec_run").value == best
     assert at.selectbox(key="export_run").value == best
 
 
-def test_results_exposure_view_shows_the_reports_numbers_and_offers_the_report(home):
+def test_results_exposure_view_shows_the_reports_numbers_and_offers_the_report(home, open_app):
     from recsys import exposure
     from recsys.report import _board, pdf_available
 
     folder, dataset, run_ids = home
-    at = open_page("views/results.py", dataset)
+    at = open_app("pages/results.py", session={CURRENT_DATASET: dataset})
     assert_no_errors(at)
     assert "Who gets exposure" in [h.value for h in at.subheader]
     store = Store(folder)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.synthetic import listening_log
+from benchmarks.listening import listening_log
 from recsys import jobs
 from recsys.store import Store
 
@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 FIRST_VISIT = """
 import json, os, time
 from streamlit.testing.v1 import AppTest
-at = AppTest.from_file(os.path.join(os.getcwd(), "app.py"), default_timeout=120)
+at = AppTest.from_file(os.path.join(os.getcwd(), "tests", "app_entry.py"), default_timeout=120)
 at.session_state["tm_current_dataset"] = int(os.environ["DATASET"])
 at.run()
 started = time.perf_counter()
-at.switch_page("views/results.py").run()
+at.switch_page("../pages/results.py").run()
 seconds = time.perf_counter() - started
 print(json.dumps({"seconds": seconds, "errors": [e.value for e in at.exception] + [e.value for e in at.error],
                   "rows": len(at.dataframe[0].value) if at.dataframe else 0}))
@@ -35,7 +35,7 @@ print(json.dumps({"seconds": seconds, "errors": [e.value for e in at.exception] 
 @pytest.mark.slow
 def test_first_results_visit_with_six_runs_on_100k_rows_takes_under_3_seconds(tmp_path):
     store = Store(tmp_path / "home")
-    plays, artists = listening_log()  # 2,000 listeners, 100,000 play counts
+    plays, artists, _ = listening_log(listeners=4100, artists=3000)  # about 100,000 play counts
     out, cat = io.StringIO(), io.StringIO()
     plays.to_csv(out, sep="\t", index=False)
     artists.to_csv(cat, sep="\t", index=False)

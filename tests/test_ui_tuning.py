@@ -6,24 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from recsys import jobs
 from recsys.store import Store
 from tests.test_tuning import listening_log
-from tests.test_ui_data_train import APP, home  # noqa: F401 - the fixture
 
 
-def open_train_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    at.switch_page("views/train.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def test_tune_automatically_sets_a_budget_shows_its_estimate_and_queues_tuning_runs(home):  # noqa: F811
-    at = open_train_page()
+def test_tune_automatically_sets_a_budget_shows_its_estimate_and_queues_tuning_runs(home, open_app):
+    at = open_app("pages/train.py")
     demo_id = int(Store(home).list_datasets().iloc[0]["id"])
     at.multiselect(key=f"models_{demo_id}").set_value(["ease", "popularity"]).run()
     plain = at.get("dataframe")[0].value
@@ -48,7 +38,7 @@ def test_tune_automatically_sets_a_budget_shows_its_estimate_and_queues_tuning_r
 
 
 @pytest.fixture
-def tuned_run(home):  # noqa: F811
+def tuned_run(home):
     """A finished tuning run of item-KNN (5 trials) on a listening log, trained by the worker in this process."""
     store = Store(home)
     store.ensure_demo()
@@ -60,9 +50,9 @@ def tuned_run(home):  # noqa: F811
     return dataset_id, run_id
 
 
-def test_a_tuning_run_shows_its_trials_charts_and_chosen_settings(home, tuned_run):  # noqa: F811
+def test_a_tuning_run_shows_its_trials_charts_and_chosen_settings(home, tuned_run, open_app):
     dataset_id, run_id = tuned_run
-    at = open_train_page()
+    at = open_app("pages/train.py")
     picker = next(box for box in at.selectbox if (box.key or "").startswith("train_dataset_picker"))
     picker.set_value(dataset_id).run()
     assert not at.exception and not at.error
@@ -85,12 +75,9 @@ def test_a_tuning_run_shows_its_trials_charts_and_chosen_settings(home, tuned_ru
     assert "Chosen settings" in chosen and "Neighbours" in chosen
 
 
-def test_the_leaderboard_marks_the_tuned_run_and_says_what_it_chose(home, tuned_run):  # noqa: F811
+def test_the_leaderboard_marks_the_tuned_run_and_says_what_it_chose(home, tuned_run, open_app):
     dataset_id, run_id = tuned_run
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["tm_current_dataset"] = dataset_id
-    at.run()
-    at.switch_page("views/results.py").run()
+    at = open_app("pages/results.py", session={"tm_current_dataset": dataset_id})
     assert not at.exception and not at.error, (at.exception, at.error)
     board = next(df.value for df in at.get("dataframe") if "Model" in df.value)
     assert [m for m in board["Model"] if "(tuned)" in m] == [f"Similar items (ItemKNN) (tuned) · run #{run_id}"]

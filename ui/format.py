@@ -76,6 +76,11 @@ def duration(seconds, missing: str = "–") -> str:
     return f"{hours} h {minutes} min" if minutes else f"{hours} h"
 
 
+def about(seconds) -> str:
+    """An estimated span, short enough for a narrow table cell: ``0.4 -> "< 1 s"``, ``75 -> "≈ 1 min 15 s"``."""
+    return "< 1 s" if not _missing(seconds) and float(seconds) < 1 else "≈ " + duration(seconds)
+
+
 def when(timestamp, missing: str = "–") -> str:
     """A moment as local date and time, ``"12 Mar 2025, 14:05"``; accepts epoch seconds, ISO text or
     a datetime."""

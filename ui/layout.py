@@ -91,7 +91,7 @@ def _worker_block(worker: dict) -> None:
                         dot=WORKER_DOTS.get(worker["state"], "#B8BCC4")))
 
 
-@st.fragment(run_every=2)
+@st.fragment(run_every=state.POLL_SECONDS)
 def _worker_live() -> None:
-    """The worker's state, refreshed every 2 s while something trains or waits (from the runs' records)."""
+    """The worker's state, from the runs' records, re-read as often as the run cards while anything trains or waits."""
     _worker_block(state.worker_info())

@@ -26,9 +26,11 @@ CURRENT_DATASET = "tm_current_dataset"
 MAX_CHOICES = 50_000  # items a type-ahead picker lists at once (larger catalogues are narrowed by a search)
 LAST_DATASET = "last_dataset"  # the store's preference: the dataset a new tab opens on
 DATASET_PARAM = "dataset"  # the URL's query parameter for the current dataset
+POLL_SECONDS = 1.5  # how often live views (the run cards, the sidebar's worker) re-read the runs' records
 
 
 # -- store -----------------------------------------------------------------------------------------
+
 def _home() -> str:
     return os.environ.get("TASTEMAKER_HOME", "")
 

@@ -16,6 +16,8 @@ from recsys.split import PROTOCOL_DESCRIPTIONS
 from ui import charts, state, words
 from ui import format as fmt
 
+ui.through_app()  # before anything else: a page run on its own reruns through app.py (ui/navigation.py)
+
 UPLOAD_TYPES = ["csv", "tsv", "txt", "dat", "gz", "bz2", "xz", "zip", "parquet", "pq"]
 PREVIEW_ROWS = 1_000  # read to guess the columns and show a sample; "Check the data" reads the whole file
 ROLE_FIELDS = {
@@ -158,7 +160,7 @@ def overview_tab() -> None:
         words_editor(dataset_id, nouns)
     with right:
         show_suggestions(report, nouns)
-        st.page_link("views/train.py", label="Train models on this dataset →")
+        st.page_link(ui.navigation.path("train.py"), label="Train models on this dataset →")
     st.subheader("Profile", anchor=False)
     with ui.guard("drawing the profile charts"):
         show_profile(state.profile(dataset_id), key=f"profile_{dataset_id}", nouns=nouns)
@@ -297,7 +299,7 @@ def upload_tab() -> None:
     if upload.file_id in st.session_state.get(SAVED, {}):
         st.success(f"Saved as **{st.session_state[SAVED][upload.file_id]}**. It is now the current dataset. "
                    "Upload another file to add more.")
-        st.page_link("views/train.py", label="Train models on it →")
+        st.page_link(ui.navigation.path("train.py"), label="Train models on it →")
         return
     record = _read_upload(upload)
     if record["error"] is not None:

@@ -19,8 +19,9 @@ from ui import charts, state, words
 from ui import format as fmt
 from ui import tuning as tuning_ui
 
+ui.through_app()  # before anything else: a page run on its own reruns through app.py (ui/navigation.py)
+
 ACTIVE = ("queued", "running")
-POLL_SECONDS = 1.5
 NEEDS_TIME = ("temporal", "global_temporal")
 HIDDEN_SETTINGS = ("device",)  # chosen once for all models below
 SKIPPED = "tm_train_skipped"  # models the last start could not queue, with the reasons
@@ -131,14 +132,17 @@ def training_form(dataset_id: int, summary: dict) -> None:
 
     nouns = ui.nouns(dataset_id)
     st.markdown("**How to test**")
+    # the choice's name alone in the box (a narrow column from 1280 px wide up); the suggestion is said below
     protocol = st.selectbox(
         f"Which {nouns.events} are hidden from the models, to test them on",
         protocols, index=protocols.index(suggested), key=f"protocol_{dataset_id}",
-        format_func=lambda p: words.in_words(words.protocol_label(p), nouns) + ("  (suggested)" if p == suggested else ""),
+        format_func=lambda p: words.in_words(words.protocol_label(p), nouns),
     )
     st.caption(words.in_words(PROTOCOL_DESCRIPTIONS.get(protocol, ""), nouns))
-    if protocol == suggested and report.get("split_reason"):
-        st.caption(f"Why this one: {words.in_words(report['split_reason'], nouns)}")
+    if protocol == suggested:
+        st.caption(" ".join(["Suggested for this data.", words.in_words(report.get("split_reason") or "", nouns)]))
+    else:
+        st.caption(f"Suggested for this data: {words.in_words(words.protocol_label(suggested), nouns)}.")
 
     st.markdown("**Which models**")
     refused = jobs.model_refusals(ui.get_store(), dataset_id)
@@ -188,7 +192,7 @@ def training_form(dataset_id: int, summary: dict) -> None:
             seconds += spark.estimate_seconds(summary["n_users"], summary["n_items"], summary["n_interactions"],
                                               params, engine["master"])
         rows.append({"Model": words.model_label(model) + tuning_ui.tuned_label({"tune": budgets[model]}),
-                     "Time": "≈ " + fmt.duration(seconds),
+                     "Time": fmt.about(seconds),
                      "Memory": "≈ " + fmt.size(guess.memory_bytes),
                      "Runs on": "Spark" if on_spark else "GPU" if guess.device.startswith("cuda") else "CPU",
                      "Fits": "Yes" if guess.fits else "No"})
@@ -225,10 +229,10 @@ def estimate_table(rows: pd.DataFrame) -> None:
     runs is said once below, not in a fifth column)."""
     st.dataframe(rows, hide_index=True, width="stretch", column_order=["Model", "Time", "Memory", "Fits"],
                  column_config={
-        "Model": st.column_config.TextColumn("Model", width=120),
-        "Time": st.column_config.TextColumn("Time", width=90, help="Training, testing and retraining on all the "
+        "Model": st.column_config.TextColumn("Model", width=112),
+        "Time": st.column_config.TextColumn("Time", width=80, help="Training, testing and retraining on all the "
                                                                     "data, about."),
-        "Memory": st.column_config.TextColumn("Memory", width=70, help="The most it needs at once, about."),
+        "Memory": st.column_config.TextColumn("Memory", width=72, help="The most it needs at once, about."),
         "Fits": st.column_config.TextColumn("Fits", width=40, help="Whether it fits this machine's memory and "
                                                                     "time limits."),
     })
@@ -414,12 +418,12 @@ def runs_table(runs: pd.DataFrame) -> None:
     order = ["Run", "Model", "Status", "Took", "NDCG@10"]
     order += [c for c in ("Device", "Tested on") if shown[c].nunique() > 1]
     st.dataframe(shown, hide_index=True, width="stretch", column_order=order, column_config={
-        "Run": st.column_config.TextColumn("Run", width=44),
-        "Model": st.column_config.TextColumn("Model", width=160),
-        "Status": st.column_config.TextColumn("Status", width=120),
-        "Took": st.column_config.TextColumn("Took", width=72),
+        "Run": st.column_config.TextColumn("Run", width=40),
+        "Model": st.column_config.TextColumn("Model", width=156),
+        "Status": st.column_config.TextColumn("Status", width=112),
+        "Took": st.column_config.TextColumn("Took", width=52),
         "NDCG@10": st.column_config.TextColumn(
-            "NDCG@10", width=70, help="Ranking quality on the held-out test data, 0 to 1: higher is better."),
+            "NDCG@10", width=68, help="Ranking quality on the held-out test data, 0 to 1: higher is better."),
         "Device": st.column_config.TextColumn("Device", width=60),
         "Tested on": st.column_config.TextColumn("Tested on", width=200),
     })
@@ -456,7 +460,7 @@ def live_view(dataset_id: int) -> None:
                 if check:
                     st.caption(check)
     tuning_ui.finished_trials(store, finished)
-    st.page_link("views/results.py", label="Compare them on the Results page →")
+    st.page_link(ui.navigation.path("results.py"), label="Compare them on the Results page →")
 
 
 def _something_active() -> bool:
@@ -464,7 +468,7 @@ def _something_active() -> bool:
     return bool(runs["status"].isin(ACTIVE).any())
 
 
-@st.fragment(run_every=POLL_SECONDS)
+@st.fragment(run_every=state.POLL_SECONDS)
 def live_polling(dataset_id: int) -> None:
     """Refreshes itself while runs are queued or training; once all are done, refreshes the whole page
     (which stops the polling)."""
@@ -488,7 +492,7 @@ ui.page_header(
 dataset_id = ui.dataset_picker("Dataset", key="train_dataset_picker")
 if dataset_id is not None:
     summary = ui.dataset_summary(dataset_id)
-    form, live = st.columns([2, 3], gap="large")
+    form, live = st.columns([5, 6], gap="medium")  # the form's tables fit from 1280 px wide up
     with form, st.container(border=True), ui.guard("preparing the training form"):
         training_form(dataset_id, summary)
     with live, ui.guard("showing the runs"):

@@ -14,6 +14,8 @@ from recsys import leaderboard, popularity_bands
 from ui import charts, sharing, words
 from ui import format as fmt
 
+ui.through_app()  # before anything else: a page run on its own reruns through app.py (ui/navigation.py)
+
 WORDS = ui.nouns()
 
 ui.page_header(
@@ -50,7 +52,7 @@ def _empty_state() -> None:
         "No finished models on this dataset yet. Train a couple on the Train page (Popularity and Similar "
         "items take seconds); their scores land here as soon as they finish.",
     )
-    st.page_link("views/train.py", label="Go to Train")
+    st.page_link(ui.navigation.path("train.py"), label="Go to Train")
 
 
 def _bar_with_errors(rows, title: str, axis: str) -> go.Figure:
@@ -202,7 +204,7 @@ config: dict[str, Any] = {
         "same people says the difference is unlikely to be luck (p < 0.05)."),
     "Training time (s)": st.column_config.NumberColumn(
         "Time (s)", format="%.1f", help="Training plus measuring, in seconds."),
-    "Device": st.column_config.TextColumn("Device", help="Where it trained: CPU or GPU (CUDA)."),
+    "Device": st.column_config.TextColumn("Device", help="Where it trained: CPU, GPU (CUDA), or a Spark cluster."),
 }
 shown_columns, rest = leaderboard_columns(table, config, k)
 st.dataframe(table, hide_index=True, width="stretch", column_config=config, column_order=shown_columns)

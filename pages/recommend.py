@@ -14,6 +14,8 @@ from recsys import explore, leaderboard
 from ui import format as fmt
 from ui import words
 
+ui.through_app()  # before anything else: a page run on its own reruns through app.py (ui/navigation.py)
+
 WORDS = ui.nouns()
 ui.page_header(
     "Recommendations",
@@ -37,7 +39,7 @@ def _empty_state() -> None:
         "No trained models on this dataset yet. Train one on the Train page (Popularity and Similar items "
         f"take seconds), then come back to see which {WORDS.items} each {WORDS.person} gets, and why.",
     )
-    st.page_link("views/train.py", label="Go to Train")
+    st.page_link(ui.navigation.path("train.py"), label="Go to Train")
 
 
 def _picture_column(frame, order: list[str], columns: dict) -> None:
@@ -82,7 +84,11 @@ def _value_column(frame: pd.DataFrame) -> dict:
         help=f"Their {WORDS.value or 'value'} for this {WORDS.item}.")
 
 
-def _history_table(user_id: str) -> None:
+WHY_ROW_PX = 68  # over 4rem, so a cell's text wraps: "Because you liked A, B, C" in full on two or three lines
+TABLE_HEAD_PX = 38
+
+
+def _history_table(user_id: str, height: int) -> None:
     history = explore.user_history(data, user_id, catalog)
     order_words = "most recent first" if data.timestamps is not None else (
         f"most {WORDS.value} first" if data.values is not None else "")
@@ -96,10 +102,10 @@ def _history_table(user_id: str) -> None:
         "when": st.column_config.DatetimeColumn("When", format="D MMM YYYY", width=96),
     }
     _picture_column(history, order, columns)
-    st.dataframe(history, column_order=order, column_config=columns, hide_index=True, width="stretch", height=420)
+    st.dataframe(history, column_order=order, column_config=columns, hide_index=True, width="stretch", height=height)
 
 
-def _recommendations_table(model, user_id: str, k: int) -> None:
+def _recommendations_table(model, user_id: str, k: int, height: int) -> None:
     recs = explore.recommendations_for_user(model, user_id, catalog, k=int(k), everything=data)
     hits = int(recs["picked_later"].sum())
     held_out = recs.attrs.get("held_out", 0)
@@ -113,19 +119,20 @@ def _recommendations_table(model, user_id: str, k: int) -> None:
         st.caption(f"Everything they {WORDS.did} is left out.")
     order = ["rank", "title"] + (["picked_later"] if held_out else []) + ["because"] + (
         ["genres"] if (recs["genres"] != "").any() else [])
-    columns = {  # widths that fit the column from 1280 px wide up
+    columns = {  # widths that fit the column from 1280 px wide up (wider, they stretch); cells wrap
         "rank": st.column_config.NumberColumn("#", width=36),
-        "title": st.column_config.TextColumn(WORDS.item.capitalize(), width=150),
+        "title": st.column_config.TextColumn(WORDS.item.capitalize(), width=140),
         "genres": st.column_config.TextColumn("Genres", width=75),
         "because": st.column_config.TextColumn(
-            "Why", width=210,
+            "Why", width=240,
             help=f"The {WORDS.items} in their history that raised this suggestion's score the most."),
         "picked_later": st.column_config.CheckboxColumn(
             "Picked it", width=64, help=f"They really {WORDS.did} this {WORDS.item}: it was held out from "
             "training to test the model."),
     }
     _picture_column(recs, order, columns)
-    st.dataframe(recs, column_order=order, column_config=columns, hide_index=True, width="stretch", height=420)
+    st.dataframe(recs, column_order=order, column_config=columns, hide_index=True, width="stretch", height=height,
+                 row_height=WHY_ROW_PX)
 
 
 def _one_person() -> None:
@@ -145,14 +152,15 @@ def _one_person() -> None:
                               help="Which trained model recommends.")
 
     history_col, recs_col = st.columns([2, 3])
+    height = TABLE_HEAD_PX + WHY_ROW_PX * int(k) if int(k) <= 10 else 720  # the whole top 10 without scrolling
     with history_col:
         st.subheader(f"What they {WORDS.did}", anchor=False)
         with ui.guard(f"reading this {WORDS.person}'s history"):
-            _history_table(user_id)
+            _history_table(user_id, height)
     with recs_col:
         st.subheader(f"Top {int(k)} from {labels[run_id].split(' · ')[0]}", anchor=False)
         with ui.guard("recommending"):
-            _recommendations_table(ui.load_run_model(run_id), user_id, int(k))
+            _recommendations_table(ui.load_run_model(run_id), user_id, int(k), height)
 
     st.subheader("Two models side by side", anchor=False)
     others = [r for r in run_ids if r != run_id] or run_ids

@@ -13,6 +13,8 @@ from recsys import explore, leaderboard
 from ui import charts, words
 from ui import format as fmt
 
+ui.through_app()  # before anything else: a page run on its own reruns through app.py (ui/navigation.py)
+
 ui.page_header(
     "Explore",
     f"Look inside a trained model: which {ui.nouns().items} it sees as alike, which {ui.nouns().people} it sees "
@@ -64,7 +66,7 @@ def _empty_state() -> None:
         "No trained models on this dataset yet. Train one (Popularity and Similar items take seconds), "
         "then come back to look inside it.",
     )
-    st.page_link("views/train.py", label="Go to Train")
+    st.page_link(ui.navigation.path("train.py"), label="Go to Train")
 
 
 # -- more like this -----------------------------------------------------------------------------------
