@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
+import platform
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -118,3 +121,34 @@ def cpu_threads(count: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(before)
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+_MMAP_THRESHOLD_MAX = 32 << 20  # glibc refuses a larger M_MMAP_THRESHOLD on 64-bit systems
+_HEAP_KEPT = {"bytes": 0}
+
+
+def keep_heap_for(block_bytes: int) -> bool:
+    """Let glibc's malloc serve allocations of up to ``2 * block_bytes`` (at most 32 MB) from its heap
+    and keep up to ``4 * block_bytes`` of freed memory at the heap's top (``mallopt``
+    ``M_MMAP_THRESHOLD`` and ``M_TRIM_THRESHOLD``; only ever raised; Linux with glibc only). Returns
+    whether the settings are in place.
+
+    Why: ``recommend`` allocates and frees one block of scores per block of users (16 MB at 50k items on
+    a CPU with a 32 MB L3). With glibc's own adaptive thresholds, small temporaries placed around that
+    block after training left it handed back to the system at each free and page-faulted anew at each
+    allocation: at 200k users x 50k items after a BPR fit, 5.3 million page faults and 16.5 s for top-10
+    for everyone, against 12 thousand faults and 8.3 s with these settings."""
+    if sys.platform != "linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    wanted = int(block_bytes)
+    if wanted <= _HEAP_KEPT["bytes"]:
+        return True
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+        ok = mallopt(_M_MMAP_THRESHOLD, min(2 * wanted, _MMAP_THRESHOLD_MAX)) and mallopt(_M_TRIM_THRESHOLD, 4 * wanted)
+    except (OSError, AttributeError):
+        return False
+    if ok:
+        _HEAP_KEPT["bytes"] = wanted
+    return bool(ok)

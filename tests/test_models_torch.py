@@ -190,6 +190,30 @@ def test_item_block_width_comes_from_the_cpu_caches(monkeypatch):
     assert device_module._parse_size("1024K") == 2**20 and device_module._parse_size("32M") == 2**25
 
 
+def test_heap_settings_apply_on_glibc_and_are_only_raised(monkeypatch):
+    monkeypatch.setitem(device_module._HEAP_KEPT, "bytes", 0)
+    calls = []
+    real = device_module.ctypes.CDLL
+
+    class Libc:
+        def __init__(self, name):
+            self.real = real(name)
+
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return self.real.mallopt(param, value)
+
+    monkeypatch.setattr(device_module.ctypes, "CDLL", Libc)
+    if device_module.sys.platform != "linux" or device_module.platform.libc_ver()[0] != "glibc":
+        assert not device_module.keep_heap_for(16 << 20) and calls == []
+        return
+    assert device_module.keep_heap_for(16 << 20)
+    assert calls == [(-3, 32 << 20), (-1, 64 << 20)]  # mmap threshold 2 blocks, trim threshold 4 blocks
+    assert device_module.keep_heap_for(4 << 20) and len(calls) == 2  # smaller: nothing lowered
+    monkeypatch.setattr(device_module.platform, "libc_ver", lambda: ("musl", "1.2"))
+    assert not device_module.keep_heap_for(64 << 20)
+
+
 @pytest.mark.parametrize("binary", [True, False])
 def test_ials_reported_loss_is_the_weighted_objective(binary):
     dense = clustered(30, 20, seed=2)

@@ -39,7 +39,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys.data import Catalog, Interactions, lookup_ids
-from recsys.device import cpu_cache_bytes, cpu_threads, pick_device
+from recsys.device import cpu_cache_bytes, cpu_threads, keep_heap_for, pick_device
 from recsys.models.topk import top_k
 from recsys.training import EpochCallback, TrainingDiverged, run_epochs, validation_ndcg
 
@@ -285,6 +285,8 @@ class Recommender:
         out_items = np.full((len(users), k), -1, dtype=np.int64)
         out_scores = np.full((len(users), k), -np.inf, dtype=np.float32)
         selecting = 1 if self.device_.type == "cpu" else None  # threads for the selection (cpu_threads)
+        if self.device_.type == "cpu":
+            keep_heap_for(4 * batch_size * self.n_items_)  # one block of scores, reused (see keep_heap_for)
         with torch.no_grad():
             for start in range(0, len(users), batch_size):
                 batch = users[start : start + batch_size]
@@ -325,6 +327,8 @@ class Recommender:
         out_items = np.full((n, k), -1, dtype=np.int64)
         out_scores = np.full((n, k), -np.inf, dtype=np.float32)
         selecting = 1 if self.device_.type == "cpu" else None  # as in recommend
+        if self.device_.type == "cpu":
+            keep_heap_for(4 * batch_size * self.n_items_)
         with torch.no_grad():
             for start in range(0, n, batch_size):
                 rows = history[start : start + batch_size]
