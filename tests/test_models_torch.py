@@ -397,3 +397,4 @@ def test_multvae_scores_users_as_their_histories_and_round_trips(small, tmp_path
     assert ((recs % 3) == (np.arange(small.n_users) % 3)[:, None]).mean() > 0.8
     loaded = load_model(model.save(tmp_path / "vae"))
     np.testing.assert_array_equal(loaded.score(users), direct)
+

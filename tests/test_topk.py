@@ -128,3 +128,9 @@ def test_scores_product_agrees_on_either_kernel(monkeypatch):
                                (want - bias).double(), rtol=1e-5, atol=1e-5)
     monkeypatch.setitem(products._ONEDNN_STATE, "broken", True)
     torch.testing.assert_close(products.scores_product(left.detach(), right), want - bias, rtol=1e-5, atol=1e-5)
+
+
+def test_scores_product_of_no_rows_is_empty_and_keeps_onednn():
+    right = torch.randn(50, 16)
+    assert products.scores_product(torch.zeros(0, 16), right).shape == (0, 50)
+    assert not products._ONEDNN_STATE["broken"]

@@ -50,6 +50,8 @@ def _use_onednn(left: torch.Tensor, right: torch.Tensor, bias: torch.Tensor | No
     tensors = [left, right] + ([] if bias is None else [bias])
     if any(t.dtype != torch.float32 for t in tensors) or left.dim() != 2 or right.dim() != 2:
         return False
+    if not left.shape[0] or not right.shape[0]:
+        return False  # nothing to compute (and no reason to risk oneDNN on an empty shape)
     if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
         return False
     if not torch.backends.mkldnn.is_available():
