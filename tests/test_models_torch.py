@@ -318,7 +318,7 @@ def test_bpr_fold_in_is_the_centred_ridge_fit_and_explanations_sum_to_it(small):
 @pytest.mark.slow  # compiling takes ~10 s
 def test_bpr_compiled_step_matches_the_op_by_op_step():
     """The fused (torch.compile) update used for large data on a CPU is the same arithmetic."""
-    from recsys.models.als import cpu_threads
+    from recsys.device import cpu_threads
     from recsys.models.bpr import compiled_sgd_step, sgd_step
 
     gen = torch.Generator().manual_seed(0)

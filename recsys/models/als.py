@@ -31,7 +31,7 @@ import scipy.sparse as sp
 import torch
 
 from recsys.data import Catalog, Interactions
-from recsys.device import cpu_cache_bytes, cpu_threads  # noqa: F401 - cpu_threads: bpr and mf import it here
+from recsys.device import cpu_cache_bytes
 from recsys.models.base import Recommender
 from recsys.models.products import scores_product
 from recsys.models.settings import EPOCHS, FACTORS, INIT_SCALE, ITERATIVE, REGULARIZATION, Setting

@@ -372,7 +372,6 @@ class Recommender:
         else:
             scores[flat // scores.shape[1], flat % scores.shape[1]] = -torch.inf
 
-
     def recommend_frame(self, user_ids=None, k: int = 10, **kwargs: Any) -> pd.DataFrame:
         """Recommendations in the file's own ids: columns ``user, item, rank, score`` (rank 1 is best).
         ``user_ids`` are original ids (all users when ``None``); unknown ids are skipped."""

@@ -16,7 +16,7 @@ same samples). Updates are SGD with a learning rate; rows hit by many samples of
 of their per-sample steps, so ``learning_rate`` is per sample, as in implicit. Whether the user has j is
 checked with a small hashed bit array (:class:`_PairFilter`): never misses a true interaction, and the
 few false alarms are simply redrawn. On a CPU an epoch runs single-threaded (see
-:func:`recsys.models.als.cpu_threads`), and from ``COMPILE_FROM_SAMPLES`` triples in a
+:func:`recsys.device.cpu_threads`), and from ``COMPILE_FROM_SAMPLES`` triples in a
 whole run on (with at least ``COMPILE_FROM_EPOCH_SAMPLES`` an epoch), the batch update is one loop
 compiled by ``torch.compile`` (op by op where compiling is not possible).
 
@@ -34,7 +34,8 @@ import torch
 import torch.nn.functional as F
 
 from recsys.data import Catalog, Interactions
-from recsys.models.als import cpu_threads, ridge_attribution, ridge_fold_in
+from recsys.device import cpu_threads
+from recsys.models.als import ridge_attribution, ridge_fold_in
 from recsys.models.base import Recommender
 from recsys.models.products import scores_product
 from recsys.models.settings import (

@@ -19,7 +19,8 @@ import scipy.sparse as sp
 import torch
 
 from recsys.data import Catalog, Interactions
-from recsys.models.als import cpu_threads, ridge_attribution, ridge_fold_in
+from recsys.device import cpu_threads
+from recsys.models.als import ridge_attribution, ridge_fold_in
 from recsys.models.base import Recommender
 from recsys.models.products import scores_product
 from recsys.models.settings import (
