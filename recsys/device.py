@@ -94,6 +94,21 @@ def cpu_cache_bytes() -> dict[int, int]:
     return {**DEFAULT_CPU_CACHES, **found}
 
 
+@functools.cache
+def cpu_vendor() -> str:
+    """The CPU's vendor as Linux names it (``"GenuineIntel"``, ``"AuthenticAMD"``), from ``/proc/cpuinfo``;
+    ``""`` where that is not readable (another system, another architecture)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as info:
+            for line in info:
+                key, _, value = line.partition(":")
+                if key.strip() == "vendor_id":
+                    return value.strip()
+    except OSError:
+        pass
+    return ""
+
+
 def _parse_size(text: str) -> int:
     """``"1024K"`` -> 1048576, ``"32M"`` -> 33554432, ``"512"`` -> 512."""
     text = text.strip().upper()

@@ -3,12 +3,16 @@ answers on random data against a full stable sort and torch's own kernels, ties 
 
 from __future__ import annotations
 
+import platform
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
 from recsys.data import Interactions
+from recsys.device import cpu_vendor
 from recsys.models import make_model, products
 from recsys.models.topk import default_chunk, top_k
 
@@ -134,3 +138,14 @@ def test_scores_product_of_no_rows_is_empty_and_keeps_onednn():
     right = torch.randn(50, 16)
     assert products.scores_product(torch.zeros(0, 16), right).shape == (0, 50)
     assert not products._ONEDNN_STATE["broken"]
+
+
+def test_the_kernel_is_chosen_by_the_cpu_not_by_a_timing(monkeypatch):
+    """The same model must rank near-ties the same way in every process on a machine: oneDNN on AMD CPUs,
+    torch's own product elsewhere, never a per-process timing race between the two."""
+    monkeypatch.setitem(products._ONEDNN_STATE, "broken", False)  # _calibrate records a failure here
+    vendor = cpu_vendor()
+    if platform.machine() in ("x86_64", "AMD64") and Path("/proc/cpuinfo").exists():
+        assert vendor in ("GenuineIntel", "AuthenticAMD"), vendor
+    expected = vendor == "AuthenticAMD" and torch.backends.mkldnn.is_available()
+    assert [products._calibrate(factors) for factors in (16, 64, 64, 64, 128)] == [expected] * 5

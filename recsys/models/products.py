@@ -6,19 +6,21 @@ own matrix product is MKL's ``sgemm``, and MKL picks its code path by CPU vendor
 AVX-512 kernels, on AMD ones a generic AVX2 path, while oneDNN (also inside torch, on the same threads)
 picks by the instructions the CPU has. Measured for this shape (83 x 64 times 64 x 50,000) on an AMD
 EPYC (Zen 5, AVX-512): MKL 60-73 GFLOPS on 1 thread and 66-114 on 2, oneDNN (``brg_matmul:avx512_core``)
-128-197 and 184-297. So on a CPU the first product of each shape class times both kernels on a sample
-(a few milliseconds, once per process) and uses the faster; the two agree to float rounding, and any
-failure of oneDNN (a torch built without it, a changed internal signature) falls back to torch's
-product for good.
+128-197 and 184-297. So on an AMD CPU the scores come from oneDNN, elsewhere from torch's own product.
+The choice is made by the CPU's vendor, not by timing both kernels: the two agree only to float rounding,
+and a timing on a busy machine could pick one kernel in one process and the other in the next, so the
+same model would rank near-ties differently from run to run. oneDNN is used only after its product
+agrees with torch's on a sample, and any failure of it (a torch built without it, a changed internal
+signature) falls back to torch's product for good.
 """
 
 from __future__ import annotations
 
-import time
-
 import torch
 
-# (factors, intra-op threads) -> whether oneDNN's product beat torch's here; "broken" once it failed
+from recsys.device import cpu_vendor
+
+# (factors, intra-op threads) -> whether products go to oneDNN here; "broken" once it failed
 _FASTER_ONEDNN: dict[tuple[int, int], bool] = {}
 _ONEDNN_STATE = {"broken": False}
 
@@ -43,8 +45,8 @@ def _onednn_product(left: torch.Tensor, right: torch.Tensor, bias: torch.Tensor 
 
 
 def _use_onednn(left: torch.Tensor, right: torch.Tensor, bias: torch.Tensor | None) -> bool:
-    """Whether this product goes to oneDNN: a CPU float32 product outside autograd, where oneDNN works
-    and timed faster (:func:`_calibrate`)."""
+    """Whether this product goes to oneDNN: a CPU float32 product outside autograd, on a CPU where oneDNN
+    is the faster kernel and agrees with torch's (:func:`_calibrate`)."""
     if _ONEDNN_STATE["broken"] or left.device.type != "cpu" or right.device.type != "cpu":
         return False
     tensors = [left, right] + ([] if bias is None else [bias])
@@ -62,24 +64,19 @@ def _use_onednn(left: torch.Tensor, right: torch.Tensor, bias: torch.Tensor | No
     return _FASTER_ONEDNN[key]
 
 
-def _calibrate(factors: int, rows: int = 64, columns: int = 8192, repeats: int = 5) -> bool:
-    """Whether oneDNN's product of a ``rows x factors`` and a ``factors x columns`` matrix beats
-    torch's, best of ``repeats`` each, timed in turns; False when oneDNN fails or disagrees."""
+def _calibrate(factors: int, rows: int = 64, columns: int = 1024) -> bool:
+    """Whether products of ``factors`` columns go to oneDNN: on an AMD CPU (where MKL takes its generic
+    path; see the module), once oneDNN's product of a ``rows x factors`` and a ``factors x columns`` sample
+    agrees with torch's. False on other CPUs, and when oneDNN fails or disagrees."""
+    if cpu_vendor() != "AuthenticAMD":
+        return False
     generator = torch.Generator().manual_seed(0)
     left = torch.randn(rows, factors, generator=generator)
     right = torch.randn(columns, factors, generator=generator)
     try:
-        reference = _torch_product(left, right, None)
-        if not torch.allclose(_onednn_product(left, right, None), reference, rtol=1e-4, atol=1e-4):
-            _ONEDNN_STATE["broken"] = True
-            return False
+        agrees = torch.allclose(_onednn_product(left, right, None), _torch_product(left, right, None),
+                                rtol=1e-4, atol=1e-4)
     except (RuntimeError, AttributeError, TypeError):
-        _ONEDNN_STATE["broken"] = True
-        return False
-    best = {"torch": float("inf"), "onednn": float("inf")}
-    for _ in range(repeats):
-        for name, product in (("torch", _torch_product), ("onednn", _onednn_product)):
-            start = time.perf_counter()
-            product(left, right, None)
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best["onednn"] < best["torch"]
+        agrees = False
+    _ONEDNN_STATE["broken"] = not agrees
+    return agrees
