@@ -54,11 +54,19 @@ def open_page(page, title: str, heading: str) -> None:
     wait_for_app(page, heading)
 
 
+LIVE = '[data-testid="stElementContainer"]:not([data-stale="true"])'  # an element of the current run
+
+
 def settle(page, timeout: float = 10_000) -> None:
-    """Give Streamlit a moment to finish the current run (the 'running' badge gone); never fails."""
+    """Give Streamlit a moment to finish the current run: a short pause for a rerun already asked for to
+    begin, then until the 'running' badge is gone and no element is stale (the last run's elements stay
+    on screen, marked ``data-stale``, until the new run replaces them). Never fails."""
+    page.wait_for_timeout(250)
     try:
         page.wait_for_function(
-            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout
+            "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+            " && !document.querySelector('[data-testid=\"stElementContainer\"][data-stale=\"true\"]')",
+            timeout=timeout,
         )
     except PlaywrightTimeout:
         pass
@@ -114,9 +122,17 @@ def on_dataset(page, name: str, instead_of: str) -> None:
 
 
 def pick_only(page, model: str) -> None:
-    models = page.get_by_test_id("stMultiSelect").first
-    models.get_by_role("button", name="Clear all").click()
-    page.get_by_text("Pick at least one model").wait_for()
+    settle(page)  # a dataset just switched to redraws the model list under its own key
+    models = page.locator(f"{LIVE} [data-testid='stMultiSelect']").first
+    for attempt in range(3):  # a click on a list being replaced is lost: clear it again
+        models.get_by_role("button", name="Clear all").click()
+        try:
+            page.get_by_text("Pick at least one model").wait_for(timeout=10_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            settle(page)
     models.get_by_role("combobox").fill(model_label(model))
     page.get_by_role("option", name=model_label(model)).first.click()
     page.keyboard.press("Escape")
@@ -189,7 +205,7 @@ def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):
     page.get_by_text("Save it anyway: this file").click()
     page.get_by_text("Saving needs the choice above").wait_for(state="detached")  # the tick's rerun is done
     type_name(page, "Dataset name", "Artists by mistake")
-    enabled = page.locator("button:enabled", has_text="Save dataset")
+    enabled = page.locator(f"{LIVE} button:enabled", has_text="Save dataset")
     enabled.wait_for()
     enabled.click()
     page.get_by_text("Saved as").wait_for()
@@ -218,7 +234,7 @@ def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):
     assert page.get_by_text("it looks like").count() == 0  # nothing wrong with this one
     shoot(page, "data-upload")
     type_name(page, "Dataset name", "Label plays")
-    page.get_by_role("button", name="Save dataset").click()
+    page.locator(f"{LIVE} button", has_text="Save dataset").click()
     page.get_by_text("Saved as").wait_for()
     sidebar_dataset(page, "Label plays")
 
