@@ -72,6 +72,20 @@ def settle(page, timeout: float = 10_000) -> None:
         pass
 
 
+def click_until(page, target, effect, attempts: int = 3, timeout: float = 10_000) -> None:
+    """Click TARGET until EFFECT (a locator) shows: a click on an element that a rerun or a fragment's
+    refresh is replacing at that moment is lost, so it is clicked again once the page has settled."""
+    for attempt in range(attempts):
+        target.click()
+        try:
+            effect.wait_for(timeout=timeout)
+            return
+        except PlaywrightTimeout:
+            if attempt == attempts - 1:
+                raise
+            settle(page)
+
+
 def type_name(page, label: str, value: str, attempts: int = 3) -> None:
     """Type VALUE into the text box LABEL and commit it with Enter, until the settled page holds exactly one
     such box with that value. A rerun that was still on its way can replace the box being typed into
@@ -124,15 +138,7 @@ def on_dataset(page, name: str, instead_of: str) -> None:
 def pick_only(page, model: str) -> None:
     settle(page)  # a dataset just switched to redraws the model list under its own key
     models = page.locator(f"{LIVE} [data-testid='stMultiSelect']").first
-    for attempt in range(3):  # a click on a list being replaced is lost: clear it again
-        models.get_by_role("button", name="Clear all").click()
-        try:
-            page.get_by_text("Pick at least one model").wait_for(timeout=10_000)
-            break
-        except PlaywrightTimeout:
-            if attempt == 2:
-                raise
-            settle(page)
+    click_until(page, models.get_by_role("button", name="Clear all"), page.get_by_text("Pick at least one model"))
     models.get_by_role("combobox").fill(model_label(model))
     page.get_by_role("option", name=model_label(model)).first.click()
     page.keyboard.press("Escape")
@@ -277,8 +283,7 @@ def test_music_data_end_to_end(streamlit_server, browser_page, tmp_path):
     sidebar.get_by_text("nothing waiting").or_(sidebar.get_by_text("Starts by itself")).first.wait_for()
     settle(page)
     if not shot_live:  # it trained too fast to be caught live: show the finished run's curves
-        finished.click()
-        live.first.wait_for()
+        click_until(page, finished, live.first)
         shoot(page, "train")
     store = Store(streamlit_server.home)
     saved = store.list_datasets().set_index("name")
