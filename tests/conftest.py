@@ -1,4 +1,5 @@
-"""Shared fixtures. ``home`` is a fresh TASTEMAKER_HOME; ``open_app`` opens the real app in Streamlit's
+"""Shared fixtures. ``home`` is a fresh TASTEMAKER_HOME; ``store`` a fresh store in one; ``processes`` and
+:func:`start_worker` run real ``python -m recsys worker`` processes on it; ``open_app`` opens the real app in Streamlit's
 AppTest (from ``tests/app_entry.py``: see there why) on a page. The browser ones start a real
 ``streamlit run app.py`` on a free localhost port, with its own TASTEMAKER_HOME, and drive it with headless
 Chromium from the Debian packages through Playwright."""
@@ -80,6 +81,51 @@ def home(tmp_path, monkeypatch) -> Iterator[Path]:
     monkeypatch.chdir(ROOT)
     yield folder
     _stop_workers(folder)
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    """A fresh, empty store in its own TASTEMAKER_HOME."""
+    from recsys.store import Store
+
+    monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "home"))
+    return Store()
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen]]:
+    """Processes a test starts; any still running at the end is killed (by its own pid)."""
+    started: list[subprocess.Popen] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def env_for(store) -> dict[str, str]:
+    """The environment of a worker process on ``store``."""
+    return dict(os.environ, TASTEMAKER_HOME=str(store.home), PYTHONPATH=str(ROOT))
+
+
+def start_worker(store, processes: list, once: bool = True) -> subprocess.Popen:
+    """A real ``python -m recsys worker [--once]`` on ``store``, logging to its logs folder; added to
+    ``processes`` (the fixture kills it if it is still running at the end)."""
+    log = open(store.home / "logs" / f"test-worker-{len(processes)}.log", "wb")
+    proc = subprocess.Popen([sys.executable, "-m", "recsys", "worker", *(["--once"] if once else [])],
+                            env=env_for(store), stdout=log, stderr=subprocess.STDOUT, cwd=store.home)
+    log.close()
+    processes.append(proc)
+    return proc
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
+    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
 
 
 def open_app(page: str | None = None, *, session: dict | None = None, secrets: dict | None = None,

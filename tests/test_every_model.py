@@ -28,7 +28,6 @@ from recsys.evaluation import relevance_threshold_of, relevant_part, run_protoco
 from recsys.models import MODELS
 from recsys.models.bpr import BPR
 from recsys.split import make_split
-from recsys.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,12 +91,6 @@ def short_settings(name: str) -> dict:
 
 def pairs(users: pd.Series, items: pd.Series) -> set[tuple[str, str]]:
     return set(zip(users.astype(str), items.astype(str), strict=True))
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch) -> Store:
-    monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "home"))
-    return Store()
 
 
 @pytest.mark.parametrize(("data", "protocol"), [(listening_log, "random"), (book_ratings, "users")],

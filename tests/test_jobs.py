@@ -12,7 +12,6 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +21,7 @@ import torch
 
 from recsys import cli, jobs
 from recsys.models import MODELS
-from recsys.store import Store
+from tests.conftest import env_for, start_worker, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,44 +41,6 @@ def interactions_csv(n_users: int = 50, n_items: int = 60, rows: int = 900, time
     if timestamps:
         frame["timestamp"] = rng.integers(1_500_000_000, 1_600_000_000, rows)
     return frame.drop_duplicates(["user", "item"]).to_csv(index=False).encode()
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch) -> Store:
-    monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "home"))
-    return Store()
-
-
-@pytest.fixture
-def processes():
-    """Processes a test starts; any still running at the end is killed (by its own pid)."""
-    started: list[subprocess.Popen] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-def env_for(store: Store) -> dict[str, str]:
-    return dict(os.environ, TASTEMAKER_HOME=str(store.home), PYTHONPATH=str(ROOT))
-
-
-def start_worker(store: Store, processes: list, once: bool = True) -> subprocess.Popen:
-    log = open(store.home / "logs" / f"test-worker-{len(processes)}.log", "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "recsys", "worker", *(["--once"] if once else [])],
-                            env=env_for(store), stdout=log, stderr=subprocess.STDOUT, cwd=store.home)
-    log.close()
-    processes.append(proc)
-    return proc
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def test_ensure_worker_needs_queued_work(store):

@@ -59,12 +59,6 @@ def spark_session():
     spark.stop_session()
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch) -> Store:
-    monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "home"))
-    return Store()
-
-
 def listening_log(seed: int = 0) -> pd.DataFrame:
     """Play counts of two taste groups that never meet: rock listeners play rock bands, jazz listeners
     jazz musicians (and a few rare artists nobody in training plays are named by the tests)."""

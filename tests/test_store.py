@@ -30,12 +30,6 @@ def ratings_csv(n_users: int = 60, n_items: int = 80, rows: int = 1500, seed: in
     return frame.to_csv(index=False).encode()
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch) -> Store:
-    monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "home"))
-    return Store()
-
-
 def test_home_from_environment_wal_and_schema(store, tmp_path):
     assert store.home == (tmp_path / "home").resolve()
     assert store.db_path.exists()

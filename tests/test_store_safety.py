@@ -36,12 +36,6 @@ def ad_clicks(seed: int = 1) -> bytes:
     return frame.to_csv(index=False).encode()
 
 
-@pytest.fixture
-def store(tmp_path, monkeypatch) -> Store:
-    monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "home"))
-    return Store()
-
-
 def env_for(home: Path) -> dict[str, str]:
     return dict(os.environ, TASTEMAKER_HOME=str(home), PYTHONPATH=str(ROOT))
 

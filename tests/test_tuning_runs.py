@@ -8,10 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +17,7 @@ from recsys import cli, jobs, tuning
 from recsys.models import MODELS
 from recsys.models.knn import ItemKNN
 from recsys.split import make_split
-from recsys.store import Store
+from tests.conftest import start_worker, wait_for
 from tests.test_tuning import listening_log, pairs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,41 +25,6 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def plays_csv() -> bytes:
     return listening_log().to_csv(index=False).encode()
-
-
-@pytest.fixture
-def store(tmp_path, monkeypatch) -> Store:
-    monkeypatch.setenv("TASTEMAKER_HOME", str(tmp_path / "home"))
-    return Store()
-
-
-@pytest.fixture
-def processes():
-    """Worker processes a test starts; any still running at the end is killed (by its own pid)."""
-    started: list[subprocess.Popen] = []
-    yield started
-    for proc in started:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
-def start_worker(store: Store, processes: list) -> subprocess.Popen:
-    log = open(store.home / "logs" / f"test-worker-{len(processes)}.log", "wb")
-    env = dict(os.environ, TASTEMAKER_HOME=str(store.home), PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "recsys", "worker", "--once"], env=env, stdout=log,
-                            stderr=subprocess.STDOUT, cwd=store.home)
-    log.close()
-    processes.append(proc)
-    return proc
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.2)
 
 
 def test_a_tuning_run_searches_stores_its_trials_and_scores_the_best_settings_once(store, processes, capsys):
@@ -109,9 +70,9 @@ def test_cancel_stops_the_search_and_keeps_its_trials(store, processes):
     dataset_id = store.add_dataset(plays_csv(), source_name="plays.csv")
     run_id = jobs.submit(store, dataset_id, "ials", protocol="random", tune={"minutes": 10})
     start_worker(store, processes)
-    wait_for(lambda: len(store.trials(run_id)) >= 2, "two trials stored")
+    wait_for(lambda: len(store.trials(run_id)) >= 2, "two trials stored", timeout=120)
     jobs.cancel(store, run_id)
-    wait_for(lambda: store.run(run_id)["status"] != "running", "the run to stop")
+    wait_for(lambda: store.run(run_id)["status"] != "running", "the run to stop", timeout=120)
     run = store.run(run_id)
     assert run["status"] == "cancelled"
     kept = store.trials(run_id)
@@ -124,7 +85,7 @@ def test_a_killed_worker_leaves_the_tuning_run_interrupted_with_its_trials(store
     dataset_id = store.add_dataset(plays_csv(), source_name="plays.csv")
     run_id = jobs.submit(store, dataset_id, "ials", protocol="random", tune={"minutes": 10})
     worker = start_worker(store, processes)
-    wait_for(lambda: len(store.trials(run_id)) >= 1, "a trial stored")
+    wait_for(lambda: len(store.trials(run_id)) >= 1, "a trial stored", timeout=120)
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait(timeout=30)
     jobs.worker_state(store)  # what the dashboard calls on every page: marks the run interrupted
