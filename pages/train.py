@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 
 import ui
 from recsys import jobs
-from recsys.engines import SPARK_MODELS, spark
+from recsys.engines import SPARK_MODELS, spark, trained_on
 from recsys.models import MODELS
 from recsys.models.settings import Setting
 from recsys.split import PROTOCOL_DESCRIPTIONS, PROTOCOLS
@@ -410,8 +410,8 @@ def runs_table(runs: pd.DataFrame) -> None:
         "Status": runs["status"].map(words.status_label) + failed.map({True: ": see above", False: ""}),
         "Took": runs["duration_seconds"].map(lambda s: "< 1 s" if s is not None and s == s and s < 1 else fmt.duration(s)),
         "NDCG@10": runs[metric].map(fmt.metric) if metric else "–",
-        "Device": runs["device"].fillna("–").str.upper().where(
-            ~runs["engine"].map(lambda e: isinstance(e, dict) and e.get("name") == "spark"), "SPARK"),
+        "Device": pd.Series([(trained_on(engine, device) or "–").upper()
+                             for engine, device in zip(runs["engine"], runs["device"], strict=True)], index=runs.index),
         "Tested on": runs["protocol"].map(words.protocol_label),
     })
     # the columns fit the page's right-hand column from 1280 px wide up; device and split only when they vary

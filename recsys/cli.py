@@ -422,6 +422,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
     (``--json``: every stored field)."""
     import json
 
+    from recsys.engines import trained_on
     from recsys.jobs import worker_state
     from recsys.store import Store
 
@@ -444,7 +445,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             str(rec["id"]), rec["status"] + (" (baseline)" if rec["is_baseline"] else ""),
             rec["model"] + (f" (tuned, {rec['trials_done']} trials)" if rec["tune"] else ""),
             f"{rec['dataset_id']}: {rec['dataset_name']}",
-            "spark" if (rec.get("engine") or {}).get("name") == "spark" else rec["device"] or rec["device_requested"],
+            trained_on(rec.get("engine"), rec["device"] or rec["device_requested"]),
             f"{rec['protocol']}/{rec['seed']}", epochs,
             f"{summary['ndcg']:.4f}@{k}" if summary.get("ndcg") is not None else "-",
             f"{summary['recall']:.4f}@{k}" if summary.get("recall") is not None else "-",

@@ -24,6 +24,7 @@ import pandas as pd
 
 from recsys.csv_export import csv_bytes
 from recsys.data import DataError, Interactions
+from recsys.engines import trained_on
 from recsys.split import PROTOCOL_TITLES
 
 if TYPE_CHECKING:  # models import torch; the leaderboard never needs it
@@ -337,9 +338,7 @@ def leaderboard(
                     row[f"{prefix}_p"] = float(result["p_value"])
                     row[f"{prefix}_badge"] = _badge(result, info.higher_is_better)
             row["seconds"] = float(run.duration_seconds) if _is_number(getattr(run, "duration_seconds", None)) else math.nan
-            engine = getattr(run, "engine", None)
-            on_spark = isinstance(engine, dict) and engine.get("name") == "spark"
-            row["device"] = "spark" if on_spark else str(getattr(run, "device", "") or "")
+            row["device"] = trained_on(getattr(run, "engine", None), getattr(run, "device", None))
             rows.append(row)
     columns = [
         "run_id", "model", "label", "is_baseline", "metric", "title", "kind", "k", "value", "ci_low",

@@ -34,6 +34,14 @@ def engine_settings(engine: str | None = None, master: str | None = None,
             "conf": spark.check_conf(conf or {})}
 
 
+def trained_on(engine: Any, device: Any) -> str:
+    """Where a run trained, for tables: ``"spark"`` for a Spark run, else its ``device`` (``"cpu"``,
+    ``"cuda:0"``); ``""`` when neither is known (a queued run)."""
+    if isinstance(engine, dict) and engine.get("name") == "spark":
+        return "spark"
+    return device if isinstance(device, str) else ""
+
+
 def fitter(engine: dict[str, Any] | None, should_stop: Callable[[], bool] | None = None) -> Callable | None:
     """The fit function of a run's engine, called as ``fit(model, train, on_epoch, validation=...,
     validation_input=..., catalog=...)``: None for ``local`` (the model's own fit), else Spark's
