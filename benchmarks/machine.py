@@ -193,7 +193,7 @@ torch.set_num_threads(THREADS)
 a, b = torch.randn(83, 64), torch.randn(50000, 64)
 torch.mm(a, b.T)
 products.scores_product(a, b)
-print("@@" + json.dumps({"scores": "oneDNN" if products._FASTER_ONEDNN.get((64, THREADS)) else "torch (MKL)",
+print("@@" + json.dumps({"scores": "oneDNN" if products._FASTER_ONEDNN.get(64) else "torch (MKL)",
                          "capability": torch.backends.cpu.get_cpu_capability()}))
 """
 

@@ -20,8 +20,8 @@ import torch
 
 from recsys.device import cpu_vendor
 
-# (factors, intra-op threads) -> whether products go to oneDNN here; "broken" once it failed
-_FASTER_ONEDNN: dict[tuple[int, int], bool] = {}
+# factors -> whether products of that width go to oneDNN here; "broken" once it failed
+_FASTER_ONEDNN: dict[int, bool] = {}
 _ONEDNN_STATE = {"broken": False}
 
 
@@ -58,10 +58,10 @@ def _use_onednn(left: torch.Tensor, right: torch.Tensor, bias: torch.Tensor | No
         return False
     if not torch.backends.mkldnn.is_available():
         return False
-    key = (int(left.shape[1]), torch.get_num_threads())
-    if key not in _FASTER_ONEDNN:
-        _FASTER_ONEDNN[key] = _calibrate(int(left.shape[1]))
-    return _FASTER_ONEDNN[key]
+    factors = int(left.shape[1])
+    if factors not in _FASTER_ONEDNN:
+        _FASTER_ONEDNN[factors] = _calibrate(factors)
+    return _FASTER_ONEDNN[factors]
 
 
 def _calibrate(factors: int, rows: int = 64, columns: int = 1024) -> bool:
