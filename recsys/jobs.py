@@ -466,7 +466,8 @@ def feedback_refusal(model: str, explicit: bool) -> str | None:
 
     if MODELS[model].feedback == "explicit" and not explicit:
         return (f"{model_title(model)} predicts star ratings, and this dataset has none (its values are counts or "
-                "events): pick a model built for implicit feedback such as iALS, EASE or item-KNN.")
+                f"events): pick a model that learns from plays, clicks or purchases, such as {model_title('ials')}, "
+                f"{model_title('ease')} or {model_title('itemknn')}.")
     return None
 
 

@@ -84,7 +84,8 @@ def test_play_counts_refuse_the_rating_model_and_star_ratings_accept_it(store, m
         jobs.submit(store, counts, "mf")
     assert str(refusal.value) == (
         "Matrix factorisation predicts star ratings, and this dataset has none (its values are counts or events): "
-        "pick a model built for implicit feedback such as iALS, EASE or item-KNN.")
+        "pick a model that learns from plays, clicks or purchases, such as Implicit ALS, EASE or Similar items "
+        "(ItemKNN).")
     assert store.list_runs().empty
 
     stars = pd.DataFrame({"reader": [f"r{i % 40}" for i in range(400)],
